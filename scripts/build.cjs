@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Build the runtime bundle dist/vrouter-emu.cjs (CommonJS, Node 16 syntax and APIs) with esbuild.
+// Runs at `npm install` (prepare) in a checkout.
+'use strict';
+const esbuild = require('esbuild');
+const os = require('os');
+const path = require('path');
+const pkg = require('../package.json');
+
+const root = path.join(__dirname, '..');
+const buildInfo = {
+  version: `2.22-vrouter-emu-${pkg.version}`,
+  user: os.userInfo().username,
+  host: os.hostname(),
+  time: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+};
+
+esbuild
+  .build({
+    absWorkingDir: root,
+    entryPoints: { 'vrouter-emu': 'src/cli/main.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node16',
+    sourcemap: true,
+    define: { __BUILD_INFO__: JSON.stringify(buildInfo) },
+    logLevel: 'warning',
+  })
+  .catch(() => process.exit(1));

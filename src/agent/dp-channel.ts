@@ -1,0 +1,33 @@
+/**
+ * How the agent reaches the datapath (the vRouter agent's KSync netlink socket): FLOW_SET requests
+ * with their replies. The agent never writes the flow table; it reads it through a read-only view
+ * (the /dev/flow mmap) and changes it with these requests.
+ *
+ * `DirectChannel` calls the datapath in the same thread (offline replay, tests); the TAP worker's
+ * channel posts the requests to the datapath thread.
+ * @module
+ */
+import { FlowReq, FlowResp, flowSet } from '../dp/flow';
+import { routerDrainWork } from '../dp/flow';
+import type { Router } from '../dp/router';
+
+export interface DpChannel {
+  /** Send a FLOW_SET; `done` gets the reply (synchronously or later). The request may be reused after the call. */
+  flowSet(req: FlowReq, done: (resp: FlowResp) => void): void;
+}
+
+/** A channel to a datapath in the same thread. */
+export class DirectChannel implements DpChannel {
+  private readonly resp: FlowResp = { err: 0, index: -1, bytes: 0, packets: 0 };
+  constructor(private readonly r: Router) {}
+
+  flowSet(req: FlowReq, done: (resp: FlowResp) => void): void {
+    const resp = flowSet(this.r, req, this.resp);
+    done({ ...resp });
+  }
+
+  /** Let the datapath run the work the requests scheduled (flushing held packets, freeing slots). */
+  settle(): void {
+    routerDrainWork(this.r);
+  }
+}

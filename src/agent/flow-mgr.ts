@@ -1,0 +1,465 @@
+/**
+ * The agent's flow table: flow-miss traps in, FLOW_SET requests out, and the aging scan (the vRouter
+ * agent's FlowTable + FlowStatsCollector, R2.20/R2.22 src/vnsw/agent/pkt and vrouter/flow_stats;
+ * reference vrouter-agent.md §3 and vrouter-datapath.md §4.5, §5.4, §8.4).
+ *
+ * State is kept per flow index in typed arrays (the kernel index is the agent's flow handle), so a
+ * full 512K table costs no JavaScript object per flow. The kernel table is read through a read-only
+ * view (the /dev/flow mmap) and changed only through the DpChannel.
+ *
+ * What a flow miss does: read the trapped entry's key, decide the action (FlowEnv.decide; the default
+ * allows), add the reverse flow with index −1, then set the forward flow at the trapped index with
+ * RFLOW_VALID and the reverse's index. A reverse add that finds its key already trapped (EEXIST) adopts
+ * that entry; one that finds no room (ENOSPC) makes the forward a short flow (DROP), deleted on the
+ * next aging visit, as the 2.22 agent did with SHORT_FAILED_VROUTER_INSTALL.
+ * @module
+ */
+import {
+  AGENT_TRAP_FLOW_ACTION_HOLD,
+  AGENT_TRAP_FLOW_MISS,
+  AH_CMD,
+  AH_CMD_PARAM,
+  ETH_HLEN,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  VR_FLOW_ACTION_DROP,
+  VR_FLOW_ACTION_FORWARD,
+  VR_FLOW_ACTION_HOLD,
+  VR_FLOW_DR_UNKNOWN,
+  VR_FLOW_FLAG_ACTIVE,
+  VR_FLOW_FLAG_DELETE_MARKED,
+  VR_FLOW_FLAG_EVICTED,
+  VR_FLOW_FLAG_EVICT_CANDIDATE,
+  VR_FLOW_FLAG_RFLOW_VALID,
+  VR_FLOW_KEY_LEN,
+  VR_FLOW_TCP_DEAD,
+  VR_FLOW_TCP_ESTABLISHED,
+  VR_FLOW_TCP_ESTABLISHED_R,
+  VR_FLOW_TCP_SYN,
+  VR_FLOW_TCP_SYN_R,
+} from '../dp/defs';
+import { EEXIST, ENOSPC, FlowReq, FlowResp, flowReqNew } from '../dp/flow';
+import {
+  FlowTable,
+  feAction,
+  feBytes,
+  feFlags,
+  feKeyLen,
+  feKeyWord,
+  feProto,
+  feTcpFlags,
+  feVrf,
+  flowFind,
+} from '../dp/flow-table';
+import { rd16, rd32 } from '../dp/pkt';
+import { AGING_INITIAL_COUNT_PER_PASS, AGING_DEFAULT_INTERVAL_MS, FLOW_TCP_SYN_AGE_TIME_MS, agingMultiplier, agingPace } from './aging';
+import type { DpChannel } from './dp-channel';
+
+/** What the agent decides for a new flow (policy, NAT, fat flow come with the configuration). */
+export interface FlowDecision {
+  action: number;
+  dropReason: number;
+}
+
+/** What the agent knows of the compute node around the flow table. */
+export interface FlowEnv {
+  /** Key nexthop of the reverse flow: the destination's interface NH for local VMs. */
+  reverseNh(vrf: number, sipWord: number, dipWord: number, fwdNh: number): number;
+  /** The action of a new flow. */
+  decide(k0: number, k1: number, k2: number, k3: number, proto: number): FlowDecision;
+}
+
+export interface FlowMgrConfig {
+  /** Age time of the default aging table (flow_cache_timeout; 0 → 180 s), ms. */
+  ageMs: number;
+  /** tcp_flow_scan_interval: the TCP table's sweep time, ms. */
+  tcpScanMs: number;
+}
+
+/** An aging table (FlowStatsCollector) keyed by (protocol, port). */
+export interface Collector {
+  readonly id: number;
+  readonly proto: number;
+  readonly port: number;
+  ageMs: number;
+  scanMs: number;
+  multiplier: number;
+  intervalMs: number;
+  countPerPass: number;
+  nextRunMs: number;
+  cursor: number;
+  flows: number;
+}
+
+const ST_NONE = 0;
+const ST_PENDING = 1; // trap taken, FLOW_SET in flight
+const ST_ACTIVE = 2;
+
+const FL_SHORT = 0x1;
+
+/** Counters of the agent's flow module (a subset of FlowStatsResp). */
+export interface FlowMgrStats {
+  created: number;
+  aged: number;
+  evicted: number;
+  deleted: number;
+  short: number;
+  errors: number;
+}
+
+export class FlowMgr {
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly rev: Int32Array;
+  readonly key: Uint32Array; // 4 words per index
+  readonly kproto: Uint8Array;
+  readonly lastBytes: Float64Array;
+  readonly lastModified: Float64Array;
+  readonly setupTime: Float64Array;
+  readonly coll: Uint8Array;
+  readonly collectors: Collector[] = [];
+  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, errors: 0 };
+  private readonly req: FlowReq = flowReqNew();
+  private readonly revReq: FlowReq = flowReqNew();
+
+  constructor(
+    readonly t: FlowTable,
+    private readonly ch: DpChannel,
+    private readonly env: FlowEnv,
+    private readonly cfg: FlowMgrConfig,
+    private readonly clock: () => number,
+  ) {
+    const n = t.total;
+    this.state = new Uint8Array(n);
+    this.flags = new Uint8Array(n);
+    this.rev = new Int32Array(n).fill(-1);
+    this.key = new Uint32Array(n * 4);
+    this.kproto = new Uint8Array(n);
+    this.lastBytes = new Float64Array(n);
+    this.lastModified = new Float64Array(n);
+    this.setupTime = new Float64Array(n);
+    this.coll = new Uint8Array(n);
+    const now = clock();
+    this.addCollector(0, 0, cfg.ageMs, cfg.ageMs, now);
+    this.addCollector(IPPROTO_TCP, 0, cfg.ageMs, cfg.tcpScanMs, now);
+  }
+
+  private addCollector(proto: number, port: number, ageMs: number, scanMs: number, now: number): Collector {
+    const c: Collector = {
+      id: this.collectors.length, proto, port, ageMs, scanMs, multiplier: agingMultiplier(scanMs),
+      intervalMs: AGING_DEFAULT_INTERVAL_MS, countPerPass: AGING_INITIAL_COUNT_PER_PASS,
+      nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, flows: 0,
+    };
+    this.collectors.push(c);
+    return c;
+  }
+
+  /** The aging table a new flow joins, chosen once at creation. */
+  private collectorFor(proto: number): number {
+    return proto === IPPROTO_TCP ? 1 : 0;
+  }
+
+  /** Flows the agent holds (both directions count). */
+  get flowCount(): number {
+    let n = 0;
+    for (const c of this.collectors) n += c.flows;
+    return n;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Traps
+
+  /** Handle one frame from pkt0 (Ethernet header + agent_hdr + packet). */
+  onTrap(frame: Uint8Array): void {
+    if (frame.length < ETH_HLEN + 26) return;
+    const cmd = rd16(frame, ETH_HLEN + AH_CMD);
+    if (cmd !== AGENT_TRAP_FLOW_MISS && cmd !== AGENT_TRAP_FLOW_ACTION_HOLD) return;
+    const idx = rd32(frame, ETH_HLEN + AH_CMD_PARAM);
+    if (idx >= this.t.total) return;
+    this.flowMiss(idx, cmd);
+  }
+
+  private keyEqualsKernel(i: number): boolean {
+    const t = this.t;
+    return (
+      feKeyLen(t, i) === VR_FLOW_KEY_LEN &&
+      feKeyWord(t, i, 0) === this.key[i * 4] &&
+      feKeyWord(t, i, 1) === this.key[i * 4 + 1] &&
+      feKeyWord(t, i, 2) === this.key[i * 4 + 2] &&
+      feKeyWord(t, i, 3) === this.key[i * 4 + 3] &&
+      feProto(t, i) === this.kproto[i]
+    );
+  }
+
+  private flowMiss(i: number, cmd: number): void {
+    const t = this.t;
+    const f = feFlags(t, i);
+    // A trap the agent already answered (the entry left HOLD), or one for a flow being set up.
+    if ((f & VR_FLOW_FLAG_ACTIVE) === 0 || f & VR_FLOW_FLAG_DELETE_MARKED || feAction(t, i) !== VR_FLOW_ACTION_HOLD) return;
+    if (this.state[i] === ST_PENDING) return;
+    if (this.state[i] === ST_ACTIVE) {
+      if (cmd === AGENT_TRAP_FLOW_ACTION_HOLD && this.keyEqualsKernel(i)) return;
+      // A FLOW_MISS on an index the agent holds: the datapath evicted that flow and made a new one in
+      // its slot (same key or not). Forget the old one ("vrouter evicted") and set the new one up.
+      this.forgetEvicted(i);
+    }
+    const k0 = feKeyWord(t, i, 0);
+    const k1 = feKeyWord(t, i, 1);
+    const k2 = feKeyWord(t, i, 2);
+    const k3 = feKeyWord(t, i, 3);
+    const proto = feProto(t, i);
+    const vrf = feVrf(t, i);
+    const now = this.clock();
+    this.track(i, k0, k1, k2, k3, proto, now);
+    this.state[i] = ST_PENDING;
+
+    const d = this.env.decide(k0, k1, k2, k3, proto);
+    // Reverse key: IPs swapped; ports swapped except for ICMP, whose key keeps (id, 0) or (0, type).
+    const rk0 = proto === IPPROTO_ICMP ? k0 : ((k0 >>> 16) | (k0 << 16)) >>> 0;
+    const rk3 = this.env.reverseNh(vrf, k1, k2, k3) >>> 0;
+    const rq = this.revReq;
+    rq.index = -1;
+    rq.flags = VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_RFLOW_VALID;
+    rq.rindex = i;
+    rq.action = d.action;
+    rq.dropReason = d.dropReason;
+    rq.k0 = rk0;
+    rq.k1 = k2;
+    rq.k2 = k1;
+    rq.k3 = rk3;
+    rq.proto = proto;
+    rq.vrf = vrf;
+    rq.srcNhIndex = rk3 & 0xffff;
+    this.ch.flowSet(rq, (resp) => this.reverseAdded(i, d, resp, now, rk0, k2, k1, rk3, proto));
+  }
+
+  private reverseAdded(
+    i: number, d: FlowDecision, resp: FlowResp, now: number,
+    rk0: number, rk1: number, rk2: number, rk3: number, proto: number,
+  ): void {
+    let r = -1;
+    if (resp.err === 0) {
+      r = resp.index;
+      // An add answered with an index the agent still holds: the datapath evicted that flow.
+      if (this.state[r] !== ST_NONE) this.forgetEvicted(r);
+      this.track(r, rk0, rk1, rk2, rk3, proto, now);
+      this.state[r] = ST_ACTIVE;
+    } else if (-resp.err === EEXIST) {
+      // The reverse key was trapped on its own (both directions started at once): adopt that entry.
+      r = flowFind(this.t, rk0, rk1, rk2, rk3, proto);
+      if (r >= 0) {
+        if (this.state[r] === ST_ACTIVE) this.forgetEvicted(r);
+        this.track(r, rk0, rk1, rk2, rk3, proto, now);
+        this.state[r] = ST_PENDING;
+        this.rev[r] = i;
+        this.sendSet(r, i, d);
+      }
+    } else if (-resp.err !== ENOSPC) {
+      this.stats.errors++;
+    }
+    if (r < 0) {
+      // No reverse flow: the forward becomes a short flow that drops.
+      this.flags[i] |= FL_SHORT;
+      this.stats.short++;
+      this.stats.created++;
+      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, dropReason: VR_FLOW_DR_UNKNOWN });
+      return;
+    }
+    this.rev[i] = r;
+    this.rev[r] = i;
+    this.stats.created += 2;
+    this.sendSet(i, r, d);
+  }
+
+  /** FLOW_SET on a known index with its stored key. */
+  private sendSet(i: number, rindex: number, d: FlowDecision): void {
+    const q = this.req;
+    q.index = i;
+    q.flags = VR_FLOW_FLAG_ACTIVE | (rindex >= 0 ? VR_FLOW_FLAG_RFLOW_VALID : 0);
+    q.rindex = rindex;
+    q.action = d.action;
+    q.dropReason = d.dropReason;
+    q.k0 = this.key[i * 4];
+    q.k1 = this.key[i * 4 + 1];
+    q.k2 = this.key[i * 4 + 2];
+    q.k3 = this.key[i * 4 + 3];
+    q.proto = this.kproto[i];
+    q.vrf = feVrf(this.t, i);
+    // RPF nexthop: the interface the flow's packets come from, whose NH is the key's.
+    q.srcNhIndex = q.k3 & 0xffff;
+    this.ch.flowSet(q, (resp) => {
+      if (resp.err !== 0) {
+        // EBADF / EINVAL: the entry changed under us (evicted, deleted): forget it.
+        this.stats.errors++;
+        this.untrack(i);
+      } else {
+        this.state[i] = ST_ACTIVE;
+      }
+    });
+  }
+
+  private track(i: number, k0: number, k1: number, k2: number, k3: number, proto: number, now: number): void {
+    if (this.state[i] === ST_NONE) {
+      const c = this.collectorFor(proto);
+      this.coll[i] = c;
+      this.collectors[c].flows++;
+    }
+    this.key[i * 4] = k0;
+    this.key[i * 4 + 1] = k1;
+    this.key[i * 4 + 2] = k2;
+    this.key[i * 4 + 3] = k3;
+    this.kproto[i] = proto;
+    this.flags[i] = 0;
+    this.rev[i] = -1;
+    this.lastBytes[i] = 0;
+    this.lastModified[i] = now;
+    this.setupTime[i] = now;
+  }
+
+  private untrack(i: number): void {
+    if (this.state[i] === ST_NONE) return;
+    this.collectors[this.coll[i]].flows--;
+    this.state[i] = ST_NONE;
+    const r = this.rev[i];
+    if (r >= 0 && this.rev[r] === i) this.rev[r] = -1;
+    this.rev[i] = -1;
+    this.flags[i] = 0;
+  }
+
+  /** The datapath evicted flow `i`: forget it without a delete; its reverse is deleted as usual. */
+  private forgetEvicted(i: number): void {
+    const r = this.rev[i];
+    this.untrack(i);
+    this.stats.evicted++;
+    if (r >= 0 && this.state[r] !== ST_NONE) {
+      const rf = feFlags(this.t, r);
+      if (rf & (VR_FLOW_FLAG_EVICTED | VR_FLOW_FLAG_EVICT_CANDIDATE) || !this.keyEqualsKernel(r)) {
+        this.untrack(r);
+        this.stats.evicted++;
+      } else {
+        this.deleteOne(r);
+      }
+    }
+  }
+
+  /** Send the delete of one flow (FLOW_SET without ACTIVE) and forget it. */
+  private deleteOne(i: number): void {
+    const q = this.req;
+    q.index = i;
+    q.flags = 0;
+    q.rindex = -1;
+    q.action = VR_FLOW_ACTION_DROP;
+    q.dropReason = 0;
+    q.k0 = this.key[i * 4];
+    q.k1 = this.key[i * 4 + 1];
+    q.k2 = this.key[i * 4 + 2];
+    q.k3 = this.key[i * 4 + 3];
+    q.proto = this.kproto[i];
+    q.vrf = 0;
+    this.untrack(i);
+    this.stats.deleted++;
+    this.ch.flowSet(q, () => undefined);
+  }
+
+  /** Delete a flow and its reverse. @returns how many flows went. */
+  private deletePair(i: number): number {
+    const r = this.rev[i];
+    this.deleteOne(i);
+    if (r >= 0 && this.state[r] !== ST_NONE) {
+      this.deleteOne(r);
+      return 2;
+    }
+    return 1;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Aging
+
+  /** Run every aging pass that is due at `now` (the collectors' timers). */
+  tick(now: number): void {
+    for (const c of this.collectors) {
+      while (c.nextRunMs <= now) {
+        if (c.flows === 0) {
+          // Nothing to scan: re-arm the empty-table timer from now.
+          c.intervalMs = AGING_DEFAULT_INTERVAL_MS;
+          c.countPerPass = AGING_INITIAL_COUNT_PER_PASS;
+          c.nextRunMs = Math.max(c.nextRunMs + c.intervalMs, now - (now % AGING_DEFAULT_INTERVAL_MS) + AGING_DEFAULT_INTERVAL_MS);
+          continue;
+        }
+        this.runCollector(c, c.nextRunMs);
+        c.nextRunMs += c.intervalMs;
+      }
+    }
+  }
+
+  /** One run of a collector: visit up to countPerPass of its flows from the cursor, then re-pace. */
+  runCollector(c: Collector, now: number): void {
+    const total = this.t.total;
+    let visited = 0;
+    let steps = 0;
+    let i = c.cursor;
+    while (visited < c.countPerPass && steps < total && c.flows > 0) {
+      if (this.state[i] === ST_ACTIVE && this.coll[i] === c.id) visited += this.visit(c, i, now);
+      i = i + 1 === total ? 0 : i + 1;
+      steps++;
+    }
+    c.cursor = i;
+    const p = agingPace(c.scanMs, c.multiplier, c.flows);
+    c.intervalMs = p.intervalMs;
+    c.countPerPass = p.countPerPass;
+  }
+
+  /**
+   * Age one flow. @returns flows accounted: 1 for a live flow, 2 for a deleted pair.
+   * A flow ages when the datapath marked it dead (TCP DEAD, eviction), when it is short, when it stayed
+   * in SYN without ESTABLISHED for FlowTcpSynAgeTime since setup, or when its bytes did not change for
+   * the age time — and then only together with its reverse, which must be idle too.
+   */
+  private visit(c: Collector, i: number, now: number): number {
+    const t = this.t;
+    const f = feFlags(t, i);
+    if ((f & VR_FLOW_FLAG_ACTIVE) === 0 || !this.keyEqualsKernel(i) || f & (VR_FLOW_FLAG_EVICTED | VR_FLOW_FLAG_EVICT_CANDIDATE)) {
+      // Evicted by the datapath (or gone): forget it; its reverse goes with it.
+      const r = this.rev[i];
+      this.forgetEvicted(i);
+      return r >= 0 ? 2 : 1;
+    }
+    if (this.flags[i] & FL_SHORT) return this.age(i);
+    const tcp = feTcpFlags(t, i);
+    if (this.kproto[i] === IPPROTO_TCP) {
+      if (tcp & VR_FLOW_TCP_DEAD) return this.age(i);
+      if (tcp & (VR_FLOW_TCP_SYN | VR_FLOW_TCP_SYN_R) && (tcp & (VR_FLOW_TCP_ESTABLISHED | VR_FLOW_TCP_ESTABLISHED_R)) === 0 &&
+          now - this.setupTime[i] >= FLOW_TCP_SYN_AGE_TIME_MS) {
+        return this.age(i);
+      }
+    }
+    if (this.refresh(i, now)) return 1;
+    if (now - this.lastModified[i] < c.ageMs) return 1;
+    const r = this.rev[i];
+    if (r >= 0 && this.state[r] !== ST_NONE) {
+      if (this.refresh(r, now) || now - this.lastModified[r] < c.ageMs) return 1;
+    }
+    return this.age(i);
+  }
+
+  private age(i: number): number {
+    const n = this.deletePair(i);
+    this.stats.aged += n;
+    return n;
+  }
+
+  /** Read a flow's byte counter (check, copy, check) and note activity. @returns whether it changed. */
+  private refresh(i: number, now: number): boolean {
+    if (!this.keyEqualsKernel(i)) return false;
+    const bytes = feBytes(this.t, i);
+    if (!this.keyEqualsKernel(i)) return false;
+    if (bytes === this.lastBytes[i]) return false;
+    this.lastBytes[i] = bytes;
+    this.lastModified[i] = now;
+    return true;
+  }
+}
+
+/** The allow-all decision of the default agent (no policy configured). */
+export const ALLOW: FlowDecision = { action: VR_FLOW_ACTION_FORWARD, dropReason: 0 };
+

@@ -1,0 +1,216 @@
+/**
+ * IPv4 parsing and the R2.22 flow key (dp-core/vr_proto_ip.c: vr_inet_proto_flow, vr_inet_form_flow,
+ * the fragment table). Fills `Pkt` fields; returns drop codes, never throws.
+ *
+ * Key fields by protocol (reference §2.2):
+ *  - TCP/UDP: the real ports;
+ *  - ICMP echo request/reply: sport = identifier, dport = 0 (both directions share the port pair);
+ *  - other ICMP: sport 0, dport = type (stored in host order, so listed as type × 256);
+ *  - ICMP errors: built from the embedded header (one level), then swapped: IPs swapped, ports swapped
+ *    except for ICMP, so the key is the flow of the direction the error travels;
+ *  - an IPv4 header with IHL < 5 (or another version) is Invalid Protocol, one cut short is Pull Fails;
+ *  - other protocols: ports 0.
+ * Fragments: the head fragment records its ports in a fragment table keyed by (vrf, sip, dip, id); later
+ * fragments take their ports from there and may look flows up but never create one.
+ * @module
+ */
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, VP_DROP_FRAGMENTS, VP_DROP_INVALID_PROTOCOL, VP_DROP_PULL } from './defs';
+import { FRAG_HEAD, FRAG_MORE, FRAG_NONE, Pkt, rd16, rdLe32 } from './pkt';
+
+export const KEY_OK = -1;
+
+const ICMP_ECHOREPLY = 0;
+const ICMP_ECHO = 8;
+
+/** ICMP types whose payload carries the offending packet's header (vr_icmp_error). */
+export function icmpIsError(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
+
+/**
+ * Parse the IPv4 header at `pkt.l3` (ihl, total length, protocol, fragment state).
+ * @returns KEY_OK, or the VP_DROP_* reason: a header or total length beyond the frame → Pull Fails (the
+ * host layer's pull); an IHL below 5, another version or a total length shorter than the header →
+ * Invalid Protocol (vr_ip_input's corrupt-packet path).
+ */
+export function ipParse(pkt: Pkt): number {
+  const b = pkt.buf;
+  const l3 = pkt.l3;
+  const avail = pkt.off + pkt.len - l3;
+  if (avail < 20) return VP_DROP_PULL;
+  const vihl = b[l3];
+  const ihl = (vihl & 0x0f) << 2;
+  if (vihl >> 4 !== 4 || ihl < 20) return VP_DROP_INVALID_PROTOCOL;
+  if (avail < ihl) return VP_DROP_PULL;
+  const ipLen = rd16(b, l3 + 2);
+  if (ipLen < ihl) return VP_DROP_INVALID_PROTOCOL;
+  if (ipLen > avail) return VP_DROP_PULL;
+  pkt.ihl = ihl;
+  pkt.ipLen = ipLen;
+  pkt.proto = b[l3 + 9];
+  pkt.l4 = l3 + ihl;
+  pkt.l4Len = ipLen - ihl;
+  const fragWord = rd16(b, l3 + 6);
+  const more = fragWord & 0x2000;
+  const offset = fragWord & 0x1fff;
+  pkt.frag = offset !== 0 ? FRAG_MORE : more !== 0 ? FRAG_HEAD : FRAG_NONE;
+  return KEY_OK;
+}
+
+/** Fragment table: direct-mapped, a head fragment's ports by (vrf, sip, dip, ip id). */
+export class FragTable {
+  static readonly SIZE = 4096;
+  /** A head fragment's record is good for this long (the kernel's fragment entries time out too). */
+  static readonly TTL_MS = 5000;
+  readonly sip = new Uint32Array(FragTable.SIZE);
+  readonly dip = new Uint32Array(FragTable.SIZE);
+  readonly idVrf = new Uint32Array(FragTable.SIZE);
+  readonly proto = new Uint8Array(FragTable.SIZE);
+  readonly ports = new Uint32Array(FragTable.SIZE);
+  readonly time = new Float64Array(FragTable.SIZE).fill(-Infinity);
+
+  slot(sip: number, dip: number, idVrf: number): number {
+    return ((sip ^ dip ^ (idVrf * 0x9e3779b1)) >>> 0) % FragTable.SIZE;
+  }
+}
+
+function fragKeyIdVrf(pkt: Pkt): number {
+  return ((rd16(pkt.buf, pkt.l3 + 4) << 16) | (pkt.vrf & 0xffff)) >>> 0;
+}
+
+/**
+ * Key of an ICMP error from the header it carries: the embedded IP header and the first 8 bytes of its
+ * transport header, IPs swapped and ports swapped except for ICMP. An error about an error is not looked
+ * into further (the module recurses one level only), nor is an embedded header too short or not IPv4:
+ * those packets keep the plain ICMP key (sport 0, dport type), as R2.22 drops none of them here.
+ * @returns whether the key was set.
+ */
+function icmpInnerKey(pkt: Pkt): boolean {
+  const b = pkt.buf;
+  const in3 = pkt.l4 + 8;
+  const inAvail = pkt.l4Len - 8;
+  if (inAvail < 20) return false;
+  const inIhl = (b[in3] & 0x0f) << 2;
+  if (b[in3] >> 4 !== 4 || inIhl < 20 || inAvail < inIhl + 8) return false;
+  const inProto = b[in3 + 9];
+  const in4 = in3 + inIhl;
+  let ports = 0;
+  if (inProto === IPPROTO_TCP || inProto === IPPROTO_UDP) {
+    // swapped: sport = inner dport, dport = inner sport
+    ports = b[in4 + 2] | (b[in4 + 3] << 8) | (b[in4] << 16) | (b[in4 + 1] << 24);
+  } else if (inProto === IPPROTO_ICMP) {
+    const inType = b[in4];
+    if (icmpIsError(inType)) return false;
+    ports = inType === ICMP_ECHO || inType === ICMP_ECHOREPLY ? b[in4 + 4] | (b[in4 + 5] << 8) : inType << 16;
+  }
+  pkt.k0 = ports >>> 0;
+  pkt.k1 = rdLe32(b, in3 + 16);
+  pkt.k2 = rdLe32(b, in3 + 12);
+  pkt.k3 = pkt.nh >>> 0;
+  pkt.kproto = inProto;
+  return true;
+}
+
+/**
+ * Build the flow key of an IPv4 packet already parsed by ipParse(), into pkt.k0..k3/kproto.
+ * `nowMs` ages the fragment table.
+ * @returns KEY_OK or a VP_DROP_* reason.
+ */
+export function flowKeyBuild(pkt: Pkt, frags: FragTable, nowMs: number): number {
+  const b = pkt.buf;
+  const l3 = pkt.l3;
+  const proto = pkt.proto;
+  let ports = 0;
+  const sip = rdLe32(b, l3 + 12);
+  const dip = rdLe32(b, l3 + 16);
+
+  if (pkt.frag === FRAG_MORE) {
+    // A non-head fragment carries no transport header: its ports come from the head's record.
+    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_ICMP) {
+      const idVrf = fragKeyIdVrf(pkt);
+      const s = frags.slot(sip, dip, idVrf);
+      if (
+        frags.sip[s] !== sip || frags.dip[s] !== dip || frags.idVrf[s] !== idVrf || frags.proto[s] !== proto ||
+        nowMs - frags.time[s] > FragTable.TTL_MS
+      ) {
+        return VP_DROP_FRAGMENTS;
+      }
+      ports = frags.ports[s];
+    }
+  } else {
+    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+      if (pkt.l4Len < 4) return VP_DROP_PULL;
+      ports = rdLe32(b, pkt.l4);
+    } else if (proto === IPPROTO_ICMP) {
+      if (pkt.l4Len < 8) return VP_DROP_PULL;
+      const l4 = pkt.l4;
+      const type = b[l4];
+      if (type === ICMP_ECHO || type === ICMP_ECHOREPLY) {
+        ports = b[l4 + 4] | (b[l4 + 5] << 8); // sport = id (wire order), dport = 0
+      } else if (icmpIsError(type) && pkt.frag === FRAG_NONE && icmpInnerKey(pkt)) {
+        // The key is the embedded packet's, swapped (icmpInnerKey filled it).
+        return KEY_OK;
+      } else {
+        // sport 0, dport = the type stored in host order, as the module does: `flow -l` (ntohs) shows
+        // type × 256 for these flows on x86, e.g. 3328 for a timestamp request.
+        ports = type << 16;
+      }
+    }
+    if (pkt.frag === FRAG_HEAD) {
+      const idVrf = fragKeyIdVrf(pkt);
+      const s = frags.slot(sip, dip, idVrf);
+      frags.sip[s] = sip;
+      frags.dip[s] = dip;
+      frags.idVrf[s] = idVrf;
+      frags.proto[s] = proto;
+      frags.ports[s] = ports;
+      frags.time[s] = nowMs;
+    }
+  }
+  pkt.k0 = ports >>> 0;
+  pkt.k1 = sip;
+  pkt.k2 = dip;
+  pkt.k3 = pkt.nh >>> 0;
+  pkt.kproto = proto;
+  return KEY_OK;
+}
+
+// Helpers to build and read key words from host-order numbers (agent, CLI, tests).
+
+/** Swap the bytes of a u32: a numeric IPv4 address (a<<24|…|d) ⇄ its key word. */
+export function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
+
+function bswap16(v: number): number {
+  return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
+}
+
+/** Key word 0 from host-order ports. */
+export function keyPorts(sport: number, dport: number): number {
+  return (bswap16(sport) | (bswap16(dport) << 16)) >>> 0;
+}
+
+/** Host-order source port of key word 0. */
+export function keySport(k0: number): number {
+  return bswap16(k0 & 0xffff);
+}
+
+/** Host-order destination port of key word 0. */
+export function keyDport(k0: number): number {
+  return bswap16(k0 >>> 16);
+}
+
+/** Dotted quad of a key IP word. */
+export function keyIpString(w: number): string {
+  return `${w & 0xff}.${(w >>> 8) & 0xff}.${(w >>> 16) & 0xff}.${w >>> 24}`;
+}
+
+/** Key IP word of a dotted quad; −1 if it is not one. */
+export function keyIpParse(s: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return -1;
+  const p = [m[1], m[2], m[3], m[4]].map(Number);
+  if (p.some((x) => x > 255)) return -1;
+  return (p[0] | (p[1] << 8) | (p[2] << 16) | (p[3] << 24)) >>> 0;
+}

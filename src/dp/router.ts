@@ -1,0 +1,137 @@
+/**
+ * The router instance: every table of the emulated module and the seam to its host (dp-core/vrouter.c
+ * `struct vrouter` + `struct host_os`). The datapath core reaches the outside world only through
+ * `HostOs`; the TAP worker, the offline replay and the tests are three hosts of this one core.
+ *
+ * Owner: the datapath thread. Tables that other threads read (flow table, its info block, drop stats,
+ * vif counters) live in SharedArrayBuffers; `routerShared()` hands them over.
+ * @module
+ */
+import { VP_DROP_MAX } from './defs';
+import { FlowTable, flowTableCreate } from './flow-table';
+import { HoldPool } from './flow-hold';
+import { Pkt } from './pkt';
+import { FragTable } from './proto-ip';
+import { VifTable, vifTableCreate } from './interface';
+import type { ModuleParams } from '../params/module-params';
+
+/** Services the datapath needs from its environment (vRouter's `struct host_os`). Hot-path members take numbers. */
+export interface HostOs {
+  /** Monotonic milliseconds (hos_get_mono_time); the replay host returns capture time. */
+  monoMs(): number;
+  /** Send a frame out of vif `vif` (hif_tx). */
+  tx(vif: number, buf: Uint8Array, off: number, len: number): void;
+  /** Hand a pkt0 frame (Ethernet header + agent_hdr + packet) to the agent. The buffer is reused after return. */
+  trap(buf: Uint8Array, off: number, len: number): void;
+  /** 32 random bits (get_random_bytes); hosts seed it for reproducible runs. */
+  random32(): number;
+}
+
+/** Behaviour switches that are not module parameters. */
+export interface DpConfig {
+  /**
+   * Datapath eviction of closed TCP flows (EVICT_CANDIDATE → EVICTED, reference §5.3). On at the R2.22
+   * branch point and in the release notes; the R2.22.x branch turned it off in Feb 2016 (966f27ee).
+   */
+  eviction: boolean;
+  /** The flow_hold_limit sysctl (/proc/sys/net/vrouter/flow_hold_limit): 1 = refuse new flows above 4096 in HOLD. */
+  flowHoldLimit: boolean;
+  /** CPUs the datapath reports in per-CPU counters (the emulator runs one datapath thread). */
+  cpus: number;
+  /** Largest frame a hold-queue slot keeps without a separate copy. */
+  holdSlotBytes: number;
+}
+
+export const DP_CONFIG_DEFAULTS: DpConfig = {
+  eviction: true,
+  flowHoldLimit: true,
+  cpus: 1,
+  holdSlotBytes: 2048,
+};
+
+// Deferred work (vr_schedule_work / RCU callbacks): run by routerDrainWork() when the host ends a burst.
+export const WORK_FLUSH_HOLD = 1;
+export const WORK_DELETE = 2;
+export const WORK_EVICT = 3;
+
+/** Outcome counters of the frames the host fed in (not a vRouter structure: the replay reports them). */
+export const RES_FORWARDED = 0;
+export const RES_HELD = 1;
+export const RES_DROPPED = 2;
+export const RES_NO_FLOW = 3; // not subject to flow processing (ARP, IPv6, other ethertypes, multicast)
+export const RES_TRAPPED = 4;
+export const RES_MAX = 5;
+
+export interface Router {
+  readonly host: HostOs;
+  readonly params: ModuleParams;
+  readonly cfg: DpConfig;
+  readonly ft: FlowTable;
+  readonly hold: HoldPool;
+  readonly frags: FragTable;
+  readonly vifs: VifTable;
+  /** Per-reason drop counters (vr_drop_stats), shared. */
+  readonly drops: Float64Array;
+  readonly dropsSab: SharedArrayBuffer;
+  /** Outcome counters of processed frames. */
+  readonly results: Float64Array;
+  /** The reason of the latest drop (for per-packet debug output). */
+  lastDrop: number;
+  /** The packet being processed and one for re-injected held packets. */
+  readonly pkt: Pkt;
+  readonly heldPkt: Pkt;
+  /** Scratch for pkt0 frames. */
+  readonly trapBuf: Uint8Array;
+  /** Deferred work ring: (work, arg) pairs. */
+  work: Int32Array;
+  workHead: number;
+  workTail: number;
+  /** Seed of the outer UDP source-port hash (vr_hash_seed), drawn on first use. */
+  udpSeed: number;
+  udpSeeded: boolean;
+  readonly udpWords: Uint32Array;
+  /**
+   * The forwarding stage a packet takes after its flow said FORWARD (set by datapath.ts); held packets
+   * re-enter here when the agent decides.
+   */
+  reinject: (r: Router, pkt: Pkt) => void;
+}
+
+/** Create a router with the tables the module parameters size (vrouter_init). */
+export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<DpConfig> = {}): Router {
+  const c: DpConfig = { ...DP_CONFIG_DEFAULTS, ...cfg };
+  const ft = flowTableCreate(params.vr_flow_entries, params.vr_oflow_entries, c.cpus);
+  const dropsSab = new SharedArrayBuffer(VP_DROP_MAX * 8);
+  return {
+    host,
+    params,
+    cfg: c,
+    ft,
+    hold: new HoldPool(64, c.holdSlotBytes),
+    frags: new FragTable(),
+    vifs: vifTableCreate(),
+    drops: new Float64Array(dropsSab),
+    dropsSab,
+    results: new Float64Array(RES_MAX),
+    lastDrop: -1,
+    pkt: new Pkt(),
+    heldPkt: new Pkt(),
+    trapBuf: new Uint8Array(16384),
+    work: new Int32Array(8192),
+    workHead: 0,
+    workTail: 0,
+    udpSeed: 0,
+    udpSeeded: false,
+    udpWords: new Uint32Array(5),
+    reinject: () => {
+      throw new Error('router used before datapath init');
+    },
+  };
+}
+
+/** Count a drop (vr_pfree with a reason). Never throws. */
+export function dropPkt(r: Router, reason: number): void {
+  r.drops[reason]++;
+  r.results[RES_DROPPED]++;
+  r.lastDrop = reason;
+}

@@ -1,0 +1,157 @@
+/**
+ * The offline host of the datapath core: frames come from a capture file instead of TAP devices, the
+ * clock is the capture's timestamps, traps go to an agent in the same thread, and nothing is sent
+ * anywhere (the FORWARD verdict is only counted).
+ *
+ * The model (written down in the README): every frame enters on one VM interface, vif0/3, policy
+ * enabled, in VRF 1, with interface nexthop `nh` (default 16). A capture taken on one VM's tap holds both
+ * directions of that VM's flows, and on a compute node both directions of such flows are keyed with that
+ * VM's nexthop (outbound: the vif's NH; inbound from the fabric: the label's NH, the same VM's), so the
+ * agent's reverse flows use the same NH. The agent handles each trap `agentLatencyMs` of capture time
+ * after it was raised (0: before the next frame), ages flows by capture time, and is the default agent
+ * (every flow allowed).
+ * @module
+ */
+import { createDatapath, dpBurstEnd, dpRx } from '../dp/datapath';
+import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../dp/interface';
+import { DpConfig, HostOs, RES_MAX, Router } from '../dp/router';
+import { ALLOW, FlowMgr } from '../agent/flow-mgr';
+import { DirectChannel } from '../agent/dp-channel';
+import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
+import type { ModuleParams } from '../params/module-params';
+import { CaptureReader } from './pcap';
+
+export const REPLAY_VIF = 3;
+export const REPLAY_VRF = 1;
+export const REPLAY_NH_DEFAULT = 16;
+
+export interface ReplayOptions {
+  params: ModuleParams;
+  /** flow_cache_timeout in seconds (0 → 180). */
+  flowCacheTimeoutS?: number;
+  /** Datapath eviction of closed TCP sessions (default on, as the R2.22 release). */
+  eviction?: boolean;
+  /** Capture time between a trap and the agent's answer, ms. */
+  agentLatencyMs?: number;
+  /** Key nexthop id of the replayed VM interface. */
+  nh?: number;
+  /** Seed of the datapath's random source (the outer UDP source-port hash). */
+  seed?: number;
+  /** Called after each frame (vrouter_dbg dumps, tests). */
+  onFrame?: (n: number, r: Router, before: Float64Array) => void;
+  /** Called every few thousand frames with the reader's byte position. */
+  onProgress?: (pos: number, size: number) => void;
+  dp?: Partial<DpConfig>;
+}
+
+export interface ReplayRun {
+  r: Router;
+  agent: FlowMgr;
+  frames: number;
+  firstTsMs: number;
+  lastTsMs: number;
+}
+
+/** xorshift32: a small seedable random source. */
+function xorshift(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+class ReplayHost implements HostOs {
+  now = 0;
+  readonly traps: { at: number; frame: Uint8Array }[] = [];
+  constructor(readonly random32: () => number) {}
+  monoMs(): number {
+    return this.now;
+  }
+  tx(): void {
+    // Offline: there is no wire. The datapath counts what it forwarded.
+  }
+  trap(buf: Uint8Array, off: number, len: number): void {
+    this.traps.push({ at: this.now, frame: buf.slice(off, off + len) });
+  }
+}
+
+/** Push every frame of `file` through the flow engine. @throws UserError for unreadable captures. */
+export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
+  const reader = new CaptureReader(file);
+  const host = new ReplayHost(xorshift(o.seed ?? 1));
+  const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, ...o.dp });
+  vifAdd(r.vifs, {
+    idx: REPLAY_VIF, type: VIF_TYPE_VIRTUAL, name: 'replay0', vrf: REPLAY_VRF, nh: o.nh ?? REPLAY_NH_DEFAULT,
+    flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,
+    mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true,
+  });
+  const ch = new DirectChannel(r);
+  const ageMs = (o.flowCacheTimeoutS ?? 0) > 0 ? (o.flowCacheTimeoutS as number) * 1000 : FLOW_AGE_TIME_MS;
+  const latency = o.agentLatencyMs ?? 0;
+  const env = { reverseNh: (_v: number, _s: number, _d: number, nh: number) => nh, decide: () => ALLOW };
+  const newAgent = (): FlowMgr => new FlowMgr(r.ft, ch, env, { ageMs, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, () => host.now);
+  let agent: FlowMgr | undefined;
+  const before = new Float64Array(RES_MAX);
+  let pad = new Uint8Array(2048);
+  let first = NaN;
+  let last = 0;
+  let n = 0;
+
+  const runAgent = (upTo: number): void => {
+    if (!agent) return;
+    const traps = host.traps;
+    let k = 0;
+    while (k < traps.length && traps[k].at + latency <= upTo) {
+      host.now = Math.max(traps[k].at + latency, host.now);
+      agent.onTrap(traps[k].frame);
+      k++;
+    }
+    if (k > 0) traps.splice(0, k);
+    host.now = upTo;
+    agent.tick(upTo);
+    ch.settle();
+  };
+
+  try {
+    while (reader.next()) {
+      const ts = reader.tsMs;
+      if (n === 0) {
+        first = ts;
+        host.now = ts;
+        agent = newAgent();
+      }
+      // A capture's clock may step back (merged files): never run time backwards.
+      const now = Math.max(ts, last);
+      runAgent(now);
+      last = now;
+      host.now = now;
+      let buf: Uint8Array = reader.buf;
+      let off = reader.off;
+      const len = reader.origlen;
+      if (reader.caplen < len) {
+        // Cut by the capture's snaplen: the datapath sees the frame's real length, zero-filled.
+        if (pad.length < len) pad = new Uint8Array(len);
+        pad.fill(0, 0, len);
+        pad.set(reader.buf.subarray(reader.off, reader.off + reader.caplen), 0);
+        buf = pad;
+        off = 0;
+      }
+      before.set(r.results);
+      dpRx(r, REPLAY_VIF, buf, off, len);
+      dpBurstEnd(r);
+      n++;
+      o.onFrame?.(n, r, before);
+      if (o.onProgress && (n & 0xfff) === 0) o.onProgress(reader.position, reader.size);
+    }
+    // The agent answers the traps still in flight.
+    if (agent && host.traps.length > 0) runAgent(host.traps[host.traps.length - 1].at + latency);
+  } finally {
+    reader.close();
+  }
+  return { r, agent: agent ?? newAgent(), frames: n, firstTsMs: n > 0 ? first : 0, lastTsMs: last };
+}

@@ -1,0 +1,94 @@
+/**
+ * The third host of the datapath core (after the TAP worker and the replay): a manual clock, traps
+ * collected in an array, frames "sent" collected too, and a seeded random source.
+ */
+import { FlowMgr, ALLOW, FlowEnv } from '../../src/agent/flow-mgr';
+import { DirectChannel } from '../../src/agent/dp-channel';
+import { createDatapath, dpBurstEnd, dpRx } from '../../src/dp/datapath';
+import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../../src/dp/interface';
+import { DpConfig, HostOs, Router } from '../../src/dp/router';
+import { MODULE_PARAM_DEFAULTS, ModuleParams } from '../../src/params/module-params';
+import { rd16, rd32 } from '../../src/dp/pkt';
+import { AH_CMD, AH_CMD_PARAM, AH_CMD_PARAM_2, AH_CMD_PARAM_3, ETH_HLEN } from '../../src/dp/defs';
+
+export class TestHost implements HostOs {
+  now = 1_000_000;
+  traps: Uint8Array[] = [];
+  sent: { vif: number; data: Uint8Array }[] = [];
+  private x = 12345;
+  monoMs(): number {
+    return this.now;
+  }
+  tx(vif: number, buf: Uint8Array, off: number, len: number): void {
+    this.sent.push({ vif, data: buf.slice(off, off + len) });
+  }
+  trap(buf: Uint8Array, off: number, len: number): void {
+    this.traps.push(buf.slice(off, off + len));
+  }
+  random32(): number {
+    this.x ^= this.x << 13;
+    this.x ^= this.x >>> 17;
+    this.x ^= this.x << 5;
+    return this.x >>> 0;
+  }
+  advance(ms: number): void {
+    this.now += ms;
+  }
+}
+
+export interface Trap {
+  cmd: number;
+  index: number;
+  bytes: number;
+  packets: number;
+}
+
+export function parseTrap(f: Uint8Array): Trap {
+  return {
+    cmd: rd16(f, ETH_HLEN + AH_CMD),
+    index: rd32(f, ETH_HLEN + AH_CMD_PARAM),
+    bytes: rd32(f, ETH_HLEN + AH_CMD_PARAM_2),
+    packets: rd32(f, ETH_HLEN + AH_CMD_PARAM_3),
+  };
+}
+
+export const VM_VIF = 3;
+export const VM_NH = 16;
+
+/** A router with small tables and one policy-enabled VM vif (vif0/3, VRF 1, NH 16). */
+export function testRouter(p: Partial<ModuleParams> = {}, cfg: Partial<DpConfig> = {}): { r: Router; host: TestHost } {
+  const host = new TestHost();
+  const params = { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 64, vr_oflow_entries: 16, ...p };
+  const r = createDatapath(host, params, cfg);
+  vifAdd(r.vifs, {
+    idx: VM_VIF, type: VIF_TYPE_VIRTUAL, name: 'tap-test', vrf: 1, nh: VM_NH,
+    flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,
+    mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true,
+  });
+  return { r, host };
+}
+
+/** Receive a frame on the test VM vif and end the burst. */
+export function rx(r: Router, frame: Uint8Array, vif = VM_VIF): void {
+  dpRx(r, vif, frame, 0, frame.length);
+  dpBurstEnd(r);
+}
+
+
+/** The default agent on a test router: traps are handed over by `agentRun()`. */
+export function testAgent(r: Router, host: TestHost, env: Partial<FlowEnv> = {}, ageMs = 180_000): { agent: FlowMgr; run: () => void } {
+  const ch = new DirectChannel(r);
+  const agent = new FlowMgr(
+    r.ft, ch,
+    { reverseNh: (_v, _s, _d, nh) => nh, decide: () => ALLOW, ...env },
+    { ageMs, tcpScanMs: 15_000 },
+    () => host.now,
+  );
+  const run = (): void => {
+    const traps = host.traps.splice(0);
+    for (const f of traps) agent.onTrap(f);
+    agent.tick(host.now);
+    ch.settle();
+  };
+  return { agent, run };
+}
