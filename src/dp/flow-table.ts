@@ -32,7 +32,14 @@
  *    63  i8  ecmp_nh_index    dp       fe_ecmp_nh_index
  *    64  u8  drop_reason, 65 u8 type, 66 u16 udp_src_port
  *    68  i32 hold queue id    dp       fe_hold_list (an id into the hold pool, -1 = none)
- *    72..127 reserved (zero)
+ *    72..127 reserved (zero), except in the first entry of each bucket:
+ *    72  i32[4] slot tags     dp       emulator: jhash|1 of the key in each of the bucket's 4 slots, 0 = free
+ *    88  i32 chain head       dp       emulator: copy of the last slot's next index (the overflow chain)
+ *
+ * The bucket tags are a lookup aid of the emulator, not a vRouter field (TF master keeps a per-bucket
+ * lock in the first entry the same way): a lookup reads one cache line of the bucket's first entry and
+ * touches an entry only when its tag matches, instead of the 4 slots' 4 cache lines. They change with
+ * the hentries (htAlloc/htRelease) and never with the flow fields.
  *
  * Writers: only the datapath thread writes entries (the kernel module is the only writer of the real
  * table). The agent and the CLI read it directly; a reader checks an entry (flags, key), copies what it
@@ -47,7 +54,7 @@ import {
   VR_HENTRY_FLAG_VALID,
   VR_FLOW_MAX_CPUS,
 } from './defs';
-import { jhashFlowKey } from './jhash';
+import { jhashFlowKey, jhashFlowKeyI32 } from './jhash';
 
 export const FE_SIZE = 128;
 const FE_SHIFT = 7;
@@ -81,9 +88,15 @@ export const FE_DROP_REASON = 64;
 export const FE_TYPE = 65;
 export const FE_UDP_SPORT = 66;
 export const FE_HOLD = 68;
+/** End of the per-entry fields; a reset clears up to here. */
 export const FE_USED_END = 72;
+/** Bucket metadata in the first entry of each bucket (see above). */
+export const FE_BUCKET_TAGS = 72;
+export const FE_BUCKET_CHAIN = 88;
+const BT = FE_BUCKET_TAGS >> 2; // u32 word of the tags within an entry
+const BC = FE_BUCKET_CHAIN >> 2;
 
-if (FE_USED_END > FE_SIZE || (1 << FE_SHIFT) !== FE_SIZE) throw new Error('flow entry layout overflows its stride');
+if (FE_PROTO !== 28 || FE_KEY_LEN !== 29 || FE_FLAGS !== 38 || FE_K0 !== 12 || FE_USED_END > FE_BUCKET_TAGS || FE_BUCKET_CHAIN + 4 > FE_SIZE || (1 << FE_SHIFT) !== FE_SIZE) throw new Error('flow entry layout overflows its stride');
 
 // Flow table info (vr_flow_table_info), one Float64Array in its own SharedArrayBuffer so that readers
 // in other threads see it. Single writer: the datapath thread. Float64 holds the u64 counters exactly
@@ -139,6 +152,7 @@ export function flowTableCreate(entries: number, oentries: number, cpus = 1): Fl
     t.i32[(b + FE_HNEXT) >> 2] = -1;
     t.i32[(b + FE_RFLOW) >> 2] = -1;
     t.i32[(b + FE_HOLD) >> 2] = -1;
+    if (i < entries && (i & 3) === 0) t.i32[(i << 5) + BC] = -1;
   }
   // Free list: LIFO, linked in ascending order at start, so the first overflow entry handed out is N.
   for (let i = entries; i < total; i++) {
@@ -173,23 +187,35 @@ export function flowTableAttach(
   };
 }
 
-/** First slot of the bucket a key hashes to: (jhash mod N) with the low two bits cleared (§2.3). */
-export function flowBucket(t: FlowTable, k0: number, k1: number, k2: number, k3: number, proto: number): number {
-  return (jhashFlowKey(k0, k1, k2, k3, proto) % t.entries) & ~(VR_FLOW_ENTRIES_PER_BUCKET - 1);
+/** The key's hash, jhash over the 17-byte key with initval 0 (§2.3), as a signed 32-bit value. */
+export function flowHash(k0: number, k1: number, k2: number, k3: number, proto: number): number {
+  return jhashFlowKeyI32(k0, k1, k2, k3, proto);
 }
 
-function keyMatches(t: FlowTable, idx: number, k0: number, k1: number, k2: number, k3: number, proto: number): boolean {
-  const b = idx << FE_SHIFT;
-  const w = b >> 2;
-  const u32 = t.u32;
+/** First slot of the bucket of a hash: (hash mod N, unsigned) with the low two bits cleared. */
+export function flowBucketOf(t: FlowTable, h: number): number {
+  return ((h >>> 0) % t.entries) & ~(VR_FLOW_ENTRIES_PER_BUCKET - 1);
+}
+
+/** First slot of the bucket a key hashes to. */
+export function flowBucket(t: FlowTable, k0: number, k1: number, k2: number, k3: number, proto: number): number {
+  return flowBucketOf(t, jhashFlowKey(k0, k1, k2, k3, proto));
+}
+
+/**
+ * Whether entry `idx` holds the key and is live (ACTIVE, not DELETE_MARKED). Key words are compared as
+ * int32 (`| 0`) through the i32 view: int32 values stay unboxed in optimized code, u32 values above 2^31
+ * would not. Word 7 is proto | key_len << 8 | tcp_flags << 16; word 9 is action | flags << 16.
+ */
+function keyMatches(i32: Int32Array, idx: number, k0: number, k1: number, k2: number, k3: number, proto: number): boolean {
+  const w = idx << 5;
   return (
-    u32[w + 4] === k1 && // sip first: the most discriminating word
-    u32[w + 5] === k2 &&
-    u32[w + 3] === k0 &&
-    u32[w + 6] === k3 &&
-    t.u8[b + FE_PROTO] === proto &&
-    t.u8[b + FE_KEY_LEN] === VR_FLOW_KEY_LEN &&
-    (t.u16[(b + FE_FLAGS) >> 1] & (VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_DELETE_MARKED)) === VR_FLOW_FLAG_ACTIVE
+    i32[w + 4] === k1 && // sip first: the most discriminating word
+    i32[w + 5] === k2 &&
+    i32[w + 3] === k0 &&
+    i32[w + 6] === k3 &&
+    (i32[w + 7] & 0xffff) === (proto | (VR_FLOW_KEY_LEN << 8)) &&
+    ((i32[w + 9] >>> 16) & (VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_DELETE_MARKED)) === VR_FLOW_FLAG_ACTIVE
   );
 }
 
@@ -199,31 +225,48 @@ function keyMatches(t: FlowTable, idx: number, k0: number, k1: number, k2: numbe
  * @returns the entry index, or −1.
  */
 export function flowFind(t: FlowTable, k0: number, k1: number, k2: number, k3: number, proto: number): number {
-  const start = flowBucket(t, k0, k1, k2, k3, proto);
+  return flowFindHashed(t, jhashFlowKeyI32(k0, k1, k2, k3, proto), k0, k1, k2, k3, proto);
+}
+
+/** flowFind with the key's hash (flowHash) already computed. Key words may be given as u32 or int32. */
+export function flowFindHashed(t: FlowTable, h: number, k0: number, k1: number, k2: number, k3: number, proto: number): number {
+  const start = ((h >>> 0) % t.entries) & ~3;
+  const tag = h | 1;
   const i32 = t.i32;
-  for (let i = start; i < start + VR_FLOW_ENTRIES_PER_BUCKET; i++) {
-    if ((i32[i << 5] & VR_HENTRY_FLAG_VALID) !== 0 && keyMatches(t, i, k0, k1, k2, k3, proto)) return i;
-  }
-  let o = i32[((start + VR_FLOW_ENTRIES_PER_BUCKET - 1) << 5) + (FE_HNEXT >> 2)];
+  const m = start << 5;
+  const a = k0 | 0;
+  const b = k1 | 0;
+  const c = k2 | 0;
+  const d = k3 | 0;
+  // Only slots whose tag matches are read (a valid slot always carries its key's tag).
+  if (i32[m + BT] === tag && keyMatches(i32, start, a, b, c, d, proto)) return start;
+  if (i32[m + BT + 1] === tag && keyMatches(i32, start + 1, a, b, c, d, proto)) return start + 1;
+  if (i32[m + BT + 2] === tag && keyMatches(i32, start + 2, a, b, c, d, proto)) return start + 2;
+  if (i32[m + BT + 3] === tag && keyMatches(i32, start + 3, a, b, c, d, proto)) return start + 3;
+  let o = i32[m + BC];
   while (o >= 0) {
-    if ((i32[o << 5] & VR_HENTRY_FLAG_VALID) !== 0 && keyMatches(t, o, k0, k1, k2, k3, proto)) return o;
+    if ((i32[o << 5] & VR_HENTRY_FLAG_VALID) !== 0 && keyMatches(i32, o, a, b, c, d, proto)) return o;
     o = i32[(o << 5) + (FE_HNEXT >> 2)];
   }
   return -1;
 }
 
 /**
- * Claim a slot for a key (vr_htable find-free + the overflow free list): the first bucket slot whose
- * hentry is not VALID; else the head of the overflow free list, linked at the head of the chain of the
- * bucket's last slot (newest first). Only the hentry is touched; the flow layer initialises the entry.
+ * Claim a slot for a key of hash `h` (vr_htable find-free + the overflow free list): the first bucket
+ * slot whose hentry is not VALID; else the head of the overflow free list, linked at the head of the
+ * chain of the bucket's last slot (newest first). Only the hentry (and the bucket's tags) are touched;
+ * the flow layer initialises the entry.
  * @returns the index, or −1 when the bucket and the overflow are full.
  */
-export function htAlloc(t: FlowTable, start: number): number {
+export function htAlloc(t: FlowTable, h: number): number {
+  const start = ((h >>> 0) % t.entries) & ~3;
   const i32 = t.i32;
   const info = t.info;
+  const m = start << 5;
   for (let i = start; i < start + VR_FLOW_ENTRIES_PER_BUCKET; i++) {
     if ((i32[i << 5] & VR_HENTRY_FLAG_VALID) === 0) {
       i32[i << 5] = VR_HENTRY_FLAG_VALID;
+      i32[m + BT + (i - start)] = h | 1;
       countActive(info, 1);
       return i;
     }
@@ -236,6 +279,7 @@ export function htAlloc(t: FlowTable, start: number): number {
   i32[ow + (FE_HBUCKET >> 2)] = start + VR_FLOW_ENTRIES_PER_BUCKET - 1;
   i32[ow + (FE_HNEXT >> 2)] = i32[last + (FE_HNEXT >> 2)];
   i32[last + (FE_HNEXT >> 2)] = o;
+  i32[m + BC] = o;
   i32[ow] = VR_HENTRY_FLAG_VALID;
   countActive(info, 1);
   const used = ++info[FTI_OFLOW_USED];
@@ -261,6 +305,7 @@ export function htRelease(t: FlowTable, idx: number): void {
   countActive(t.info, -1);
   if (idx < t.entries) {
     i32[w] = 0;
+    i32[((idx & ~3) << 5) + BT + (idx & 3)] = 0;
     return;
   }
   const head = i32[w + (FE_HBUCKET >> 2)];
@@ -270,7 +315,10 @@ export function htRelease(t: FlowTable, idx: number): void {
     prev = cur;
     cur = i32[(cur << 5) + (FE_HNEXT >> 2)];
   }
-  if (cur === idx) i32[(prev << 5) + (FE_HNEXT >> 2)] = i32[w + (FE_HNEXT >> 2)];
+  if (cur === idx) {
+    i32[(prev << 5) + (FE_HNEXT >> 2)] = i32[w + (FE_HNEXT >> 2)];
+    if (prev === head) i32[((head & ~3) << 5) + BC] = i32[w + (FE_HNEXT >> 2)];
+  }
   i32[w + (FE_HBUCKET >> 2)] = -1;
   i32[w + (FE_HNEXT >> 2)] = t.info[FTI_FREE_HEAD];
   i32[w] = VR_HENTRY_FLAG_IN_FREE_LIST;

@@ -74,6 +74,7 @@ import {
   FE_TCP_FLAGS,
   FE_TCP_SEQ,
   FE_TYPE,
+  FE_USED_END,
   FE_UDP_SPORT,
   FE_VRF,
   FTI_ACTION_COUNT,
@@ -82,8 +83,8 @@ import {
   FTI_HOLD_COUNT,
   FTI_OFLOWS,
   FlowTable,
-  flowBucket,
-  flowFind,
+  flowFindHashed,
+  flowHash,
   flowHoldEntries,
   htAlloc,
   htRelease,
@@ -201,7 +202,7 @@ function flowEntryInit(t: FlowTable, i: number, k0: number, k1: number, k2: numb
 function flowEntryReset(t: FlowTable, i: number, keepFlags: number): void {
   const b = i * FE_SIZE;
   const keep = Atomics.load(t.u16, fidx(i)) & keepFlags;
-  t.u8.fill(0, b + FE_K0, b + FE_SIZE);
+  t.u8.fill(0, b + FE_K0, b + FE_USED_END);
   t.i32[(b + FE_RFLOW) >> 2] = -1;
   t.i32[(b + FE_HOLD) >> 2] = -1;
   t.u8[b + FE_MIRROR] = VR_MAX_MIRROR_INDICES;
@@ -260,13 +261,14 @@ function flowAllowNew(r: Router, pkt: Pkt): boolean {
  */
 export function flowLookup(r: Router, pkt: Pkt): number {
   const t = r.ft;
-  let i = flowFind(t, pkt.k0, pkt.k1, pkt.k2, pkt.k3, pkt.kproto);
+  const h = flowHash(pkt.k0, pkt.k1, pkt.k2, pkt.k3, pkt.kproto);
+  let i = flowFindHashed(t, h, pkt.k0, pkt.k1, pkt.k2, pkt.k3, pkt.kproto);
   if (i < 0) {
     if (!flowAllowNew(r, pkt)) {
       dropPkt(r, VP_DROP_FLOW_UNUSABLE);
       return FLOW_DROP;
     }
-    i = htAlloc(t, flowBucket(t, pkt.k0, pkt.k1, pkt.k2, pkt.k3, pkt.kproto));
+    i = htAlloc(t, h);
     if (i < 0) {
       dropPkt(r, VP_DROP_FLOW_TABLE_FULL);
       return FLOW_DROP;
@@ -622,8 +624,9 @@ function flowSetRaw(r: Router, q: FlowReq, resp: FlowResp): number {
     }
   } else {
     if (!add) return -EINVAL;
-    if (flowFind(t, q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto) >= 0) return -EEXIST;
-    i = htAlloc(t, flowBucket(t, q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto));
+    const h = flowHash(q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto);
+    if (flowFindHashed(t, h, q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto) >= 0) return -EEXIST;
+    i = htAlloc(t, h);
     if (i < 0) return -ENOSPC;
     flowEntryInit(t, i, q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto);
     const b = i * FE_SIZE;

@@ -74,6 +74,14 @@ function jhashFinal(a: number, b: number, c: number): number {
  * `proto` is byte 16. Equal to `jhash(keyBytes, 0, 17, 0)`.
  */
 export function jhashFlowKey(k0: number, k1: number, k2: number, k3: number, proto: number): number {
+  return jhashFlowKeyI32(k0, k1, k2, k3, proto) >>> 0;
+}
+
+/**
+ * jhashFlowKey as a signed 32-bit value (the same bits). The flow lookup uses this form: an int32 stays
+ * an unboxed small integer through calls, where an unsigned value above 2^31 would be a heap number.
+ */
+export function jhashFlowKeyI32(k0: number, k1: number, k2: number, k3: number, proto: number): number {
   let a = (JHASH_INITVAL + 17) | 0;
   let b = (a + k1) | 0;
   let c = (a + k2) | 0;
@@ -87,7 +95,14 @@ export function jhashFlowKey(k0: number, k1: number, k2: number, k3: number, pro
   // Tail of 5 bytes: byte 16 into b, bytes 12-15 into a.
   b = (b + proto) | 0;
   a = (a + k3) | 0;
-  return jhashFinal(a, b, c);
+  c ^= b; c = (c - rol32(b, 14)) | 0;
+  a ^= c; a = (a - rol32(c, 11)) | 0;
+  b ^= a; b = (b - rol32(a, 25)) | 0;
+  c ^= b; c = (c - rol32(b, 16)) | 0;
+  a ^= c; a = (a - rol32(c, 4)) | 0;
+  b ^= a; b = (b - rol32(a, 14)) | 0;
+  c ^= b; c = (c - rol32(b, 24)) | 0;
+  return c;
 }
 
 /** `jhash2()` over u32 words (include/linux/jhash.h), used for the flow's outer UDP source port. */

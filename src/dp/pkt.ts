@@ -33,7 +33,7 @@ export class Pkt {
   /** Fragment: 0 = not a fragment, 1 = head fragment, 2 = non-head fragment. */
   frag = 0;
 
-  // Flow key, as stored in the table (see flow-table.ts).
+  // Flow key words as int32 (the table stores the same bits; see flow-table.ts).
   k0 = 0;
   k1 = 0;
   k2 = 0;
@@ -62,9 +62,12 @@ export function rd32(b: Uint8Array, o: number): number {
   return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }
 
-/** Read a little-endian u32: how the flow key's words are stored and hashed. */
+/**
+ * Read 4 bytes little-endian as a signed 32-bit value: how the flow key's words are hashed and compared
+ * (int32 stays unboxed on the hot path; the table's u32 view reads the same bits unsigned).
+ */
 export function rdLe32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+  return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
 }
 
 export function wr16(b: Uint8Array, o: number, v: number): void {

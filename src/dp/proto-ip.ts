@@ -62,15 +62,15 @@ export class FragTable {
   static readonly SIZE = 4096;
   /** A head fragment's record is good for this long (the kernel's fragment entries time out too). */
   static readonly TTL_MS = 5000;
-  readonly sip = new Uint32Array(FragTable.SIZE);
-  readonly dip = new Uint32Array(FragTable.SIZE);
+  readonly sip = new Int32Array(FragTable.SIZE);
+  readonly dip = new Int32Array(FragTable.SIZE);
   readonly idVrf = new Uint32Array(FragTable.SIZE);
   readonly proto = new Uint8Array(FragTable.SIZE);
   readonly ports = new Uint32Array(FragTable.SIZE);
   readonly time = new Float64Array(FragTable.SIZE).fill(-Infinity);
 
   slot(sip: number, dip: number, idVrf: number): number {
-    return ((sip ^ dip ^ (idVrf * 0x9e3779b1)) >>> 0) % FragTable.SIZE;
+    return ((sip ^ dip ^ Math.imul(idVrf, 0x9e3779b1)) >>> 0) % FragTable.SIZE;
   }
 }
 
@@ -103,10 +103,10 @@ function icmpInnerKey(pkt: Pkt): boolean {
     if (icmpIsError(inType)) return false;
     ports = inType === ICMP_ECHO || inType === ICMP_ECHOREPLY ? b[in4 + 4] | (b[in4 + 5] << 8) : inType << 16;
   }
-  pkt.k0 = ports >>> 0;
+  pkt.k0 = ports | 0;
   pkt.k1 = rdLe32(b, in3 + 16);
   pkt.k2 = rdLe32(b, in3 + 12);
-  pkt.k3 = pkt.nh >>> 0;
+  pkt.k3 = pkt.nh | 0;
   pkt.kproto = inProto;
   return true;
 }
@@ -167,10 +167,10 @@ export function flowKeyBuild(pkt: Pkt, frags: FragTable, nowMs: number): number 
       frags.time[s] = nowMs;
     }
   }
-  pkt.k0 = ports >>> 0;
+  pkt.k0 = ports | 0;
   pkt.k1 = sip;
   pkt.k2 = dip;
-  pkt.k3 = pkt.nh >>> 0;
+  pkt.k3 = pkt.nh | 0;
   pkt.kproto = proto;
   return KEY_OK;
 }

@@ -5,7 +5,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { flowReqNew, flowSet, routerDrainWork, EEXIST, ENOSPC, FlowResp } from '../../src/dp/flow';
 import {
-  FE_HBUCKET, FTI_ACTIVE, FTI_FREE_HEAD, FTI_OFLOW_USED, FlowTable, feKeyLen, feKeyWord, feProto, flowBucket, flowFind,
+  FE_BUCKET_CHAIN, FE_BUCKET_TAGS, FE_HBUCKET, FTI_ACTIVE, flowHash, FTI_FREE_HEAD, FTI_OFLOW_USED, FlowTable, feKeyLen, feKeyWord, feProto, flowBucket, flowFind,
   htNext, htValid,
 } from '../../src/dp/flow-table';
 import { VR_FLOW_ACTION_FORWARD, VR_FLOW_FLAG_ACTIVE, VR_HENTRY_FLAG_IN_FREE_LIST } from '../../src/dp/defs';
@@ -43,6 +43,21 @@ function invariants(t: FlowTable): string | null {
       if (!found) return `overflow entry ${i} is not on bucket ${start}'s chain`;
       if (t.i32[(i * 128 + FE_HBUCKET) >> 2] !== start + 3) return `overflow entry ${i} names the wrong bucket`;
     }
+  }
+  // The bucket tags mirror the hentries: a valid slot carries jhash|1 of its key, a free one 0, and the
+  // chain-head copy equals the last slot's next index.
+  for (let b = 0; b < t.entries; b += 4) {
+    for (let k = 0; k < 4; k++) {
+      const tag = t.i32[(b << 5) + (FE_BUCKET_TAGS >> 2) + k];
+      const i = b + k;
+      if (!htValid(t, i)) {
+        if (tag !== 0) return `free slot ${i} has tag ${tag}`;
+        continue;
+      }
+      const h = flowHash(feKeyWord(t, i, 0), feKeyWord(t, i, 1), feKeyWord(t, i, 2), feKeyWord(t, i, 3), feProto(t, i));
+      if (tag !== (h | 1)) return `slot ${i} has a stale tag`;
+    }
+    if (t.i32[(b << 5) + (FE_BUCKET_CHAIN >> 2)] !== htNext(t, b + 3)) return `bucket ${b}'s chain copy is stale`;
   }
   if (valid > t.total) return 'more valid entries than the table holds';
   if (valid !== t.info[FTI_ACTIVE]) return `active count ${t.info[FTI_ACTIVE]} but ${valid} valid entries`;

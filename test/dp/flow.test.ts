@@ -217,6 +217,12 @@ test('non-head fragments take the head\'s ports and may not create a flow', (t) 
   routerDrainWork(r);
   rx(r, tail);
   t.is(r.drops[VP_DROP_FLOW_UNUSABLE], 1);
+  // Addresses whose key words are negative as int32 (x.x.x.128 and above) work the same.
+  const hi = { src: '192.168.7.200', dst: '172.16.9.250' };
+  rx(r, udpFrame({ ...hi, id: 5, mf: true }, { sport: 3001, dport: 4001, payload: 64 }));
+  run();
+  rx(r, udpFrame({ ...hi, id: 5, fragOffset: 9 }, { sport: 1, dport: 2, payload: 8 }));
+  t.is(r.results[RES_FORWARDED], 4);
   // A fragment whose head was never seen is a fragment error.
   rx(r, udpFrame({ ...A, id: 78, fragOffset: 9 }, { sport: 1, dport: 2 }));
   t.is(r.drops[VP_DROP_FRAGMENTS], 1);

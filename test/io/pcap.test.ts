@@ -1,0 +1,81 @@
+import test from 'ava';
+import * as fs from 'fs';
+import { CaptureReader, captureValidate, pcapBuild } from '../../src/io/pcap';
+import { isUserError } from '../../src/errors';
+import { udpFrame } from '../../src/io/frame-build';
+import { pcapngBuild, tmpFile } from '../helpers/capture';
+
+const frames = [0, 1, 2].map((k) => ({ tsMs: 1_450_000_000_000 + k * 1.5, data: udpFrame({ src: '10.0.0.1', dst: '10.0.0.2' }, { sport: k + 1, dport: 9, payload: k * 100 }) }));
+
+function readAll(file: string): { ts: number; len: number; first: number }[] {
+  const r = new CaptureReader(file);
+  const out: { ts: number; len: number; first: number }[] = [];
+  while (r.next()) out.push({ ts: r.tsMs, len: r.caplen, first: r.buf[r.off + 35] });
+  r.close();
+  return out;
+}
+
+function userError(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (isUserError(e)) return e.message;
+    throw e;
+  }
+  return 'no error';
+}
+
+test('libpcap and pcapng captures read the same records', (t) => {
+  const a = readAll(tmpFile('a.pcap', pcapBuild(frames)));
+  const b = readAll(tmpFile('b.pcapng', pcapngBuild(frames)));
+  t.is(a.length, 3);
+  t.deepEqual(a.map((x) => x.len), frames.map((f) => f.data.length));
+  t.deepEqual(a, b);
+  t.is(a[1].ts - a[0].ts, 1.5);
+});
+
+test('big-endian and nanosecond libpcap files', (t) => {
+  const le = pcapBuild(frames);
+  const be = Buffer.from(le);
+  be.writeUInt32BE(0xa1b2c3d4, 0);
+  be.writeUInt16BE(2, 4);
+  be.writeUInt16BE(4, 6);
+  be.writeUInt32BE(65535, 16);
+  be.writeUInt32BE(1, 20);
+  let o = 24;
+  for (const f of frames) {
+    for (let k = 0; k < 4; k++) be.writeUInt32BE(le.readUInt32LE(o + k * 4), o + k * 4);
+    o += 16 + f.data.length;
+  }
+  t.deepEqual(readAll(tmpFile('be.pcap', be)), readAll(tmpFile('le.pcap', le)));
+  const ns = Buffer.from(le);
+  ns.writeUInt32LE(0xa1b23c4d, 0);
+  const r = new CaptureReader(tmpFile('ns.pcap', ns));
+  r.next();
+  t.is(r.tsMs, 1_450_000_000_000 + 0);
+  r.close();
+});
+
+test('bad captures are user errors naming the file and the problem', (t) => {
+  const good = pcapBuild(frames);
+  t.regex(userError(() => captureValidate(tmpFile('t.pcap', good.subarray(0, good.length - 10)))), /t\.pcap: is truncated: record 3 needs 242 bytes, 232 present \(at byte \d+\)/);
+  t.regex(userError(() => captureValidate(tmpFile('h.pcap', good.subarray(0, 30)))), /is truncated: record 1's header is cut short/);
+  t.regex(userError(() => captureValidate(tmpFile('x.txt', 'hello, this is not a capture'))), /x\.txt: is not a pcap or pcapng capture/);
+  t.regex(userError(() => captureValidate(tmpFile('e.pcap', ''))), /is not a capture file/);
+  const sll = Buffer.from(good);
+  sll.writeUInt32LE(113, 20);
+  t.regex(userError(() => captureValidate(tmpFile('any.pcap', sll))), /link type 113 \(Linux cooked \(tcpdump -i any\)\) is not supported; replay needs Ethernet frames/);
+  const huge = Buffer.from(good);
+  huge.writeUInt32LE(10_000_000, 24 + 8);
+  t.regex(userError(() => captureValidate(tmpFile('c.pcap', huge))), /is corrupt: record 1 claims 10000000 bytes/);
+  t.regex(userError(() => captureValidate('/no/such/file.pcap')), /no such capture file/);
+  const ng = pcapngBuild(frames);
+  t.regex(userError(() => captureValidate(tmpFile('t.pcapng', ng.subarray(0, ng.length - 8)))), /is truncated: a block of \d+ bytes is cut short/);
+});
+
+test('a capture larger than the read buffer streams', (t) => {
+  const many = Array.from({ length: 3000 }, (_, k) => ({ tsMs: k, data: udpFrame({ src: '10.0.0.1', dst: '10.0.0.2' }, { sport: 1, dport: 2, payload: 1400 }) }));
+  const f = tmpFile('big.pcap', pcapBuild(many));
+  t.true(fs.statSync(f).size > 2 << 20);
+  t.is(captureValidate(f), 3000);
+});
