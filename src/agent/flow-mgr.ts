@@ -126,7 +126,7 @@ export class FlowMgr {
     readonly t: FlowTable,
     private readonly ch: DpChannel,
     private readonly env: FlowEnv,
-    private readonly cfg: FlowMgrConfig,
+    cfg: FlowMgrConfig,
     private readonly clock: () => number,
   ) {
     const n = t.total;

@@ -28,7 +28,7 @@ const TH_SYN = 0x02;
 const TH_RST = 0x04;
 const TH_ACK = 0x10;
 
-function tf(t: FlowTable, i: number): number {
+function tf(i: number): number {
   return (i << 6) + (FE_TCP_FLAGS >> 1);
 }
 
@@ -45,8 +45,8 @@ function rflowOf(t: FlowTable, i: number): number {
 
 /** init_close: fe and (if it resolves) rfe become DEAD. */
 function tcpInitClose(t: FlowTable, fe: number, rfe: number): void {
-  t.u16[tf(t, fe)] |= VR_FLOW_TCP_DEAD;
-  if (rfe >= 0) t.u16[tf(t, rfe)] |= VR_FLOW_TCP_DEAD;
+  t.u16[tf(fe)] |= VR_FLOW_TCP_DEAD;
+  if (rfe >= 0) t.u16[tf(rfe)] |= VR_FLOW_TCP_DEAD;
 }
 
 /**
@@ -66,11 +66,11 @@ export function flowTcpDigest(t: FlowTable, fe: number, pkt: Pkt): void {
   const ack = rd32(b, l4 + 8);
   const u16 = t.u16;
   const rfe = rflowOf(t, fe);
-  const fi = tf(t, fe);
+  const fi = tf(fe);
 
   if (th & TH_RST) {
     u16[fi] |= VR_FLOW_TCP_RST;
-    if (rfe >= 0) u16[tf(t, rfe)] |= VR_FLOW_TCP_RST;
+    if (rfe >= 0) u16[tf(rfe)] |= VR_FLOW_TCP_RST;
     tcpInitClose(t, fe, rfe);
     return;
   }
@@ -79,17 +79,17 @@ export function flowTcpDigest(t: FlowTable, fe: number, pkt: Pkt): void {
     t.u32[seqIdx(fe)] = seq;
     u16[fi] |= VR_FLOW_TCP_SYN;
     if (rfe >= 0) {
-      u16[tf(t, rfe)] |= VR_FLOW_TCP_SYN_R;
+      u16[tf(rfe)] |= VR_FLOW_TCP_SYN_R;
       // The SYN-ACK of a handshake whose SYN the reverse saw: the reverse direction is established.
       if (u16[fi] & VR_FLOW_TCP_SYN_R && th & TH_ACK && ack === ((t.u32[seqIdx(rfe)] + 1) >>> 0)) {
-        u16[tf(t, rfe)] |= VR_FLOW_TCP_ESTABLISHED;
+        u16[tf(rfe)] |= VR_FLOW_TCP_ESTABLISHED;
         u16[fi] |= VR_FLOW_TCP_ESTABLISHED_R;
       }
     }
   } else if (th & TH_FIN) {
     t.u32[seqIdx(fe)] = (seq + (pkt.l4Len - thOff)) >>> 0;
     u16[fi] |= VR_FLOW_TCP_FIN;
-    if (rfe >= 0) u16[tf(t, rfe)] |= VR_FLOW_TCP_FIN_R;
+    if (rfe >= 0) u16[tf(rfe)] |= VR_FLOW_TCP_FIN_R;
   }
 
   if (th & TH_ACK && rfe >= 0) {
@@ -98,11 +98,11 @@ export function flowTcpDigest(t: FlowTable, fe: number, pkt: Pkt): void {
       const rseq = t.u32[seqIdx(rfe)];
       if (f & VR_FLOW_TCP_FIN_R && ack === ((rseq + 1) >>> 0)) {
         // The peer's FIN is acknowledged: the peer's direction is half closed.
-        u16[tf(t, rfe)] |= VR_FLOW_TCP_HALF_CLOSE;
+        u16[tf(rfe)] |= VR_FLOW_TCP_HALF_CLOSE;
         if (u16[fi] & VR_FLOW_TCP_HALF_CLOSE) tcpInitClose(t, fe, rfe);
       } else if (ack !== rseq && (f & VR_FLOW_TCP_ESTABLISHED_R) === 0) {
         // The third packet of the handshake.
-        u16[tf(t, rfe)] |= VR_FLOW_TCP_ESTABLISHED;
+        u16[tf(rfe)] |= VR_FLOW_TCP_ESTABLISHED;
         u16[fi] |= VR_FLOW_TCP_ESTABLISHED_R;
       }
     }
@@ -114,12 +114,12 @@ export function flowTcpDigest(t: FlowTable, fe: number, pkt: Pkt): void {
  * (vr_flow_tcp_rflow_set): SYN→SYN_R, FIN→FIN_R, RST→RST, DEAD→DEAD, ESTABLISHED→ESTABLISHED|ESTABLISHED_R.
  */
 export function flowTcpRflowSet(t: FlowTable, fe: number, rfe: number): void {
-  const r = t.u16[tf(t, rfe)];
+  const r = t.u16[tf(rfe)];
   let f = 0;
   if (r & VR_FLOW_TCP_SYN) f |= VR_FLOW_TCP_SYN_R;
   if (r & VR_FLOW_TCP_FIN) f |= VR_FLOW_TCP_FIN_R;
   if (r & VR_FLOW_TCP_RST) f |= VR_FLOW_TCP_RST;
   if (r & VR_FLOW_TCP_DEAD) f |= VR_FLOW_TCP_DEAD;
   if (r & VR_FLOW_TCP_ESTABLISHED) f |= VR_FLOW_TCP_ESTABLISHED | VR_FLOW_TCP_ESTABLISHED_R;
-  t.u16[tf(t, fe)] |= f;
+  t.u16[tf(fe)] |= f;
 }

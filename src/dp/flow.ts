@@ -72,7 +72,6 @@ import {
   FE_SIZE,
   FE_SRC_NH,
   FE_TCP_FLAGS,
-  FE_TCP_SEQ,
   FE_TYPE,
   FE_USED_END,
   FE_UDP_SPORT,

@@ -14,8 +14,8 @@ function rol32(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
-// The mix and final steps are written out in the callers (no closures, no tuple returns) because the
-// flow lookup runs this per packet. The order of operations is lookup3's.
+// The mix step is written out in each function: it updates three words, and a helper would need a
+// tuple or shared state on a path that runs per packet. The order of operations is lookup3's.
 
 /**
  * `jhash(key, length, initval)` over `len` bytes of `buf` starting at `off`.
@@ -54,9 +54,10 @@ export function jhash(buf: Uint8Array, off: number, len: number, initval: number
   if (n >= 3) a = (a + (buf[k + 2] << 16)) | 0;
   if (n >= 2) a = (a + (buf[k + 1] << 8)) | 0;
   a = (a + buf[k]) | 0;
-  return jhashFinal(a, b, c);
+  return jhashFinal(a, b, c) >>> 0;
 }
 
+/** lookup3's final mix; returns `c` as int32 (small enough for TurboFan to inline into every caller). */
 function jhashFinal(a: number, b: number, c: number): number {
   c ^= b; c = (c - rol32(b, 14)) | 0;
   a ^= c; a = (a - rol32(c, 11)) | 0;
@@ -65,7 +66,7 @@ function jhashFinal(a: number, b: number, c: number): number {
   a ^= c; a = (a - rol32(c, 4)) | 0;
   b ^= a; b = (b - rol32(a, 14)) | 0;
   c ^= b; c = (c - rol32(b, 24)) | 0;
-  return c >>> 0;
+  return c;
 }
 
 /**
@@ -95,14 +96,7 @@ export function jhashFlowKeyI32(k0: number, k1: number, k2: number, k3: number, 
   // Tail of 5 bytes: byte 16 into b, bytes 12-15 into a.
   b = (b + proto) | 0;
   a = (a + k3) | 0;
-  c ^= b; c = (c - rol32(b, 14)) | 0;
-  a ^= c; a = (a - rol32(c, 11)) | 0;
-  b ^= a; b = (b - rol32(a, 25)) | 0;
-  c ^= b; c = (c - rol32(b, 16)) | 0;
-  a ^= c; a = (a - rol32(c, 4)) | 0;
-  b ^= a; b = (b - rol32(a, 14)) | 0;
-  c ^= b; c = (c - rol32(b, 24)) | 0;
-  return c;
+  return jhashFinal(a, b, c);
 }
 
 /** `jhash2()` over u32 words (include/linux/jhash.h), used for the flow's outer UDP source port. */
@@ -129,5 +123,5 @@ export function jhashWords(words: ArrayLike<number>, len: number, initval: numbe
   if (n >= 3) c = (c + words[k + 2]) | 0;
   if (n >= 2) b = (b + words[k + 1]) | 0;
   a = (a + words[k]) | 0;
-  return jhashFinal(a, b, c);
+  return jhashFinal(a, b, c) >>> 0;
 }

@@ -7,7 +7,7 @@ import { jhash } from '../../src/dp/jhash';
 import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
 import { replayCapture } from '../../src/io/replay-host';
 import { VP_DROP_FLOW_TABLE_FULL, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED, VP_DROP_MAX } from '../../src/dp/defs';
-import { feFlags, feKeyWord, fePackets, feRflow, feTcpFlags, flowFind } from '../../src/dp/flow-table';
+import { feFlags, fePackets, feRflow, feTcpFlags, flowFind } from '../../src/dp/flow-table';
 import { keyPorts } from '../../src/dp/proto-ip';
 import { tcpLetters } from '../../src/cli/flow-list';
 import { RES_FORWARDED, RES_NO_FLOW } from '../../src/dp/router';

@@ -109,7 +109,7 @@ function added(r: ReturnType<typeof testRouter>['r'], sport: number): number {
   return res.index;
 }
 
-test('add', errCase, (r) => {
+test('add', errCase, () => {
   const q = keyReq(1, 53);
   q.flags = VR_FLOW_FLAG_ACTIVE;
   return q;
