@@ -11,4 +11,4 @@ try {
   }
   throw e;
 }
-process.exitCode = cli.main(process.argv.slice(2));
+cli.runCli(process.argv.slice(2));

@@ -18,7 +18,9 @@ const buildInfo = {
 esbuild
   .build({
     absWorkingDir: root,
-    entryPoints: { 'vrouter-emu': 'src/cli/main.ts' },
+    entryPoints: { 'vrouter-emu': 'src/cli/main.ts', 'dp-worker': 'src/io/dp-worker.ts', 'netns-worker': 'src/io/netns-worker.ts' },
+    // rtnetlink's binding is a native module: loaded from node_modules at run time.
+    external: ['netlink'],
     outdir: 'dist',
     outExtension: { '.js': '.cjs' },
     bundle: true,

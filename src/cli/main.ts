@@ -9,21 +9,50 @@ import { parseArgs } from './args';
 import { StdoutWriter } from './out';
 import { defaultParamsFile } from './package-root';
 import { REPLAY_OPTS, REPLAY_USAGE, cmdReplay } from './replay';
+import { START_OPTS, START_USAGE, cmdStart } from './start';
+import { DEFAULT_SOCKET, controlCall } from './control';
 import { vrouterInfo } from './vrouter-info';
 
 const USAGE = `usage: vrouter-emu <verb> [options]
 
 verbs:
-  replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine, then print the
+  start [options]              run a compute node: VMs in namespaces with TAP NICs, the datapath, the agent
+  flow -l [--show-evicted]     the running instance's flow table (R2.22 flow -l)
+  vif --list                   its interfaces
+  dropstats                    its drop counters
+  vrouter --info               its limits; with --params/--param, the limits a parameter file sets
+  replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
-  vrouter --info [--params FILE] [--param name=value]...
-                               the module's limits for these parameters, as vrouter --info prints them
+The tools take --socket PATH (default ${DEFAULT_SOCKET}).
 
+  ${START_USAGE}
   ${REPLAY_USAGE}
 `;
 
-function cmdVrouter(argv: string[]): number {
-  const u = 'vrouter-emu vrouter --info [--params FILE] [--param name=value]...';
+/** A vRouter tool on the running instance (flow, vif, dropstats, vrouter). */
+async function cmdTool(tool: string, argv: string[]): Promise<number> {
+  const args: string[] = [];
+  let socket = DEFAULT_SOCKET;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--socket' && i + 1 < argv.length) socket = argv[++i];
+    else if (argv[i].startsWith('--socket=')) socket = argv[i].slice(9);
+    else args.push(argv[i]);
+  }
+  const out = new StdoutWriter();
+  await controlCall(socket, [tool, ...args], out.write);
+  out.flush();
+  return 0;
+}
+
+function cmdVrouter(argv: string[]): number | Promise<number> {
+  const u = 'vrouter-emu vrouter --info [--socket PATH | --params FILE [--param name=value]...]';
+  if (!argv.some((a) => a === '--params' || a.startsWith('--params=') || a === '--param' || a.startsWith('--param='))) {
+    if (!argv.includes('--info')) {
+      process.stderr.write(`Usage:\n${u}\n`);
+      return argv.includes('--help') ? 0 : 1;
+    }
+    return cmdTool('vrouter', argv);
+  }
   const p = parseArgs(argv, { '--info': {}, '--params': { value: true }, '--param': { value: true, repeat: true }, '--help': {} }, u);
   if (!p.flags.has('--info') || p.positional.length > 0) {
     process.stderr.write(`Usage:\n${u}\n`);
@@ -40,14 +69,35 @@ function cmdVrouter(argv: string[]): number {
   return 0;
 }
 
-export function main(argv: string[]): number {
+function userErrorExit(e: unknown): number {
+  if (isUserError(e)) {
+    process.stderr.write(`vrouter-emu: ${e.message}\n`);
+    return 2;
+  }
+  if (e instanceof RangeError && /Array buffer allocation failed|Invalid array buffer length/i.test(e.message)) {
+    process.stderr.write(`vrouter-emu: the flow table could not be allocated (${e.message}); lower vr_flow_entries/vr_oflow_entries\n`);
+    return 2;
+  }
+  throw e;
+}
+
+/** Run a verb. @returns the exit status (a promise for the verbs that wait). */
+export function main(argv: string[]): number | Promise<number> {
   const [verb, ...rest] = argv;
   try {
     switch (verb) {
       case 'replay':
         return cmdReplay(parseArgs(rest, REPLAY_OPTS, REPLAY_USAGE));
-      case 'vrouter':
-        return cmdVrouter(rest);
+      case 'start':
+        return cmdStart(parseArgs(rest, START_OPTS, START_USAGE)).catch(userErrorExit);
+      case 'flow':
+      case 'vif':
+      case 'dropstats':
+        return cmdTool(verb, rest).catch(userErrorExit);
+      case 'vrouter': {
+        const r = cmdVrouter(rest);
+        return typeof r === 'number' ? r : r.catch(userErrorExit);
+      }
       case undefined:
       case 'help':
       case '--help':
@@ -59,18 +109,26 @@ export function main(argv: string[]): number {
         return 2;
     }
   } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`vrouter-emu: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof RangeError && /Array buffer allocation failed|Invalid array buffer length/i.test(e.message)) {
-      process.stderr.write(`vrouter-emu: the flow table could not be allocated (${e.message}); lower vr_flow_entries/vr_oflow_entries\n`);
-      return 2;
-    }
-    throw e;
+    return userErrorExit(e);
   }
 }
 
-if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2));
+/** Run the command line and set the exit status. */
+export function runCli(argv: string[]): void {
+  const r = main(argv);
+  if (typeof r === 'number') process.exitCode = r;
+  else
+    r.then(
+      (code) => {
+        process.exitCode = code;
+        // start leaves nothing that should keep the process alive once it has cleaned up
+        if (argv[0] === 'start') process.exit(code);
+      },
+      (e: Error) => {
+        process.stderr.write(`${e.stack ?? e.message}\n`);
+        process.exit(1);
+      },
+    );
 }
+
+if (require.main === module) runCli(process.argv.slice(2));

@@ -1,42 +1,219 @@
 /**
- * The packet path from a vif's receive to the flow stage (dp-core/vr_datapath.c vr_virtual_input,
- * vr_proto_ip.c vr_inet_flow_lookup at R2.22). Which frames meet the flow table (reference §4.1): IPv4,
- * unicast destination, untagged, from a policy-enabled vif. IPv6 bypasses flows in R2.22; ARP and other
- * ethertypes take the bridge path.
+ * The packet path of a VM interface (dp-core/vr_datapath.c vr_virtual_input, vr_proto_ip.c, vr_bridge.c
+ * at R2.22; reference §4.1, §9):
  *
- * The forwarding stage after a FORWARD verdict (route lookup, rewrite, transmit) belongs to the host
- * set-up: the replay host has none and counts the packet as forwarded.
+ *   vif rx → Ethernet → ARP: proxy for the gateway and the VMs, else flood (vm_arp_request)
+ *                    → IPv4 unicast: flow lookup on policy-enabled vifs → action → L3 (dst MAC = vRouter
+ *                      MAC: /32 route → TTL − 1 → rewrite → tx) or bridge (dst MAC = a VM's)
+ *                    → IPv4 multicast/broadcast, IPv6, other ethertypes: bridged without flows (IPv6 has no
+ *                      flows in R2.22): flood or the VM owning the destination MAC
+ *
+ * The offline replay runs with `routing` off: after the flow stage the packet is only counted.
  * @module
  */
 import {
   ETH_HLEN,
   ETH_P_8021Q,
+  ETH_P_ARP,
   ETH_P_IP,
+  VP_DROP_ARP_NO_WHERE_TO_GO,
+  VP_DROP_DISCARD,
   VP_DROP_INTERFACE_DROP,
+  VP_DROP_INTERFACE_TX_DISCARD,
+  VP_DROP_INVALID_ARP,
   VP_DROP_INVALID_IF,
+  VP_DROP_INVALID_NH,
+  VP_DROP_L2_NO_ROUTE,
+  VP_DROP_TTL_EXCEEDED,
 } from './defs';
 import { FLOW_FORWARD, flowLookup, routerDrainWork } from './flow';
-import { VIFS_RX_BYTES, VIFS_RX_ERRORS, VIFS_RX_PACKETS, VIFS_LEN, VIF_FLAG_POLICY_ENABLED } from './interface';
-import { Pkt, rd16 } from './pkt';
+import {
+  VIFS_RX_BYTES,
+  VIFS_RX_ERRORS,
+  VIFS_RX_PACKETS,
+  VIFS_TX_BYTES,
+  VIFS_TX_ERRORS,
+  VIFS_TX_PACKETS,
+  VIFS_LEN,
+  VIF_FLAG_POLICY_ENABLED,
+  VIF_TYPE_VIRTUAL,
+  Vif,
+} from './interface';
+import { NH_ENCAP, VR_RT_ARP_PROXY_FLAG, bridgeLookup, rtLookup } from './nexthop';
+import { Pkt, rd16, rdLe32 } from './pkt';
 import { KEY_OK, flowKeyBuild, ipParse } from './proto-ip';
-import { DpConfig, HostOs, RES_FORWARDED, RES_NO_FLOW, Router, createRouter, dropPkt } from './router';
+import { DpConfig, HostOs, RES_FORWARDED, RES_NO_FLOW, Router, RouterShared, createRouter, dropPkt } from './router';
 import type { ModuleParams } from '../params/module-params';
 
 /** Create a router whose forwarding stage is the datapath's (vrouter_init + the datapath's module init). */
-export function createDatapath(host: HostOs, params: ModuleParams, cfg: Partial<DpConfig> = {}): Router {
-  const r = createRouter(host, params, cfg);
-  r.reinject = dpForward;
+export function createDatapath(host: HostOs, params: ModuleParams, cfg: Partial<DpConfig> = {}, shared?: RouterShared): Router {
+  const r = createRouter(host, params, cfg, shared);
+  r.reinject = r.cfg.routing ? dpForward : dpCount;
   return r;
 }
 
-/** The forwarding stage after the flow said FORWARD. Without routes (offline replay) it only counts. */
-function dpForward(r: Router, _pkt: Pkt): void {
+/** The forwarding stage of a host without routes (offline replay): count the packet. */
+function dpCount(r: Router, _pkt: Pkt): void {
+  r.results[RES_FORWARDED]++;
+}
+
+/** Transmit on a vif (vif_tx), counting it; a vif that is gone or down discards. */
+export function vifTx(r: Router, vif: number, buf: Uint8Array, off: number, len: number): void {
+  const v = r.vifs.vifs[vif];
+  const st = r.vifs.stats;
+  if (v === undefined) {
+    dropPkt(r, VP_DROP_INVALID_IF);
+    return;
+  }
+  if (!v.up) {
+    st[vif * VIFS_LEN + VIFS_TX_ERRORS]++;
+    dropPkt(r, VP_DROP_INTERFACE_TX_DISCARD);
+    return;
+  }
+  st[vif * VIFS_LEN + VIFS_TX_PACKETS]++;
+  st[vif * VIFS_LEN + VIFS_TX_BYTES] += len;
+  r.host.tx(vif, buf, off, len);
+}
+
+/** Copy a frame to every other up VM interface of the VRF (L2 flood). @returns how many got it. */
+function dpFlood(r: Router, pkt: Pkt): number {
+  let n = 0;
+  const vifs = r.vifs.vifs;
+  for (let i = 0; i < vifs.length; i++) {
+    const v = vifs[i];
+    if (v === undefined || i === pkt.vif || v.vrf !== pkt.vrf || v.type !== VIF_TYPE_VIRTUAL || !v.up) continue;
+    vifTx(r, i, pkt.buf, pkt.off, pkt.len);
+    n++;
+  }
+  return n;
+}
+
+/** Bridge a frame by its destination MAC (vr_bridge_input): flood broadcast/multicast, else the owner. */
+function dpBridge(r: Router, pkt: Pkt): void {
+  const b = pkt.buf;
+  if (b[pkt.off] & 1) {
+    dpFlood(r, pkt);
+    r.results[RES_FORWARDED]++;
+    return;
+  }
+  const to = bridgeLookup(r.rt, pkt.vrf, b, pkt.off);
+  if (to < 0 || to === pkt.vif) {
+    dropPkt(r, VP_DROP_L2_NO_ROUTE);
+    return;
+  }
+  vifTx(r, to, b, pkt.off, pkt.len);
+  r.results[RES_FORWARDED]++;
+}
+
+/** Whether the frame's destination MAC is the ingress vif's own (the vRouter MAC): L3 then. */
+function toRouterMac(pkt: Pkt, v: Vif): boolean {
+  const b = pkt.buf;
+  const o = pkt.off;
+  const m = v.mac;
+  return b[o] === m[0] && b[o + 1] === m[1] && b[o + 2] === m[2] && b[o + 3] === m[3] && b[o + 4] === m[4] && b[o + 5] === m[5];
+}
+
+/**
+ * The forwarding stage after the flow said FORWARD (or for packets without flows): L3 for frames to the
+ * vRouter MAC — the /32 route in the packet's VRF, TTL decremented with an incremental checksum, the
+ * Ethernet header rewritten (vRouter MAC → the VM's MAC), sent on the nexthop's vif — else bridged.
+ */
+function dpForward(r: Router, pkt: Pkt): void {
+  const v = r.vifs.vifs[pkt.vif] as Vif;
+  if (!toRouterMac(pkt, v)) {
+    dpBridge(r, pkt);
+    return;
+  }
+  const b = pkt.buf;
+  const l3 = pkt.off + ETH_HLEN;
+  const route = rtLookup(r.rt, pkt.vrf, rdLe32(b, l3 + 16));
+  if (route === undefined) {
+    dropPkt(r, VP_DROP_DISCARD);
+    return;
+  }
+  const nh = r.rt.nhs[route.nh];
+  if (nh === undefined || nh.type !== NH_ENCAP) {
+    dropPkt(r, nh === undefined ? VP_DROP_INVALID_NH : VP_DROP_DISCARD);
+    return;
+  }
+  const ttl = b[l3 + 8];
+  if (ttl <= 1) {
+    dropPkt(r, VP_DROP_TTL_EXCEEDED);
+    return;
+  }
+  // TTL − 1 and the header checksum updated for the changed word (RFC 1624).
+  b[l3 + 8] = ttl - 1;
+  let sum = (~rd16(b, l3 + 10) & 0xffff) + (~(ttl << 8) & 0xffff) + ((ttl - 1) << 8);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  b[l3 + 10] = c >>> 8;
+  b[l3 + 11] = c & 0xff;
+  const out = r.vifs.vifs[nh.vif];
+  b.set(nh.dmac, pkt.off);
+  b.set(out ? out.mac : v.mac, pkt.off + 6);
+  vifTx(r, nh.vif, b, pkt.off, pkt.len);
   r.results[RES_FORWARDED]++;
 }
 
 /**
+ * ARP from a VM (vm_arp_request): a request for an address whose route carries the proxy flag (the
+ * gateway, the VMs) is answered in place with the vif's MAC (00:00:5e:00:01:00); a gratuitous ARP or a
+ * request for anything else is flooded to the VRF's other VMs; a reply goes to the VM whose MAC it names.
+ */
+function arpInput(r: Router, pkt: Pkt, v: Vif): void {
+  const b = pkt.buf;
+  const a = pkt.off + ETH_HLEN;
+  if (pkt.len < ETH_HLEN + 28 || rd16(b, a) !== 1 || rd16(b, a + 2) !== ETH_P_IP || b[a + 4] !== 6 || b[a + 5] !== 4) {
+    dropPkt(r, VP_DROP_INVALID_ARP);
+    return;
+  }
+  const op = rd16(b, a + 6);
+  const spa = rdLe32(b, a + 14);
+  const tpa = rdLe32(b, a + 24);
+  if (op === 1) {
+    if (spa === tpa) {
+      dpFlood(r, pkt); // gratuitous ARP
+      r.results[RES_NO_FLOW]++;
+      return;
+    }
+    const route = rtLookup(r.rt, v.vrf, tpa);
+    if (route === undefined || (route.flags & VR_RT_ARP_PROXY_FLAG) === 0) {
+      dpFlood(r, pkt);
+      r.results[RES_NO_FLOW]++;
+      return;
+    }
+    // The reply, built in place: Ethernet dst = requester, src = vif MAC; ARP op 2, sha = vif MAC,
+    // spa = the asked address, tha/tpa = the requester.
+    b.copyWithin(pkt.off, a + 8, a + 14); // eth dst = sha
+    b.set(v.mac, pkt.off + 6);
+    b[a + 7] = 2;
+    b.copyWithin(a + 18, a + 8, a + 18); // tha/tpa = sha/spa
+    b.set(v.mac, a + 8);
+    b[a + 14] = tpa & 0xff;
+    b[a + 15] = (tpa >>> 8) & 0xff;
+    b[a + 16] = (tpa >>> 16) & 0xff;
+    b[a + 17] = tpa >>> 24;
+    vifTx(r, pkt.vif, b, pkt.off, pkt.len);
+    r.results[RES_NO_FLOW]++;
+    return;
+  }
+  if (op === 2) {
+    const to = bridgeLookup(r.rt, v.vrf, b, pkt.off);
+    if (to < 0 || to === pkt.vif) {
+      dropPkt(r, VP_DROP_ARP_NO_WHERE_TO_GO);
+      return;
+    }
+    vifTx(r, to, b, pkt.off, pkt.len);
+    r.results[RES_NO_FLOW]++;
+    return;
+  }
+  dropPkt(r, VP_DROP_INVALID_ARP);
+}
+
+/**
  * Receive one Ethernet frame on vif `vifIdx` (vif_rx → vr_virtual_input).
- * The frame is processed to completion (or held); `buf` may be reused once this returns.
+ * The frame is processed to completion (or held); `buf` may be reused once the burst ends.
  */
 export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, len: number): void {
   const v = r.vifs.vifs[vifIdx];
@@ -62,6 +239,7 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
   pkt.vrf = v.vrf;
   pkt.nh = v.nh;
   pkt.flowIdx = -1;
+  pkt.k1 = 0;
   const ethType = rd16(buf, off + 12);
   if (ethType === ETH_P_8021Q) {
     if (len < ETH_HLEN + 4) {
@@ -71,11 +249,17 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
     }
     // Tagged frames on a VM vif that is not a service interface take the bridge path, without flows.
     r.results[RES_NO_FLOW]++;
+    if (r.cfg.routing) dpBridge(r, pkt);
+    return;
+  }
+  if (ethType === ETH_P_ARP && r.cfg.routing) {
+    arpInput(r, pkt, v);
     return;
   }
   if (ethType !== ETH_P_IP) {
-    // ARP, IPv6 (no flows for IPv6 in R2.22) and other ethertypes: bridge/route without flows.
+    // IPv6 (no flows for IPv6 in R2.22), ARP offline and other ethertypes: bridged without flows.
     r.results[RES_NO_FLOW]++;
+    if (r.cfg.routing) dpBridge(r, pkt);
     return;
   }
   pkt.l3 = off + ETH_HLEN;
@@ -84,10 +268,13 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
     dropPkt(r, perr);
     return;
   }
-  const dipHi = buf[pkt.l3 + 16];
-  if (dipHi >= 224 || (v.flags & VIF_FLAG_POLICY_ENABLED) === 0) {
+  if (buf[pkt.l3 + 16] >= 224 || (v.flags & VIF_FLAG_POLICY_ENABLED) === 0) {
     // Multicast/broadcast destinations skip the flow lookup, and so does a vif without policy.
     r.results[RES_NO_FLOW]++;
+    if (r.cfg.routing) {
+      if (buf[pkt.l3 + 16] >= 224) dpBridge(r, pkt);
+      else r.reinject(r, pkt);
+    }
     return;
   }
   const kerr = flowKeyBuild(pkt, r.frags, r.host.monoMs());

@@ -58,8 +58,8 @@ export interface VifTable {
   readonly stats: Float64Array;
 }
 
-export function vifTableCreate(): VifTable {
-  const statsSab = new SharedArrayBuffer(VR_MAX_INTERFACES * VIFS_LEN * 8);
+/** A vif table whose counters live in `statsSab` (fresh when not given). */
+export function vifTableCreate(statsSab = new SharedArrayBuffer(VR_MAX_INTERFACES * VIFS_LEN * 8)): VifTable {
   return { vifs: [], statsSab, stats: new Float64Array(statsSab) };
 }
 

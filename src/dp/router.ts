@@ -8,11 +8,12 @@
  * @module
  */
 import { VP_DROP_MAX } from './defs';
-import { FlowTable, flowTableCreate } from './flow-table';
+import { FlowTable, flowTableAttach, flowTableCreate } from './flow-table';
 import { HoldPool } from './flow-hold';
 import { Pkt } from './pkt';
 import { FragTable } from './proto-ip';
 import { VifTable, vifTableCreate } from './interface';
+import { RouteTables, routeTablesCreate } from './nexthop';
 import type { ModuleParams } from '../params/module-params';
 
 /** Services the datapath needs from its environment (vRouter's `struct host_os`). Hot-path members take numbers. */
@@ -40,6 +41,11 @@ export interface DpConfig {
   cpus: number;
   /** Largest frame a hold-queue slot keeps without a separate copy. */
   holdSlotBytes: number;
+  /**
+   * Whether the host forwards: routes, ARP proxy, bridging and transmit. Off for the offline replay,
+   * whose forwarding stage only counts the packets the flows let through.
+   */
+  routing: boolean;
 }
 
 export const DP_CONFIG_DEFAULTS: DpConfig = {
@@ -47,6 +53,7 @@ export const DP_CONFIG_DEFAULTS: DpConfig = {
   flowHoldLimit: true,
   cpus: 1,
   holdSlotBytes: 2048,
+  routing: true,
 };
 
 // Deferred work (vr_schedule_work / RCU callbacks): run by routerDrainWork() when the host ends a burst.
@@ -54,7 +61,11 @@ export const WORK_FLUSH_HOLD = 1;
 export const WORK_DELETE = 2;
 export const WORK_EVICT = 3;
 
-/** Outcome counters of the frames the host fed in (not a vRouter structure: the replay reports them). */
+/**
+ * Outcome counters of the frames the host fed in (not a vRouter structure). Offline (routing off) each
+ * frame is exactly one of forwarded, dropped or not subject to flows; with routing, forwarded counts
+ * transmitted frames and frames without flows are counted in both.
+ */
 export const RES_FORWARDED = 0;
 export const RES_HELD = 1;
 export const RES_DROPPED = 2;
@@ -70,6 +81,8 @@ export interface Router {
   readonly hold: HoldPool;
   readonly frags: FragTable;
   readonly vifs: VifTable;
+  /** Nexthops, routes, bridge entries (programmed by the agent). */
+  readonly rt: RouteTables;
   /** Per-reason drop counters (vr_drop_stats), shared. */
   readonly drops: Float64Array;
   readonly dropsSab: SharedArrayBuffer;
@@ -97,11 +110,39 @@ export interface Router {
   reinject: (r: Router, pkt: Pkt) => void;
 }
 
-/** Create a router with the tables the module parameters size (vrouter_init). */
-export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<DpConfig> = {}): Router {
+/** The shared memory of a router, handed to the threads that read it (agent, tools). */
+export interface RouterShared {
+  flowSab: SharedArrayBuffer;
+  flowInfoSab: SharedArrayBuffer;
+  dropsSab: SharedArrayBuffer;
+  vifStatsSab: SharedArrayBuffer;
+}
+
+/** Allocate a router's shared memory for these parameters (the platform's job, as DPDK hands hugepages to vr_flow_table). */
+export function routerSharedCreate(params: ModuleParams, cpus = 1): RouterShared {
+  const ft = flowTableCreate(params.vr_flow_entries, params.vr_oflow_entries, cpus);
+  return {
+    flowSab: ft.sab,
+    flowInfoSab: ft.infoSab,
+    dropsSab: new SharedArrayBuffer(VP_DROP_MAX * 8),
+    vifStatsSab: vifTableCreate().statsSab,
+  };
+}
+
+/** The shared buffers of a router. */
+export function routerShared(r: Router): RouterShared {
+  return { flowSab: r.ft.sab, flowInfoSab: r.ft.infoSab, dropsSab: r.dropsSab, vifStatsSab: r.vifs.statsSab };
+}
+
+/**
+ * Create a router with the tables the module parameters size (vrouter_init), in fresh memory or in
+ * `shared` memory allocated by routerSharedCreate (another thread's view of the same tables).
+ */
+export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<DpConfig> = {}, shared?: RouterShared): Router {
   const c: DpConfig = { ...DP_CONFIG_DEFAULTS, ...cfg };
-  const ft = flowTableCreate(params.vr_flow_entries, params.vr_oflow_entries, c.cpus);
-  const dropsSab = new SharedArrayBuffer(VP_DROP_MAX * 8);
+  const sh = shared ?? routerSharedCreate(params, c.cpus);
+  const ft = flowTableAttach(sh.flowSab, sh.flowInfoSab, params.vr_flow_entries, params.vr_oflow_entries);
+  const dropsSab = sh.dropsSab;
   return {
     host,
     params,
@@ -109,7 +150,8 @@ export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<Dp
     ft,
     hold: new HoldPool(64, c.holdSlotBytes),
     frags: new FragTable(),
-    vifs: vifTableCreate(),
+    vifs: vifTableCreate(sh.vifStatsSab),
+    rt: routeTablesCreate(),
     drops: new Float64Array(dropsSab),
     dropsSab,
     results: new Float64Array(RES_MAX),

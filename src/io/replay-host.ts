@@ -84,7 +84,7 @@ class ReplayHost implements HostOs {
 export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
   const reader = new CaptureReader(file);
   const host = new ReplayHost(xorshift(o.seed ?? 1));
-  const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, ...o.dp });
+  const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, routing: false, ...o.dp });
   vifAdd(r.vifs, {
     idx: REPLAY_VIF, type: VIF_TYPE_VIRTUAL, name: 'replay0', vrf: REPLAY_VRF, nh: o.nh ?? REPLAY_NH_DEFAULT,
     flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,

@@ -59,7 +59,7 @@ export const VM_NH = 16;
 export function testRouter(p: Partial<ModuleParams> = {}, cfg: Partial<DpConfig> = {}): { r: Router; host: TestHost } {
   const host = new TestHost();
   const params = { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 64, vr_oflow_entries: 16, ...p };
-  const r = createDatapath(host, params, cfg);
+  const r = createDatapath(host, params, { routing: false, ...cfg });
   vifAdd(r.vifs, {
     idx: VM_VIF, type: VIF_TYPE_VIRTUAL, name: 'tap-test', vrf: 1, nh: VM_NH,
     flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "vrouter_native",
+      "sources": ["src/native/vrouter_native.c"],
+      "cflags": ["-std=c99", "-Wall", "-Wextra", "-O2"],
+      "cflags!": []
+    }
+  ]
+}

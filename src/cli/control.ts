@@ -1,0 +1,118 @@
+/**
+ * The control socket of a running instance (the emulator's stand-in for the vRouter's netlink channel
+ * and /dev/flow): a Unix socket, mode 0600, default /run/vrouter-emu/vrouter.sock. A tool connects, sends
+ * one JSON line `{"argv": [...]}`, and reads back one JSON status line then the tool's text output.
+ * @module
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { UserError } from '../errors';
+
+export const DEFAULT_SOCKET = '/run/vrouter-emu/vrouter.sock';
+
+/** What a tool request returns: the text, or a user error. */
+export type ToolHandler = (argv: string[], out: (s: string) => void) => void;
+
+export interface ControlServer {
+  close(): Promise<void>;
+}
+
+/** Serve tool requests on `socketPath` (its directory is created 0700, the socket is 0600). */
+export function controlServe(socketPath: string, handle: ToolHandler): Promise<ControlServer> {
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((c) => {
+      let buf = '';
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => {
+        buf += d;
+        const nl = buf.indexOf('\n');
+        if (nl < 0) {
+          if (buf.length > 65536) c.destroy();
+          return;
+        }
+        let argv: string[];
+        try {
+          const req = JSON.parse(buf.slice(0, nl)) as { argv?: unknown };
+          if (!Array.isArray(req.argv) || !req.argv.every((a) => typeof a === 'string')) throw new Error('bad request');
+          argv = req.argv as string[];
+        } catch {
+          c.end(JSON.stringify({ status: 2, error: 'malformed request' }) + '\n');
+          return;
+        }
+        c.removeAllListeners('data');
+        const chunks: string[] = [];
+        try {
+          handle(argv, (s) => chunks.push(s));
+          c.write(JSON.stringify({ status: 0 }) + '\n');
+          c.end(chunks.join(''));
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          c.end(JSON.stringify({ status: 2, error: msg }) + '\n');
+        }
+      });
+      c.on('error', () => undefined);
+    });
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      fs.chmodSync(socketPath, 0o600);
+      resolve({
+        close: () =>
+          new Promise<void>((res) => {
+            server.close(() => res());
+            fs.rmSync(socketPath, { force: true });
+          }),
+      });
+    });
+  });
+}
+
+/** Whether an instance answers on `socketPath`. */
+export function controlAlive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Run a tool on the instance at `socketPath`, streaming its output to `write`.
+ * @throws UserError when no instance answers, or the instance refused the request.
+ */
+export function controlCall(socketPath: string, argv: string[], write: (s: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socketPath);
+    let header: { status: number; error?: string } | undefined;
+    let buf = '';
+    c.setEncoding('utf8');
+    c.once('connect', () => c.write(JSON.stringify({ argv }) + '\n'));
+    c.on('data', (d: string) => {
+      if (header) {
+        write(d);
+        return;
+      }
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      header = JSON.parse(buf.slice(0, nl)) as { status: number; error?: string };
+      if (nl + 1 < buf.length) write(buf.slice(nl + 1));
+    });
+    c.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
+        reject(new UserError(`no vrouter-emu instance at ${socketPath}; start one with: sudo vrouter-emu start (or give --socket PATH)`));
+      } else if (e.code === 'EACCES') {
+        reject(new UserError(`${socketPath}: permission denied; the control socket is root's (run the tool with sudo)`));
+      } else reject(new UserError(`${socketPath}: ${e.message}`));
+    });
+    c.once('end', () => {
+      if (!header) reject(new UserError(`${socketPath}: the instance closed the connection without an answer`));
+      else if (header.status !== 0) reject(new UserError(header.error ?? 'the instance refused the request'));
+      else resolve();
+    });
+  });
+}

@@ -1,0 +1,208 @@
+/**
+ * `vrouter-emu start`: a compute node in the foreground. It creates a namespace per VM with a TAP as its
+ * eth0, starts the datapath thread over the flow table, runs the agent on this thread, serves the
+ * vRouter tools on the control socket, and removes everything it created on SIGINT/SIGTERM.
+ * @module
+ */
+import * as fs from 'fs';
+import { performance } from 'perf_hooks';
+import { execFile } from 'child_process';
+import { UserError } from '../errors';
+import { loadModuleParams, ModuleParams } from '../params/module-params';
+import { DEMO_TOPOLOGY, Topology, readTopology, topologyFrom } from '../agent/topology';
+import { ComputeNode } from '../agent/compute-node';
+import { FlowMgr } from '../agent/flow-mgr';
+import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
+import { FTI_CPUS, FlowTable, flowTableAttach } from '../dp/flow-table';
+import { RouterShared, routerSharedCreate } from '../dp/router';
+import { DpThread } from '../io/dp-thread';
+import { Testbed, cleanLeftovers } from '../io/testbed';
+import { macString } from '../dp/interface';
+import { Parsed, opt, optInt, optOnOff, parseArgs } from './args';
+import { DEFAULT_SOCKET, controlAlive, controlServe } from './control';
+import { dropstats } from './dropstats';
+import { flowList } from './flow-list';
+import { snapshotFlowTable } from './flow-snapshot';
+import { defaultParamsFile } from './package-root';
+import { vifList } from './vif-list';
+import { vrouterInfo } from './vrouter-info';
+
+export const START_USAGE =
+  'sudo vrouter-emu start [--topology FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N]';
+
+export const START_OPTS = {
+  '--topology': { value: true },
+  '--params': { value: true },
+  '--param': { value: true, repeat: true },
+  '--socket': { value: true },
+  '--flow-cache-timeout': { value: true },
+  '--datapath-eviction': { value: true },
+  '--cpu': { value: true },
+  '--no-demo-traffic': {},
+};
+
+function log(s: string): void {
+  process.stdout.write(s + '\n');
+}
+
+/** The tools a running instance answers (server side of the control socket). */
+function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode) {
+  const drops = new Float64Array(shared.dropsSab);
+  const vifStats = new Float64Array(shared.vifStatsSab);
+  return (argv: string[], out: (s: string) => void): void => {
+    const [tool, ...args] = argv;
+    if (tool === 'flow') {
+      const p = parseArgs(args, { '-l': { alias: ['--list'] }, '--show-evicted': {} }, 'vrouter-emu flow -l [--show-evicted]');
+      if (!p.flags.has('-l')) throw new UserError('usage: vrouter-emu flow -l [--show-evicted]');
+      flowList(snapshotFlowTable(table), out, { showEvicted: p.flags.has('--show-evicted') });
+    } else if (tool === 'vif') {
+      const p = parseArgs(args, { '--list': { alias: ['-l'] } }, 'vrouter-emu vif --list');
+      if (!p.flags.has('--list')) throw new UserError('usage: vrouter-emu vif --list');
+      vifList(node.vifs, vifStats, out);
+    } else if (tool === 'dropstats') {
+      parseArgs(args, {}, 'vrouter-emu dropstats');
+      dropstats(drops, out);
+    } else if (tool === 'vrouter') {
+      const p = parseArgs(args, { '--info': {} }, 'vrouter-emu vrouter --info');
+      if (!p.flags.has('--info')) throw new UserError('usage: vrouter-emu vrouter --info');
+      vrouterInfo(params, out);
+    } else {
+      throw new UserError(`the instance has no tool '${tool}'`);
+    }
+  };
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 10000 }, (_e, stdout, stderr) => resolve(String(stdout) + String(stderr)));
+  });
+}
+
+export async function cmdStart(p: Parsed): Promise<number> {
+  if (p.positional.length > 0) throw new UserError(`unexpected argument ${p.positional[0]}; usage: ${START_USAGE}`);
+  if (process.getuid?.() !== 0) {
+    throw new UserError('start needs root to create TAP devices and network namespaces; run it with sudo');
+  }
+  if (!fs.existsSync('/dev/net/tun')) {
+    throw new UserError('/dev/net/tun is missing; load the tun driver (modprobe tun) or create the node (mknod /dev/net/tun c 10 200)');
+  }
+  const warnings: string[] = [];
+  const params = loadModuleParams({ file: opt(p, '--params'), overrides: p.opts.get('--param') }, defaultParamsFile(), {
+    warn: (m) => warnings.push(m),
+  });
+  for (const w of warnings) log(`vrouter-emu: ${w}`);
+  const topoFile = opt(p, '--topology');
+  const topo: Topology = topoFile ? readTopology(topoFile) : topologyFrom(DEMO_TOPOLOGY, '(demo topology)');
+  const socket = opt(p, '--socket') ?? DEFAULT_SOCKET;
+  const ageS = optInt(p, '--flow-cache-timeout', 0);
+  const eviction = optOnOff(p, '--datapath-eviction', true);
+  const cpu = opt(p, '--cpu') === undefined ? -1 : optInt(p, '--cpu', 0);
+
+  if (await controlAlive(socket)) throw new UserError(`an instance is already running at ${socket}; stop it, or give another --socket PATH`);
+  for (const line of cleanLeftovers(socket)) log(`vrouter-emu: ${line}`);
+  const bed = new Testbed(socket);
+  bed.checkFree(topo.vms);
+
+  let shared: RouterShared;
+  try {
+    shared = routerSharedCreate(params);
+  } catch (e) {
+    throw new UserError(`the flow table of ${params.vr_flow_entries + params.vr_oflow_entries} entries could not be allocated (${(e as Error).message}); lower vr_flow_entries/vr_oflow_entries`);
+  }
+  const table = flowTableAttach(shared.flowSab, shared.flowInfoSab, params.vr_flow_entries, params.vr_oflow_entries);
+  const node = new ComputeNode(topo);
+  let dp: DpThread | undefined;
+  let agent: FlowMgr | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let server: { close(): Promise<void> } | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const shutdown = (why: string): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      if (timer) clearInterval(timer);
+      if (server) await server.close();
+      if (dp) await dp.stop();
+      for (const prob of bed.teardown()) log(`vrouter-emu: ${prob}`);
+      if (why) log(`vrouter-emu: ${why}; removed the VMs' namespaces and interfaces`);
+    })();
+    return stopping;
+  };
+
+  try {
+    const fds = new Map<string, number>();
+    for (const vm of topo.vms) {
+      const nw = topo.networks.find((n) => n.name === vm.network);
+      if (!nw) throw new Error(`network ${vm.network} missing`);
+      const vif = await bed.addVm(vm, nw);
+      fds.set(vm.name, vif.fd);
+    }
+    const clock = (): number => performance.now();
+    dp = new DpThread({
+      params,
+      cfg: { eviction },
+      shared,
+      cpu,
+      onTraps: (frames) => {
+        for (const f of frames) agent?.onTrap(f);
+      },
+      onVifDown: (idx, code) => {
+        const v = node.vif(idx);
+        if (v) v.up = false;
+        log(`vrouter-emu: vif0/${idx} (${v?.os ?? '?'}) went away (${code}); marked down, its flows age out`);
+      },
+      onError: (e) => {
+        log(`vrouter-emu: ${e.stack ?? e.message}`);
+        void shutdown('the datapath thread failed').then(() => process.exit(1));
+      },
+    });
+    const dpCpu = await dp.whenReady();
+    node.program(dp, fds);
+    agent = new FlowMgr(table, dp, node.flowEnv(), { ageMs: ageS > 0 ? ageS * 1000 : FLOW_AGE_TIME_MS, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, clock);
+    const a = agent;
+    timer = setInterval(() => a.tick(clock()), 100);
+    server = await controlServe(socket, toolHandler(params, shared, table, node));
+
+    log(`vrouter-emu: vRouter running (pid ${process.pid}), control socket ${socket}`);
+    log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}, ${table.info[FTI_CPUS]} datapath CPU`);
+    log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${ageS > 0 ? ageS : 180} s`);
+    log('  VM          namespace       interface             address             MAC                vif');
+    for (const vm of topo.vms) {
+      const nw = topo.networks.find((n) => n.name === vm.network);
+      const v = node.vmVif(vm.name);
+      log(`  ${vm.name.padEnd(11)} ${vm.namespace.padEnd(15)} ${`eth0 (${vm.tap})`.padEnd(21)} ${`${vm.ipStr}/${nw?.prefixLen}`.padEnd(19)} ${macString(vm.mac)}  vif0/${v?.idx}`);
+    }
+    const [v1, v2] = topo.vms;
+    log('Look at it with:');
+    if (v1 && v2) log(`  sudo ip netns exec ${v1.namespace} ping -c 3 ${v2.ipStr}`);
+    const sock = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
+    log(`  sudo vrouter-emu flow -l${sock}      sudo vrouter-emu vif --list${sock}`);
+    log(`  sudo vrouter-emu dropstats${sock}    sudo vrouter-emu vrouter --info${sock}`);
+    log('Stop with Ctrl-C: the namespaces and interfaces it created are removed.');
+
+    if (!topoFile && !p.flags.has('--no-demo-traffic') && v1 && v2) {
+      log(`\nDemo traffic: ${v1.name} pings ${v2.name} through the flow engine`);
+      const out = await run('ip', ['netns', 'exec', v1.namespace, 'ping', '-c', '3', '-i', '0.2', '-W', '1', v2.ipStr]);
+      for (const l of out.trim().split('\n').slice(-2)) log(`  ${l}`);
+      log('and the flow table now holds the ICMP pair (vrouter-emu flow -l):');
+      const lines: string[] = [];
+      flowList(snapshotFlowTable(table), (s) => lines.push(s));
+      const text = lines.join('').split('\n');
+      const at = text.findIndex((l) => l.startsWith('-----'));
+      for (const l of text.slice(at + 1).filter((x) => x.length > 0)) log(`  ${l}`);
+    }
+  } catch (e) {
+    await shutdown('');
+    throw e;
+  }
+
+  return new Promise<number>((resolve) => {
+    const onSignal = (sig: string): void => {
+      void shutdown(`stopped by ${sig}`).then(() => resolve(0));
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGHUP', () => onSignal('SIGHUP'));
+  });
+}
+

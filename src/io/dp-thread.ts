@@ -1,0 +1,217 @@
+/**
+ * The agent's side of the datapath thread: starts io/dp-worker in a worker thread over the router's
+ * shared memory, and is the agent's DpChannel to it. Requests go into a shared ring and ring an eventfd
+ * once per event-loop turn; traps and replies come back in one message per burst.
+ * @module
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { FlowReq, FlowResp } from '../dp/flow';
+import { DpConfig, RouterShared } from '../dp/router';
+import type { DpChannel } from '../agent/dp-channel';
+import type { ModuleParams } from '../params/module-params';
+import { packageRoot } from '../cli/package-root';
+import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
+import { Native, loadNative } from './native';
+import { OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_STOP, OP_VIF_ADD, OP_VIF_DEL, RING_RECORD, Ring } from './ring';
+
+/** Where the built worker is: next to the running bundle, or in the package's dist/. */
+function workerFile(): string {
+  const here = path.join(__dirname, 'dp-worker.cjs');
+  if (fs.existsSync(here)) return here;
+  return path.join(packageRoot(), 'dist', 'dp-worker.cjs');
+}
+
+export interface DpThreadOptions {
+  params: ModuleParams;
+  cfg: Partial<DpConfig>;
+  shared: RouterShared;
+  cpu?: number;
+  seed?: number;
+  onTraps: (frames: Uint8Array[]) => void;
+  onVifDown: (idx: number, code: string) => void;
+  onError: (e: Error) => void;
+}
+
+export class DpThread implements DpChannel {
+  private readonly nat: Native;
+  private readonly ring = Ring.create(4096);
+  private readonly wakeFd: number;
+  private readonly worker: Worker;
+  private seq = 0;
+  private readonly waiting = new Map<number, (resp: FlowResp) => void>();
+  /** Requests that did not fit in the ring yet (the datapath is behind). */
+  private readonly backlog: Int32Array[] = [];
+  private signalQueued = false;
+  private stopped: Promise<void> | undefined;
+  private readonly ready: Promise<number>;
+
+  constructor(private readonly o: DpThreadOptions) {
+    this.nat = loadNative();
+    this.wakeFd = this.nat.eventfdCreate();
+    const data: DpWorkerData = {
+      params: o.params, cfg: o.cfg, shared: o.shared, ring: this.ring.sab, wakeFd: this.wakeFd,
+      cpu: o.cpu ?? -1, seed: o.seed ?? 0,
+    };
+    this.worker = new Worker(workerFile(), { workerData: data });
+    let resolveReady: (cpu: number) => void = () => undefined;
+    let rejectReady: (e: Error) => void = () => undefined;
+    this.ready = new Promise<number>((res, rej) => {
+      resolveReady = res;
+      rejectReady = rej;
+    });
+    this.worker.on('message', (m: DpWorkerMsg) => {
+      if (m.type === 'batch') this.onBatch(m.resps, m.traps, m.trapLens);
+      else if (m.type === 'ready') resolveReady(m.cpu);
+      else if (m.type === 'vifDown') o.onVifDown(m.idx, m.code);
+      else if (m.type === 'error') {
+        const e = new Error(`datapath thread: ${m.message}`);
+        e.stack = m.stack;
+        rejectReady(e);
+        o.onError(e);
+      }
+    });
+    this.worker.on('error', (e) => {
+      rejectReady(e);
+      o.onError(e);
+    });
+  }
+
+  /** Resolves with the CPU the datapath thread runs on once it polls. */
+  whenReady(): Promise<number> {
+    return this.ready;
+  }
+
+  private onBatch(resps: Int32Array, traps: Uint8Array, lens: Int32Array): void {
+    for (let k = 0; k + 5 <= resps.length; k += 5) {
+      const cb = this.waiting.get(resps[k]);
+      if (cb === undefined) continue;
+      this.waiting.delete(resps[k]);
+      cb({ err: resps[k + 1], index: resps[k + 2], bytes: resps[k + 3], packets: resps[k + 4] });
+    }
+    if (lens.length > 0) {
+      const frames: Uint8Array[] = [];
+      let off = 0;
+      for (let k = 0; k < lens.length; k++) {
+        frames.push(traps.subarray(off, off + lens[k]));
+        off += lens[k];
+      }
+      this.o.onTraps(frames);
+    }
+    this.pumpBacklog();
+  }
+
+  private pumpBacklog(): void {
+    while (this.backlog.length > 0) {
+      const o = this.ring.reserve();
+      if (o < 0) break;
+      this.ring.i32.set(this.backlog.shift() as Int32Array, o);
+      this.ring.push();
+    }
+    this.signal();
+  }
+
+  /** Queue one request record (words after the op come from `fill`). */
+  private send(rec: Int32Array): void {
+    if (this.backlog.length === 0) {
+      const o = this.ring.reserve();
+      if (o >= 0) {
+        this.ring.i32.set(rec, o);
+        this.ring.push();
+        this.signal();
+        return;
+      }
+    }
+    this.backlog.push(rec);
+    this.signal();
+  }
+
+  /** Ring the datapath's eventfd once per event-loop turn. */
+  private signal(): void {
+    if (this.signalQueued) return;
+    this.signalQueued = true;
+    setImmediate(() => {
+      this.signalQueued = false;
+      this.nat.eventfdSignal(this.wakeFd);
+    });
+  }
+
+  flowSet(q: FlowReq, done: (resp: FlowResp) => void): void {
+    const seq = ++this.seq;
+    const rec = new Int32Array(RING_RECORD);
+    rec[0] = OP_FLOW_SET;
+    rec[1] = seq;
+    rec[2] = q.index;
+    rec[3] = q.rindex;
+    rec[4] = q.action;
+    rec[5] = q.flags;
+    rec[6] = q.k0;
+    rec[7] = q.k1;
+    rec[8] = q.k2;
+    rec[9] = q.k3;
+    rec[10] = q.proto;
+    rec[11] = q.vrf;
+    rec[12] = q.dvrf;
+    rec[13] = q.mirId;
+    rec[14] = q.secMirId;
+    rec[15] = q.ecmpNhIndex;
+    rec[16] = q.srcNhIndex;
+    rec[17] = q.dropReason;
+    this.waiting.set(seq, done);
+    this.send(rec);
+  }
+
+  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void {
+    const rec = new Int32Array(RING_RECORD);
+    rec.set([OP_VIF_ADD, 0, idx, fd, type, vrf, nh, flags, mtu]);
+    rec.set(mac, 9);
+    this.send(rec);
+  }
+
+  vifDelete(idx: number): void {
+    this.send(Int32Array.from([OP_VIF_DEL, 0, idx]));
+  }
+
+  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void {
+    const rec = new Int32Array(RING_RECORD);
+    rec.set([OP_NH_ADD, 0, id, type, vif]);
+    rec.set(dmac, 5);
+    this.send(rec);
+  }
+
+  rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void {
+    this.send(Int32Array.from([OP_RT_ADD, 0, vrf, ipWord | 0, nh, flags]));
+  }
+
+  bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void {
+    const rec = new Int32Array(RING_RECORD);
+    rec.set([OP_BRIDGE_ADD, 0, vrf]);
+    rec.set(mac, 3);
+    rec[9] = vif;
+    this.send(rec);
+  }
+
+  /** Stop the datapath thread (it finishes the burst, flushes, and exits). */
+  stop(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    this.stopped = new Promise<void>((resolve) => {
+      const done = (): void => {
+        try {
+          this.nat.close(this.wakeFd);
+        } catch {
+          // already closed
+        }
+        resolve();
+      };
+      this.worker.once('exit', done);
+      this.worker.on('message', (m: DpWorkerMsg) => {
+        if (m.type === 'stopped') void this.worker.terminate();
+      });
+      this.send(Int32Array.from([OP_STOP]));
+      // A wedged datapath still goes: terminate after a grace period.
+      setTimeout(() => void this.worker.terminate(), 2000).unref();
+    });
+    return this.stopped;
+  }
+}

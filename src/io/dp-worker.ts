@@ -1,0 +1,278 @@
+/**
+ * The datapath thread (the TAP host of the datapath core; the vRouter's linux/ host layer). It blocks in
+ * poll() on the VM interfaces' TAP fds and an eventfd the agent rings, reads frames in batches, runs them
+ * through the datapath, writes what the datapath sent in batches, applies the agent's requests from a
+ * shared ring (FLOW_SET, vif/nexthop/route set-up) and posts traps and replies back once per burst.
+ * It never returns to its event loop while running, so all input arrives through the ring.
+ *
+ * Entry point of dist/dp-worker.cjs; started by io/dp-thread.ts.
+ * @module
+ */
+import { parentPort, workerData } from 'worker_threads';
+import { performance } from 'perf_hooks';
+import { createDatapath, dpRx } from '../dp/datapath';
+import { flowReqNew, flowSet, routerDrainWork, FlowResp } from '../dp/flow';
+import { VIFS_RX_ERRORS, VIFS_LEN, vifAdd, vifDelete } from '../dp/interface';
+import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
+import { DpConfig, HostOs, RouterShared } from '../dp/router';
+import type { ModuleParams } from '../params/module-params';
+import { loadNative } from './native';
+import {
+  OP_BRIDGE_ADD,
+  OP_FLOW_SET,
+  OP_NH_ADD,
+  OP_RT_ADD,
+  OP_RT_DEL,
+  OP_STOP,
+  OP_VIF_ADD,
+  OP_VIF_DEL,
+  Ring,
+} from './ring';
+
+export interface DpWorkerData {
+  params: ModuleParams;
+  cfg: Partial<DpConfig>;
+  shared: RouterShared;
+  ring: SharedArrayBuffer;
+  wakeFd: number;
+  /** CPU to pin the datapath thread to, or −1. */
+  cpu: number;
+  /** Seed of the random source (0 = from Math.random). */
+  seed: number;
+}
+
+/** Messages the datapath thread posts. */
+export type DpWorkerMsg =
+  | { type: 'ready'; cpu: number }
+  | { type: 'batch'; resps: Int32Array; traps: Uint8Array; trapLens: Int32Array }
+  | { type: 'vifDown'; idx: number; code: string }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string; stack?: string };
+
+const BURST = 64; // frames read from one TAP per poll round
+const MAX_VIFS = 4352;
+
+function run(d: DpWorkerData): void {
+  const nat = loadNative();
+  const port = parentPort as NonNullable<typeof parentPort>;
+  if (d.cpu >= 0) nat.setAffinity(d.cpu);
+  const maxMtu = 9216;
+  const SLOT = maxMtu + 32;
+
+  // tx: per-vif batches, flushed at the end of each burst (a TAP write runs the receiver's stack in
+  // this thread, so one syscall per frame is the cost that matters; batching saves the JS↔C crossings).
+  const txSlab: (Uint8Array | undefined)[] = [];
+  const txOffs: (Int32Array | undefined)[] = [];
+  const txLens: (Int32Array | undefined)[] = [];
+  const txCount = new Int32Array(MAX_VIFS);
+  const vifFd = new Int32Array(MAX_VIFS).fill(-1);
+  const pending: number[] = []; // vifs with frames to write
+
+  // traps: concatenated frames, posted once per burst
+  let trapBuf = new Uint8Array(1 << 16);
+  let trapLen = 0;
+  const trapLens: number[] = [];
+  const resps: number[] = [];
+
+  let seed = d.seed >>> 0 || (Math.random() * 0x100000000) >>> 0 || 1;
+  const host: HostOs = {
+    monoMs: () => performance.now(),
+    random32: () => {
+      seed ^= seed << 13;
+      seed >>>= 0;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      seed >>>= 0;
+      return seed;
+    },
+    tx(vif: number, buf: Uint8Array, off: number, len: number): void {
+      let slab = txSlab[vif];
+      if (slab === undefined) {
+        slab = txSlab[vif] = new Uint8Array(BURST * SLOT);
+        txOffs[vif] = new Int32Array(BURST);
+        txLens[vif] = new Int32Array(BURST);
+      }
+      let n = txCount[vif];
+      if (n === BURST) {
+        flushVif(vif);
+        n = 0;
+      }
+      if (n === 0) pending.push(vif);
+      const o = n * SLOT;
+      slab.set(buf.subarray(off, off + Math.min(len, SLOT)), o);
+      (txOffs[vif] as Int32Array)[n] = o;
+      (txLens[vif] as Int32Array)[n] = Math.min(len, SLOT);
+      txCount[vif] = n + 1;
+    },
+    trap(buf: Uint8Array, off: number, len: number): void {
+      if (trapLen + len > trapBuf.length) {
+        const b = new Uint8Array(Math.max(trapBuf.length * 2, trapLen + len));
+        b.set(trapBuf.subarray(0, trapLen));
+        trapBuf = b;
+      }
+      trapBuf.set(buf.subarray(off, off + len), trapLen);
+      trapLen += len;
+      trapLens.push(len);
+    },
+  };
+
+  const r = createDatapath(host, d.params, d.cfg, d.shared);
+  const ring = new Ring(d.ring);
+  const rxSlab = new Uint8Array(BURST * SLOT);
+  const rxLens = new Int32Array(BURST);
+  const fds = new Int32Array(MAX_VIFS + 1);
+  const fdVif = new Int32Array(MAX_VIFS + 1);
+  const revents = new Int32Array(MAX_VIFS + 1);
+  let nfds = 1;
+  fds[0] = d.wakeFd;
+  const req = flowReqNew();
+  const resp: FlowResp = { err: 0, index: -1, bytes: 0, packets: 0 };
+  const { POLLIN, POLLERR, POLLHUP, POLLNVAL } = nat.constants;
+
+  function rebuildPollSet(): void {
+    nfds = 1;
+    for (let v = 0; v < MAX_VIFS; v++) {
+      if (vifFd[v] >= 0 && r.vifs.vifs[v]?.up) {
+        fds[nfds] = vifFd[v];
+        fdVif[nfds] = v;
+        nfds++;
+      }
+    }
+  }
+
+  function vifDown(v: number, code: string): void {
+    const vif = r.vifs.vifs[v];
+    if (vif === undefined || !vif.up) return;
+    vif.up = false;
+    r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS]++;
+    rebuildPollSet();
+    port.postMessage({ type: 'vifDown', idx: v, code } satisfies DpWorkerMsg);
+  }
+
+  function flushVif(v: number): void {
+    const n = txCount[v];
+    txCount[v] = 0;
+    if (n === 0 || vifFd[v] < 0) return;
+    try {
+      const w = nat.writeBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n);
+      if (w < n) r.vifs.stats[v * VIFS_LEN + 5] += n - w; // VIFS_TX_ERRORS: the TAP's queue was full
+    } catch (e) {
+      vifDown(v, (e as NodeJS.ErrnoException).code ?? 'EIO');
+    }
+  }
+
+  function flushTx(): void {
+    for (let k = 0; k < pending.length; k++) flushVif(pending[k]);
+    pending.length = 0;
+  }
+
+  /** Apply the agent's requests. @returns false on OP_STOP. */
+  function drainRing(): boolean {
+    const a = ring.i32;
+    for (let o = ring.peek(); o >= 0; o = ring.peek()) {
+      const op = a[o];
+      if (op === OP_FLOW_SET) {
+        req.index = a[o + 2];
+        req.rindex = a[o + 3];
+        req.action = a[o + 4];
+        req.flags = a[o + 5];
+        req.k0 = a[o + 6];
+        req.k1 = a[o + 7];
+        req.k2 = a[o + 8];
+        req.k3 = a[o + 9];
+        req.proto = a[o + 10];
+        req.vrf = a[o + 11];
+        req.dvrf = a[o + 12];
+        req.mirId = a[o + 13];
+        req.secMirId = a[o + 14];
+        req.ecmpNhIndex = a[o + 15];
+        req.srcNhIndex = a[o + 16];
+        req.dropReason = a[o + 17];
+        flowSet(r, req, resp);
+        resps.push(a[o + 1], resp.err, resp.index, resp.bytes, resp.packets);
+      } else if (op === OP_VIF_ADD) {
+        const idx = a[o + 2];
+        vifAdd(r.vifs, {
+          idx, type: a[o + 4], name: '', vrf: a[o + 5], nh: a[o + 6], flags: a[o + 7], mtu: a[o + 8],
+          mac: Uint8Array.from(a.subarray(o + 9, o + 15)), up: true,
+        });
+        vifFd[idx] = a[o + 3];
+        rebuildPollSet();
+      } else if (op === OP_VIF_DEL) {
+        const idx = a[o + 2];
+        vifDelete(r.vifs, idx);
+        vifFd[idx] = -1;
+        txCount[idx] = 0;
+        rebuildPollSet();
+      } else if (op === OP_NH_ADD) {
+        nhAdd(r.rt, { id: a[o + 2], type: a[o + 3], vif: a[o + 4], dmac: Uint8Array.from(a.subarray(o + 5, o + 11)) });
+      } else if (op === OP_RT_ADD) {
+        rtAdd(r.rt, a[o + 2], a[o + 3], { nh: a[o + 4], flags: a[o + 5] });
+      } else if (op === OP_RT_DEL) {
+        rtDelete(r.rt, a[o + 2], a[o + 3]);
+      } else if (op === OP_BRIDGE_ADD) {
+        bridgeAdd(r.rt, a[o + 2], Uint8Array.from(a.subarray(o + 3, o + 9)), a[o + 9]);
+      } else if (op === OP_STOP) {
+        ring.pop();
+        return false;
+      }
+      ring.pop();
+    }
+    return true;
+  }
+
+  function post(): void {
+    if (resps.length === 0 && trapLens.length === 0) return;
+    const msg: DpWorkerMsg = {
+      type: 'batch',
+      resps: Int32Array.from(resps),
+      traps: trapBuf.slice(0, trapLen),
+      trapLens: Int32Array.from(trapLens),
+    };
+    resps.length = 0;
+    trapLens.length = 0;
+    trapLen = 0;
+    port.postMessage(msg, [msg.resps.buffer as ArrayBuffer, msg.traps.buffer as ArrayBuffer, msg.trapLens.buffer as ArrayBuffer]);
+  }
+
+  port.postMessage({ type: 'ready', cpu: nat.getCpu() } satisfies DpWorkerMsg);
+  for (;;) {
+    const ready = nat.poll(fds, nfds, POLLIN, revents, 50);
+    if (ready > 0) {
+      if (revents[0] !== 0) nat.eventfdDrain(d.wakeFd);
+      for (let k = 1; k < nfds; k++) {
+        const ev = revents[k];
+        if (ev === 0) continue;
+        const v = fdVif[k];
+        if (ev & (POLLERR | POLLHUP | POLLNVAL)) {
+          vifDown(v, ev & POLLNVAL ? 'EBADF' : 'EIO');
+          break; // the poll set changed
+        }
+        let n: number;
+        try {
+          n = nat.readBatch(fds[k], rxSlab, SLOT, BURST, rxLens);
+        } catch (e) {
+          vifDown(v, (e as NodeJS.ErrnoException).code ?? 'EIO');
+          break;
+        }
+        for (let f = 0; f < n; f++) dpRx(r, v, rxSlab, f * SLOT, rxLens[f]);
+      }
+    }
+    if (!drainRing()) break;
+    routerDrainWork(r);
+    flushTx();
+    post();
+  }
+  flushTx();
+  post();
+  port.postMessage({ type: 'stopped' } satisfies DpWorkerMsg);
+}
+
+if (parentPort) {
+  try {
+    run(workerData as DpWorkerData);
+  } catch (e) {
+    const err = e as Error;
+    parentPort.postMessage({ type: 'error', message: err.message, stack: err.stack } satisfies DpWorkerMsg);
+  }
+}

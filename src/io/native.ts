@@ -1,0 +1,137 @@
+/**
+ * The project's own Node-API addon (src/native/vrouter_native.c, built by node-gyp at `npm install`
+ * into build/Release/vrouter_native.node): TAP devices, batched non-blocking read/write, poll, eventfd,
+ * per-thread CPU affinity and network namespace. Everything is synchronous; only `poll` blocks.
+ *
+ * Syscall failures throw a {@link NativeError}: `code` is the errno name ('EAGAIN', 'EBUSY', 'EBADFD';
+ * 'E<n>' when the name is not in the addon's table), `errno` the positive errno number, `syscall` the
+ * call ('TUNSETIFF', 'read', ...). Bad arguments throw a TypeError (RangeError for a frame outside its
+ * buffer or a number out of range).
+ *
+ * The module keeps no global state and loads in any worker thread; fds are process-wide, so a fd opened
+ * in one thread may be used or closed in another.
+ * @module
+ */
+import * as fs from 'fs';
+import { createRequire } from 'module';
+import * as path from 'path';
+
+/** The Error the addon throws when a syscall fails. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export interface NativeConstants {
+  readonly IFF_TAP: number;
+  readonly IFF_NO_PI: number;
+  readonly IFF_MULTI_QUEUE: number;
+  readonly IFF_VNET_HDR: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly POLLNVAL: number;
+  readonly CLONE_NEWNET: number;
+}
+
+export interface Native {
+  /**
+   * Open /dev/net/tun (O_RDWR|O_NONBLOCK|O_CLOEXEC) and attach it with TUNSETIFF to the interface
+   * `name` ('' lets the kernel choose; at most 15 bytes) with `flags` (IFF_TAP|IFF_NO_PI, ...).
+   * Returns the fd and the interface's actual name. A non-persistent TAP goes away with its last fd.
+   */
+  tapOpen(name: string, flags: number): { fd: number; name: string };
+  /** TUNGETFEATURES: the IFF_* flags the kernel's tun driver supports. */
+  tunFeatures(): number;
+  /**
+   * read() frames, one per syscall, into `buf` at k*slotSize and their lengths into lens[k], until
+   * EAGAIN, end of file or `maxFrames` frames. Returns the count. Another error is thrown when no
+   * frame was read yet, else the count is returned and the next call throws it.
+   */
+  readBatch(fd: number, buf: Uint8Array, slotSize: number, maxFrames: number, lens: Int32Array): number;
+  /**
+   * write() frames buf[offs[k], offs[k]+lens[k]) for k < n. Returns how many were written: on EAGAIN
+   * it stops (the caller drops the rest); another error is thrown when nothing was written yet, else
+   * the count is returned. All frames are bounds-checked before anything is written.
+   */
+  writeBatch(fd: number, buf: Uint8Array, offs: Int32Array, lens: Int32Array, n: number): number;
+  /** One write() of buf[off, off+len): the bytes written, or -1 on EAGAIN. */
+  writeFrame(fd: number, buf: Uint8Array, off: number, len: number): number;
+  /**
+   * poll(2) on fds[0..n) all with `events`; revents[k] gets each fd's revents. Returns poll's result
+   * (0 on timeout, and on EINTR with all revents 0). timeoutMs -1 waits forever.
+   */
+  poll(fds: Int32Array, n: number, events: number, revents: Int32Array, timeoutMs: number): number;
+  /** eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC). */
+  eventfdCreate(): number;
+  /** Add 1 to the eventfd's counter (a saturated counter, EAGAIN, is ignored). */
+  eventfdSignal(fd: number): void;
+  /** Read and reset the eventfd's counter: 0 when it was 0. */
+  eventfdDrain(fd: number): number;
+  close(fd: number): void;
+  /** Pin the calling thread (not the process) to one CPU. */
+  setAffinity(cpu: number): void;
+  /** sched_getcpu(): the CPU the calling thread runs on now. */
+  getCpu(): number;
+  /**
+   * Move the calling thread into the namespace file at `path` (e.g. /run/netns/NAME) with setns(2);
+   * nstype CLONE_NEWNET for a network namespace (works from a worker thread; sockets and TAPs the
+   * thread creates afterwards belong to that namespace).
+   */
+  setns(path: string, nstype: number): void;
+  readonly constants: NativeConstants;
+}
+
+/** Whether `e` is an error thrown by a failed syscall in the addon (optionally with this code). */
+export function isNativeError(e: unknown, code?: string): e is NativeError {
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<NativeError>).code === 'string' &&
+    typeof (e as Partial<NativeError>).syscall === 'string' &&
+    (code === undefined || (e as NativeError).code === code)
+  );
+}
+
+const ADDON = path.join('build', 'Release', 'vrouter_native.node');
+
+let cached: Native | undefined;
+
+/** The package's root: the nearest directory above this file with the package.json of vrouter-emu. */
+function findPackageRoot(): string | undefined {
+  let d = __dirname;
+  for (;;) {
+    const pj = path.join(d, 'package.json');
+    try {
+      if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'vrouter-emu') return d;
+    } catch {
+      // no package.json here, or not ours: keep looking
+    }
+    const up = path.dirname(d);
+    if (up === d) return undefined;
+    d = up;
+  }
+}
+
+/** Where loadNative looks for the addon. */
+export function nativeAddonPath(): string {
+  const root = findPackageRoot();
+  return root ? path.join(root, ADDON) : path.join(__dirname, ADDON);
+}
+
+/** Load (once per thread) the addon build/Release/vrouter_native.node of the package. */
+export function loadNative(): Native {
+  if (cached) return cached;
+  const file = nativeAddonPath();
+  if (!fs.existsSync(file)) {
+    throw new Error(
+      `the native addon is missing: ${file} does not exist; run \`npm install\` in the package ` +
+        `directory (it builds the addon with node-gyp; needs python3, make and a C compiler)`,
+    );
+  }
+  // createRequire keeps esbuild from trying to bundle the .node file.
+  const req = createRequire(__filename);
+  cached = req(file) as Native;
+  return cached;
+}

@@ -1,0 +1,205 @@
+/**
+ * The OS side of the testbed: a network namespace per VM whose eth0 is the kernel side of a TAP the
+ * emulator holds, configured through rtnetlink; and the record of everything created, so that a clean
+ * exit removes it and the next start can remove what a crashed run left behind.
+ * @module
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+import { Worker } from 'worker_threads';
+import { UserError } from '../errors';
+import { packageRoot } from '../cli/package-root';
+import type { VmSpec, Network } from '../agent/topology';
+import { loadNative } from './native';
+import type { NetnsJob } from './netns-worker';
+
+export const RUN_DIR = '/run/vrouter-emu';
+
+/** What one running instance created (written to its state file as it goes). */
+export interface TestbedState {
+  pid: number;
+  socket: string;
+  namespaces: string[];
+  taps: string[];
+}
+
+export function statePath(socket: string): string {
+  return `${socket}.state.json`;
+}
+
+function ip(args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function nsExists(name: string): boolean {
+  return fs.existsSync(`/run/netns/${name}`);
+}
+
+export function linkExists(name: string): boolean {
+  return fs.existsSync(`/sys/class/net/${name}`);
+}
+
+/** Whether `pid` is a live vrouter-emu (not gone, not a zombie, not a reused pid). */
+function pidAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false;
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('vrouter-emu');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Find what an earlier run that did not exit cleanly left behind (its state file names a dead pid) and
+ * remove it. @returns a description of what was removed, one line each.
+ * @throws UserError when a live instance uses this socket.
+ */
+export function cleanLeftovers(socket: string): string[] {
+  const sp = statePath(socket);
+  if (!fs.existsSync(sp)) return [];
+  let st: TestbedState;
+  try {
+    st = JSON.parse(fs.readFileSync(sp, 'utf8')) as TestbedState;
+  } catch {
+    fs.rmSync(sp, { force: true });
+    return [`removed an unreadable state file ${sp}`];
+  }
+  if (st.pid !== process.pid && pidAlive(st.pid)) {
+    throw new UserError(`an instance (pid ${st.pid}) is running with socket ${socket}; stop it, or give another --socket PATH`);
+  }
+  const done: string[] = [];
+  for (const ns of st.namespaces) {
+    if (nsExists(ns)) {
+      try {
+        ip(['netns', 'del', ns]);
+        done.push(`removed namespace ${ns} left by pid ${st.pid}`);
+      } catch (e) {
+        done.push(`could not remove namespace ${ns} left by pid ${st.pid} (${(e as Error).message.trim()}); remove it with: ip netns del ${ns}`);
+      }
+    }
+  }
+  for (const t of st.taps) {
+    if (linkExists(t)) {
+      try {
+        ip(['link', 'del', t]);
+        done.push(`removed interface ${t} left by pid ${st.pid}`);
+      } catch {
+        done.push(`could not remove interface ${t}; remove it with: ip link del ${t}`);
+      }
+    }
+  }
+  fs.rmSync(sp, { force: true });
+  if (fs.existsSync(socket)) fs.rmSync(socket, { force: true });
+  return done;
+}
+
+function workerFile(name: string): string {
+  const here = path.join(__dirname, name);
+  return fs.existsSync(here) ? here : path.join(packageRoot(), 'dist', name);
+}
+
+/** A VM interface the testbed made: the TAP's fd and its identity. */
+export interface VmIf {
+  vm: VmSpec;
+  fd: number;
+}
+
+/** Creates and removes the OS objects of the testbed. */
+export class Testbed {
+  readonly state: TestbedState;
+  private readonly fds: number[] = [];
+
+  constructor(readonly socket: string) {
+    this.state = { pid: process.pid, socket, namespaces: [], taps: [] };
+    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+  }
+
+  private save(): void {
+    fs.writeFileSync(statePath(this.socket), JSON.stringify(this.state) + '\n', { mode: 0o600 });
+  }
+
+  /** Check every name before anything is created. @throws UserError naming the first one taken. */
+  checkFree(vms: VmSpec[]): void {
+    for (const v of vms) {
+      if (v.attach && !nsExists(v.namespace)) {
+        throw new UserError(`namespace ${v.namespace} (VM ${v.name}) does not exist; create it with: ip netns add ${v.namespace}`);
+      }
+      if (!v.attach && nsExists(v.namespace)) {
+        throw new UserError(
+          `namespace ${v.namespace} (VM ${v.name}) already exists; remove it with: ip netns del ${v.namespace}, or attach the VM to it with "namespace": "${v.namespace}" in a topology`,
+        );
+      }
+      if (linkExists(v.tap)) throw new UserError(`interface ${v.tap} (VM ${v.name}) already exists; remove it with: ip link del ${v.tap}`);
+    }
+  }
+
+  /** Create a VM: its namespace (unless attached), its TAP, moved in as eth0 and configured. */
+  async addVm(v: VmSpec, nw: Network): Promise<VmIf> {
+    const nat = loadNative();
+    if (!v.attach) {
+      ip(['netns', 'add', v.namespace]);
+      this.state.namespaces.push(v.namespace);
+      this.save();
+    }
+    const { fd } = nat.tapOpen(v.tap, nat.constants.IFF_TAP | nat.constants.IFF_NO_PI);
+    this.fds.push(fd);
+    this.state.taps.push(v.tap);
+    this.save();
+    // Into the VM's namespace (rtnetlink IFLA_NET_NS_FD), then configured from inside it.
+    const { createRtNetlink } = require('netlink') as typeof import('netlink');
+    const rt = createRtNetlink();
+    const nsFd = fs.openSync(`/run/netns/${v.namespace}`, 'r');
+    try {
+      const link = (await rt.getLinks()).find((l) => l.attrs.ifname === v.tap);
+      if (!link || link.data.index === undefined) throw new Error(`${v.tap} vanished after it was created`);
+      await rt.setLink({ index: link.data.index }, { netNsFd: nsFd });
+    } finally {
+      fs.closeSync(nsFd);
+      rt.socket.close();
+    }
+    const job: NetnsJob = {
+      nsPath: `/run/netns/${v.namespace}`, ifname: v.tap, newName: 'eth0', mac: Array.from(v.mac), mtu: v.mtu,
+      ip: v.ipStr.split('.').map(Number), prefixLen: nw.prefixLen, gateway: nw.gatewayStr.split('.').map(Number),
+    };
+    await new Promise<void>((resolve, reject) => {
+      const w = new Worker(workerFile('netns-worker.cjs'), { workerData: job });
+      w.once('message', (m: { ok: boolean; message?: string }) => (m.ok ? resolve() : reject(new Error(`configuring ${v.name} in ${v.namespace}: ${m.message}`))));
+      w.once('error', reject);
+      w.once('exit', (code) => code !== 0 && reject(new Error(`namespace worker exited with ${code}`)));
+    });
+    return { vm: v, fd };
+  }
+
+  /** Close the TAPs (they vanish with their fd) and delete the namespaces this run created. */
+  teardown(): string[] {
+    const problems: string[] = [];
+    const nat = loadNative();
+    for (const fd of this.fds.splice(0)) {
+      try {
+        nat.close(fd);
+      } catch {
+        // already gone
+      }
+    }
+    for (const ns of this.state.namespaces.splice(0)) {
+      try {
+        ip(['netns', 'del', ns]);
+      } catch (e) {
+        problems.push(`could not remove namespace ${ns}: ${(e as Error).message.trim()}; remove it with: ip netns del ${ns}`);
+      }
+    }
+    for (const t of this.state.taps.splice(0)) {
+      if (linkExists(t)) {
+        try {
+          ip(['link', 'del', t]);
+        } catch {
+          problems.push(`could not remove ${t}; remove it with: ip link del ${t}`);
+        }
+      }
+    }
+    fs.rmSync(statePath(this.socket), { force: true });
+    return problems;
+  }
+}
