@@ -88,7 +88,7 @@ test('the CLI: --param overrides the file; a bad parameter is one line and exit 
 });
 
 test('vrouter --info prints the R2.22 limits table with the default parameters', (t) => {
-  const r = cli(['vrouter', '--info']);
+  const r = cli(['vrouter', '--info', '--params', 'module-params/default.conf']);
   t.is(r.status, 0);
   t.is(
     r.stdout.split('\n').slice(1).join('\n'),
@@ -105,4 +105,13 @@ test('vrouter --info prints the R2.22 limits table with the default parameters',
       '',
     ].join('\n'),
   );
+});
+
+test('the tools without a running instance: one line, exit 2', (t) => {
+  for (const args of [['vrouter', '--info'], ['flow', '-l'], ['vif', '--list'], ['dropstats']]) {
+    const r = cli([...args, '--socket', '/tmp/vrouter-emu-none.sock']);
+    t.is(r.status, 2, args.join(' '));
+    t.is(r.stdout, '');
+    t.is(r.stderr, 'vrouter-emu: no vrouter-emu instance at /tmp/vrouter-emu-none.sock; start one with: sudo vrouter-emu start (or give --socket PATH)\n');
+  }
 });
