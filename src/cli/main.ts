@@ -20,6 +20,7 @@ verbs:
   flow -l [--show-evicted]     the running instance's flow table (R2.22 flow -l)
   vif --list                   its interfaces
   dropstats                    its drop counters
+  agent stats [--json]         its agent's flow counters
   vrouter --info               its limits; with --params/--param, the limits a parameter file sets
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
@@ -93,6 +94,7 @@ export function main(argv: string[]): number | Promise<number> {
       case 'flow':
       case 'vif':
       case 'dropstats':
+      case 'agent':
         return cmdTool(verb, rest).catch(userErrorExit);
       case 'vrouter': {
         const r = cmdVrouter(rest);

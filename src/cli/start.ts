@@ -13,7 +13,7 @@ import { DEMO_TOPOLOGY, Topology, readTopology, topologyFrom } from '../agent/to
 import { ComputeNode } from '../agent/compute-node';
 import { FlowMgr } from '../agent/flow-mgr';
 import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
-import { FTI_CPUS, FlowTable, flowTableAttach } from '../dp/flow-table';
+import { FTI_ACTION_COUNT, FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_CPUS, FTI_HOLD_COUNT, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, flowTableAttach } from '../dp/flow-table';
 import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
 import { Testbed, cleanLeftovers } from '../io/testbed';
@@ -46,7 +46,7 @@ function log(s: string): void {
 }
 
 /** The tools a running instance answers (server side of the control socket). */
-function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode) {
+function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined) {
   const drops = new Float64Array(shared.dropsSab);
   const vifStats = new Float64Array(shared.vifStatsSab);
   return (argv: string[], out: (s: string) => void): void => {
@@ -62,6 +62,10 @@ function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTabl
     } else if (tool === 'dropstats') {
       parseArgs(args, {}, 'vrouter-emu dropstats');
       dropstats(drops, out);
+    } else if (tool === 'agent') {
+      const p = parseArgs(args, { '--json': {} }, 'vrouter-emu agent stats [--json]');
+      if (p.positional[0] !== 'stats') throw new UserError('usage: vrouter-emu agent stats [--json]');
+      agentStats(table, agentOf(), p.flags.has('--json'), out);
     } else if (tool === 'vrouter') {
       const p = parseArgs(args, { '--info': {} }, 'vrouter-emu vrouter --info');
       if (!p.flags.has('--info')) throw new UserError('usage: vrouter-emu vrouter --info');
@@ -70,6 +74,31 @@ function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTabl
       throw new UserError(`the instance has no tool '${tool}'`);
     }
   };
+}
+
+/** `agent stats`: the agent's flow counters and the table's (FlowStatsResp-like). */
+function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out: (s: string) => void): void {
+  const info = t.info;
+  let created = 0;
+  for (let c = 0; c < info[FTI_CPUS]; c++) created += info[FTI_HOLD_COUNT + c];
+  const s = {
+    flowsActive: agent?.flowCount ?? 0,
+    flowsSetUp: agent?.stats.created ?? 0,
+    flowsAged: agent?.stats.aged ?? 0,
+    flowsEvictedByVrouter: agent?.stats.evicted ?? 0,
+    shortFlows: agent?.stats.short ?? 0,
+    flowSetErrors: agent?.stats.errors ?? 0,
+    table: {
+      created, added: info[FTI_ADDED], processed: info[FTI_ACTION_COUNT], active: info[FTI_ACTIVE],
+      activePeak: info[FTI_ACTIVE_PEAK], overflowUsed: info[FTI_OFLOW_USED], overflowPeak: info[FTI_OFLOW_PEAK],
+    },
+  };
+  if (json) {
+    out(JSON.stringify(s) + '\n');
+    return;
+  }
+  out(`flows active ${s.flowsActive}, set up ${s.flowsSetUp}, aged ${s.flowsAged}, evicted by the vrouter ${s.flowsEvictedByVrouter}, short ${s.shortFlows}, FLOW_SET errors ${s.flowSetErrors}\n`);
+  out(`table: Created ${created} Added ${s.table.added} Processed ${s.table.processed}; active ${s.table.active} (peak ${s.table.activePeak}); overflow in use ${s.table.overflowUsed} (peak ${s.table.overflowPeak})\n`);
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -161,7 +190,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     agent = new FlowMgr(table, dp, node.flowEnv(), { ageMs: ageS > 0 ? ageS * 1000 : FLOW_AGE_TIME_MS, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, clock);
     const a = agent;
     timer = setInterval(() => a.tick(clock()), 100);
-    server = await controlServe(socket, toolHandler(params, shared, table, node));
+    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent));
 
     log(`vrouter-emu: vRouter running (pid ${process.pid}), control socket ${socket}`);
     log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}, ${table.info[FTI_CPUS]} datapath CPU`);
