@@ -6,7 +6,7 @@ import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
-import { BIN, Instance, dropstat, needRoot, nsExists, parseFlowList, sleep, startInstance, twoVms } from '../helpers/instance';
+import { BIN, Instance, dropstat, exited, needRoot, nsExists, parseFlowList, sleep, startInstance, twoVms } from '../helpers/instance';
 
 test.serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing stats', async (t) => {
   t.timeout(90000);
@@ -15,6 +15,7 @@ test.serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing 
   try {
     // One ping process (one ICMP id, so one flow pair), sampled while it runs.
     const ping = spawn('ip', ['netns', 'exec', 'vm-p1a', 'ping', '-c', '8', '-i', '0.25', '-W', '2', '10.11.1.4'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const pingDone = exited(ping);
     let pingOut = '';
     ping.stdout.on('data', (d: Buffer) => (pingOut += d.toString()));
     const stats = (): number[] => {
@@ -25,7 +26,7 @@ test.serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing 
     const s1 = stats();
     await sleep(800);
     const s2 = stats();
-    await new Promise((r) => ping.once('exit', r));
+    await pingDone;
     t.regex(pingOut, / 8 received, 0% packet loss/);
     t.is(s1.length, 1);
     t.true(s2[0] > s1[0], `stats grow: ${s1[0]} then ${s2[0]}`);
@@ -61,13 +62,14 @@ test.serial('a TCP transfer shows SSrEEr; FIN and RST closes are evicted, or del
       const srv = spawn('ip', ['netns', 'exec', b, 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
       await sleep(700);
       const cl = spawn('ip', ['netns', 'exec', a, 'iperf3', '-c', dst, '-t', '3', '-p', '5201', '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const clDone = exited(cl);
       let json = '';
       cl.stdout.on('data', (d: Buffer) => (json += d.toString()));
       await sleep(1800);
       const during = parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6 && (f.dport === 5201 || f.sport === 5201));
       t.true(during.length >= 4, `control and data connections, both directions (${eviction})`);
       for (const f of during) t.regex(f.detail, /TCP:SSrEEr, /, `${eviction}: ${f.sip}:${f.sport}`);
-      await new Promise((r) => cl.once('exit', r));
+      await clDone;
       srv.kill();
       const res = JSON.parse(json) as { end: { sum_received: { bytes: number } } };
       t.true(res.end.sum_received.bytes > 1e6, 'the transfer completed');
@@ -104,6 +106,7 @@ test.serial('a UDP port scan fills the small table: Flow Table Full while an est
     const srv = spawn('ip', ['netns', 'exec', 'vm-f1b', 'iperf3', '-s', '-1'], { stdio: 'ignore' });
     await sleep(700);
     const cl = spawn('ip', ['netns', 'exec', 'vm-f1a', 'iperf3', '-c', '10.14.1.4', '-t', '5', '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const clDone = exited(cl);
     let json = '';
     cl.stdout.on('data', (d: Buffer) => (json += d.toString()));
     await sleep(1000);
@@ -112,7 +115,7 @@ test.serial('a UDP port scan fills the small table: Flow Table Full while an est
       "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor p in range(1, 4001):\n  try: s.sendto(b'x', ('10.14.1.4', p))\n  except OSError: pass",
     ]);
     t.is(scan.status, 0, scan.stderr);
-    await new Promise((r) => cl.once('exit', r));
+    await clDone;
     srv.kill();
     const res = JSON.parse(json) as { end: { sum_received: { bytes: number } } };
     t.true(res.end.sum_received.bytes > 1e6, 'the established transfer kept going');
@@ -204,8 +207,9 @@ test.serial('a crashed run\'s leftovers are removed at the next start', async (t
   if (!needRoot(t)) return;
   const topo = twoVms('c1', 18);
   const first: Instance = await startInstance(topo);
+  const firstDone = exited(first.proc);
   first.proc.kill('SIGKILL');
-  await new Promise((r) => first.proc.once('exit', r));
+  await firstDone;
   t.true(nsExists('vm-c1a'), 'kill -9 left the namespaces');
   // Same socket, so the same state file: start again.
   const again = spawn(process.execPath, [BIN, 'start', '--topology', path.join(first.dir, 'topology.json'), '--socket', first.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -214,8 +218,9 @@ test.serial('a crashed run\'s leftovers are removed at the next start', async (t
   for (let k = 0; k < 60 && !out.includes('Stop with Ctrl-C'); k++) await sleep(250);
   t.regex(out, /removed namespace vm-c1a left by pid \d+/);
   t.regex(out, /vRouter running/);
+  const againDone = exited(again);
   again.kill('SIGTERM');
-  await new Promise((r) => again.once('exit', r));
+  await againDone;
   t.false(nsExists('vm-c1a'));
   t.false(nsExists('vm-c1b'));
 });

@@ -36,6 +36,13 @@ export interface Instance {
   stop: () => Promise<number | null>;
 }
 
+// Instances still running when the test process ends (a failed or timed-out test) are stopped, so that
+// they clean up their namespaces.
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGTERM');
+});
+
 /** Start an instance and wait until it is ready. */
 export async function startInstance(topology: object, args: string[] = []): Promise<Instance> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-e2e-'));
@@ -46,6 +53,8 @@ export async function startInstance(topology: object, args: string[] = []): Prom
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -134,4 +143,12 @@ export function sleep(ms: number): Promise<void> {
 /** Whether a namespace or link exists. */
 export function nsExists(name: string): boolean {
   return fs.existsSync(`/run/netns/${name}`);
+}
+
+/** A promise of a child's exit, taken when it is spawned (so an early exit is not missed). */
+export function exited(p: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (p.exitCode !== null) resolve(p.exitCode);
+    else p.once('exit', (code) => resolve(code));
+  });
 }
