@@ -1,17 +1,19 @@
 /**
- * The agent's flow table: flow-miss traps in, FLOW_SET requests out, and the aging scan (the vRouter
- * agent's FlowTable + FlowStatsCollector, R2.20/R2.22 src/vnsw/agent/pkt and vrouter/flow_stats;
- * reference vrouter-agent.md §3 and vrouter-datapath.md §4.5, §5.4, §8.4).
+ * The agent's flow table: flow-miss traps in, FLOW_SET requests out, the audit of lost traps and the
+ * aging scan (the vRouter agent's FlowTable, KSync flow audit and FlowStatsCollector, R2.20/R2.22
+ * src/vnsw/agent/pkt, vrouter/ksync and vrouter/flow_stats; reference vrouter-agent.md §3 and
+ * vrouter-datapath.md §4.5, §4.8, §5.4, §8.4).
  *
  * State is kept per flow index in typed arrays (the kernel index is the agent's flow handle), so a
- * full 512K table costs no JavaScript object per flow. The kernel table is read through a read-only
- * view (the /dev/flow mmap) and changed only through the DpChannel.
+ * full 512K table costs no JavaScript object per flow. Each aging table (collector) keeps the indices
+ * of its flows in a dense list that its scan walks. The kernel table is read through a read-only view
+ * (the /dev/flow mmap) and changed only through the DpChannel.
  *
- * What a flow miss does: read the trapped entry's key, decide the action (FlowEnv.decide; the default
- * allows), add the reverse flow with index −1, then set the forward flow at the trapped index with
- * RFLOW_VALID and the reverse's index. A reverse add that finds its key already trapped (EEXIST) adopts
- * that entry; one that finds no room (ENOSPC) makes the forward a short flow (DROP), deleted on the
- * next aging visit, as the 2.22 agent did with SHORT_FAILED_VROUTER_INSTALL.
+ * A flow miss: read the trapped entry's key, decide the action (FlowEnv.decide), add the reverse flow
+ * with index −1, then set the forward flow at the trapped index with RFLOW_VALID and the reverse's index.
+ * A reverse add that finds its key already trapped (EEXIST: both directions started at once) adopts that
+ * entry and pairs the two once; one that finds no room (ENOSPC) makes the forward a short flow (DROP),
+ * deleted on its next aging visit, as the 2.22 agent did with SHORT_FAILED_VROUTER_INSTALL.
  * @module
  */
 import {
@@ -25,6 +27,7 @@ import {
   VR_FLOW_ACTION_DROP,
   VR_FLOW_ACTION_FORWARD,
   VR_FLOW_ACTION_HOLD,
+  VR_FLOW_DR_AUDIT_ENTRY,
   VR_FLOW_DR_UNKNOWN,
   VR_FLOW_FLAG_ACTIVE,
   VR_FLOW_FLAG_DELETE_MARKED,
@@ -76,7 +79,7 @@ export interface FlowMgrConfig {
   tcpScanMs: number;
 }
 
-/** An aging table (FlowStatsCollector) keyed by (protocol, port). */
+/** An aging table (FlowStatsCollector) keyed by (protocol, port), with the flows it ages. */
 export interface Collector {
   readonly id: number;
   readonly proto: number;
@@ -87,7 +90,10 @@ export interface Collector {
   intervalMs: number;
   countPerPass: number;
   nextRunMs: number;
+  /** Position in `members` where the next run starts. */
   cursor: number;
+  /** Flow indices of this table, dense in members[0, flows). */
+  members: Int32Array;
   flows: number;
 }
 
@@ -97,6 +103,11 @@ const ST_ACTIVE = 2;
 
 const FL_SHORT = 0x1;
 
+/** KSync flow audit (flowtable_ksync): every 500 ms, 1024 entries; a HOLD entry unknown for 2 s is lost. */
+export const AUDIT_INTERVAL_MS = 500;
+export const AUDIT_ENTRIES_PER_RUN = 1024;
+export const AUDIT_TIMEOUT_MS = 2000;
+
 /** Counters of the agent's flow module (a subset of FlowStatsResp). */
 export interface FlowMgrStats {
   created: number;
@@ -104,6 +115,7 @@ export interface FlowMgrStats {
   evicted: number;
   deleted: number;
   short: number;
+  audited: number;
   errors: number;
 }
 
@@ -116,9 +128,15 @@ export class FlowMgr {
   readonly lastBytes: Float64Array;
   readonly lastModified: Float64Array;
   readonly setupTime: Float64Array;
+  /** The collector of each tracked flow, and its position in that collector's member list. */
   readonly coll: Uint8Array;
+  private readonly pos: Int32Array;
+  /** When the audit first saw an unknown HOLD entry (0 = not seen). */
+  private readonly auditSeen: Float64Array;
+  private auditCursor = 0;
+  private auditNextMs: number;
   readonly collectors: Collector[] = [];
-  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, errors: 0 };
+  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, audited: 0, errors: 0 };
   private readonly req: FlowReq = flowReqNew();
   private readonly revReq: FlowReq = flowReqNew();
 
@@ -139,7 +157,10 @@ export class FlowMgr {
     this.lastModified = new Float64Array(n);
     this.setupTime = new Float64Array(n);
     this.coll = new Uint8Array(n);
+    this.pos = new Int32Array(n).fill(-1);
+    this.auditSeen = new Float64Array(n);
     const now = clock();
+    this.auditNextMs = now + AUDIT_INTERVAL_MS;
     this.addCollector(0, 0, cfg.ageMs, cfg.ageMs, now);
     this.addCollector(IPPROTO_TCP, 0, cfg.ageMs, cfg.tcpScanMs, now);
   }
@@ -148,7 +169,7 @@ export class FlowMgr {
     const c: Collector = {
       id: this.collectors.length, proto, port, ageMs, scanMs, multiplier: agingMultiplier(scanMs),
       intervalMs: AGING_DEFAULT_INTERVAL_MS, countPerPass: AGING_INITIAL_COUNT_PER_PASS,
-      nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, flows: 0,
+      nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, members: new Int32Array(1024), flows: 0,
     };
     this.collectors.push(c);
     return c;
@@ -164,6 +185,26 @@ export class FlowMgr {
     let n = 0;
     for (const c of this.collectors) n += c.flows;
     return n;
+  }
+
+  private join(i: number, c: Collector): void {
+    if (c.flows === c.members.length) {
+      const m = new Int32Array(c.members.length * 2);
+      m.set(c.members);
+      c.members = m;
+    }
+    this.coll[i] = c.id;
+    this.pos[i] = c.flows;
+    c.members[c.flows++] = i;
+  }
+
+  private leave(i: number): void {
+    const c = this.collectors[this.coll[i]];
+    const p = this.pos[i];
+    const last = c.members[--c.flows];
+    c.members[p] = last;
+    this.pos[last] = p;
+    this.pos[i] = -1;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -191,18 +232,22 @@ export class FlowMgr {
     );
   }
 
+  /** Whether kernel entry `i` is a live HOLD entry (waiting for the agent). */
+  private isHold(i: number): boolean {
+    const f = feFlags(this.t, i);
+    return (f & (VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_DELETE_MARKED)) === VR_FLOW_FLAG_ACTIVE && feAction(this.t, i) === VR_FLOW_ACTION_HOLD;
+  }
+
   private flowMiss(i: number, cmd: number): void {
-    const t = this.t;
-    const f = feFlags(t, i);
     // A trap the agent already answered (the entry left HOLD), or one for a flow being set up.
-    if ((f & VR_FLOW_FLAG_ACTIVE) === 0 || f & VR_FLOW_FLAG_DELETE_MARKED || feAction(t, i) !== VR_FLOW_ACTION_HOLD) return;
-    if (this.state[i] === ST_PENDING) return;
+    if (!this.isHold(i) || this.state[i] === ST_PENDING) return;
     if (this.state[i] === ST_ACTIVE) {
       if (cmd === AGENT_TRAP_FLOW_ACTION_HOLD && this.keyEqualsKernel(i)) return;
       // A FLOW_MISS on an index the agent holds: the datapath evicted that flow and made a new one in
       // its slot (same key or not). Forget the old one ("vrouter evicted") and set the new one up.
       this.forgetEvicted(i);
     }
+    const t = this.t;
     const k0 = feKeyWord(t, i, 0);
     const k1 = feKeyWord(t, i, 1);
     const k2 = feKeyWord(t, i, 2);
@@ -237,6 +282,16 @@ export class FlowMgr {
     i: number, d: FlowDecision, resp: FlowResp, now: number,
     rk0: number, rk1: number, rk2: number, rk3: number, proto: number,
   ): void {
+    // Forgotten meanwhile, or already paired by the other direction's reply (both trapped at once):
+    // an entry added for nothing is deleted again.
+    if (this.state[i] !== ST_PENDING || this.rev[i] >= 0) {
+      if (resp.err === 0 && this.state[resp.index] === ST_NONE) {
+        this.track(resp.index, rk0, rk1, rk2, rk3, proto, now);
+        this.state[resp.index] = ST_ACTIVE;
+        this.deleteOne(resp.index);
+      }
+      return;
+    }
     let r = -1;
     if (resp.err === 0) {
       r = resp.index;
@@ -245,14 +300,15 @@ export class FlowMgr {
       this.track(r, rk0, rk1, rk2, rk3, proto, now);
       this.state[r] = ST_ACTIVE;
     } else if (-resp.err === EEXIST) {
-      // The reverse key was trapped on its own (both directions started at once): adopt that entry.
+      // The reverse key was trapped on its own: adopt that entry and set both directions once.
       r = flowFind(this.t, rk0, rk1, rk2, rk3, proto);
       if (r >= 0) {
         if (this.state[r] === ST_ACTIVE) this.forgetEvicted(r);
-        this.track(r, rk0, rk1, rk2, rk3, proto, now);
+        if (this.state[r] === ST_NONE) this.track(r, rk0, rk1, rk2, rk3, proto, now);
         this.state[r] = ST_PENDING;
         this.rev[r] = i;
-        this.sendSet(r, i, d);
+        this.rev[i] = r;
+        this.sendSet(r, i, d, -1);
       }
     } else if (-resp.err !== ENOSPC) {
       this.stats.errors++;
@@ -262,17 +318,20 @@ export class FlowMgr {
       this.flags[i] |= FL_SHORT;
       this.stats.short++;
       this.stats.created++;
-      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, dropReason: VR_FLOW_DR_UNKNOWN });
+      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, dropReason: VR_FLOW_DR_UNKNOWN }, -1);
       return;
     }
     this.rev[i] = r;
     this.rev[r] = i;
     this.stats.created += 2;
-    this.sendSet(i, r, d);
+    this.sendSet(i, r, d, resp.err === 0 ? r : -1);
   }
 
-  /** FLOW_SET on a known index with its stored key. */
-  private sendSet(i: number, rindex: number, d: FlowDecision): void {
+  /**
+   * FLOW_SET on a known index with its stored key. If it fails (EBADF/EINVAL: the entry changed under
+   * the agent) the flow is forgotten, and `dropOnFail`, a reverse added for it, is deleted.
+   */
+  private sendSet(i: number, rindex: number, d: FlowDecision, dropOnFail: number): void {
     const q = this.req;
     q.index = i;
     q.flags = VR_FLOW_FLAG_ACTIVE | (rindex >= 0 ? VR_FLOW_FLAG_RFLOW_VALID : 0);
@@ -288,22 +347,18 @@ export class FlowMgr {
     // RPF nexthop: the interface the flow's packets come from, whose NH is the key's.
     q.srcNhIndex = q.k3 & 0xffff;
     this.ch.flowSet(q, (resp) => {
-      if (resp.err !== 0) {
-        // EBADF / EINVAL: the entry changed under us (evicted, deleted): forget it.
-        this.stats.errors++;
-        this.untrack(i);
-      } else {
-        this.state[i] = ST_ACTIVE;
+      if (resp.err === 0) {
+        if (this.state[i] === ST_PENDING) this.state[i] = ST_ACTIVE;
+        return;
       }
+      this.stats.errors++;
+      this.untrack(i);
+      if (dropOnFail >= 0 && this.state[dropOnFail] !== ST_NONE) this.deleteOne(dropOnFail);
     });
   }
 
   private track(i: number, k0: number, k1: number, k2: number, k3: number, proto: number, now: number): void {
-    if (this.state[i] === ST_NONE) {
-      const c = this.collectorFor(proto);
-      this.coll[i] = c;
-      this.collectors[c].flows++;
-    }
+    if (this.state[i] === ST_NONE) this.join(i, this.collectors[this.collectorFor(proto)]);
     this.key[i * 4] = k0;
     this.key[i * 4 + 1] = k1;
     this.key[i * 4 + 2] = k2;
@@ -314,11 +369,12 @@ export class FlowMgr {
     this.lastBytes[i] = 0;
     this.lastModified[i] = now;
     this.setupTime[i] = now;
+    this.auditSeen[i] = 0;
   }
 
   private untrack(i: number): void {
     if (this.state[i] === ST_NONE) return;
-    this.collectors[this.coll[i]].flows--;
+    this.leave(i);
     this.state[i] = ST_NONE;
     const r = this.rev[i];
     if (r >= 0 && this.rev[r] === i) this.rev[r] = -1;
@@ -373,10 +429,45 @@ export class FlowMgr {
   }
 
   // -------------------------------------------------------------------------------------------------
+  // Audit of lost traps
+
+  /**
+   * One audit run: the next AUDIT_ENTRIES_PER_RUN entries of the table. A HOLD entry the agent does not
+   * know, still there AUDIT_TIMEOUT_MS after it was first seen, lost its trap: it becomes a short flow
+   * (DROP, reason Audit) that the next aging visit deletes.
+   */
+  audit(now: number): void {
+    const t = this.t;
+    for (let k = 0; k < AUDIT_ENTRIES_PER_RUN; k++) {
+      const i = this.auditCursor;
+      this.auditCursor = i + 1 === t.total ? 0 : i + 1;
+      if (this.state[i] !== ST_NONE || !this.isHold(i)) {
+        this.auditSeen[i] = 0;
+        continue;
+      }
+      if (this.auditSeen[i] === 0) {
+        this.auditSeen[i] = now;
+        continue;
+      }
+      if (now - this.auditSeen[i] < AUDIT_TIMEOUT_MS) continue;
+      this.track(i, feKeyWord(t, i, 0), feKeyWord(t, i, 1), feKeyWord(t, i, 2), feKeyWord(t, i, 3), feProto(t, i), now);
+      this.state[i] = ST_PENDING;
+      this.flags[i] |= FL_SHORT;
+      this.stats.short++;
+      this.stats.audited++;
+      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, dropReason: VR_FLOW_DR_AUDIT_ENTRY }, -1);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
   // Aging
 
-  /** Run every aging pass that is due at `now` (the collectors' timers). */
+  /** Run every audit and aging pass that is due at `now` (the agent's timers). */
   tick(now: number): void {
+    while (this.auditNextMs <= now) {
+      this.audit(this.auditNextMs);
+      this.auditNextMs += AUDIT_INTERVAL_MS;
+    }
     for (const c of this.collectors) {
       while (c.nextRunMs <= now) {
         if (c.flows === 0) {
@@ -394,16 +485,22 @@ export class FlowMgr {
 
   /** One run of a collector: visit up to countPerPass of its flows from the cursor, then re-pace. */
   runCollector(c: Collector, now: number): void {
-    const total = this.t.total;
     let visited = 0;
-    let steps = 0;
-    let i = c.cursor;
-    while (visited < c.countPerPass && steps < total && c.flows > 0) {
-      if (this.state[i] === ST_ACTIVE && this.coll[i] === c.id) visited += this.visit(c, i, now);
-      i = i + 1 === total ? 0 : i + 1;
-      steps++;
+    let steps = c.flows;
+    let k = c.cursor;
+    while (visited < c.countPerPass && steps > 0 && c.flows > 0) {
+      if (k >= c.flows) k = 0;
+      const i = c.members[k];
+      steps--;
+      if (this.state[i] !== ST_ACTIVE) {
+        k++;
+        continue;
+      }
+      visited += this.visit(c, i, now);
+      // A deleted flow's place now holds the list's last member: visit that place again.
+      if (this.state[i] === ST_ACTIVE) k++;
     }
-    c.cursor = i;
+    c.cursor = k;
     const p = agingPace(c.scanMs, c.multiplier, c.flows);
     c.intervalMs = p.intervalMs;
     c.countPerPass = p.countPerPass;
@@ -462,4 +559,3 @@ export class FlowMgr {
 
 /** The allow-all decision of the default agent (no policy configured). */
 export const ALLOW: FlowDecision = { action: VR_FLOW_ACTION_FORWARD, dropReason: 0 };
-

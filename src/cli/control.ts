@@ -11,8 +11,11 @@ import { UserError } from '../errors';
 
 export const DEFAULT_SOCKET = '/run/vrouter-emu/vrouter.sock';
 
-/** What a tool request returns: the text, or a user error. */
-export type ToolHandler = (argv: string[], out: (s: string) => void) => void;
+/**
+ * Runs one tool request: writes its text through `out` (awaiting it lets the socket drain), or throws a
+ * UserError before writing anything.
+ */
+export type ToolHandler = (argv: string[], out: (s: string) => Promise<void>) => Promise<void>;
 
 export interface ControlServer {
   close(): Promise<void>;
@@ -42,15 +45,25 @@ export function controlServe(socketPath: string, handle: ToolHandler): Promise<C
           return;
         }
         c.removeAllListeners('data');
-        const chunks: string[] = [];
-        try {
-          handle(argv, (s) => chunks.push(s));
-          c.write(JSON.stringify({ status: 0 }) + '\n');
-          c.end(chunks.join(''));
-        } catch (e) {
-          const msg = e instanceof Error ? e.message : String(e);
-          c.end(JSON.stringify({ status: 2, error: msg }) + '\n');
-        }
+        let started = false;
+        const out = async (s: string): Promise<void> => {
+          if (!started) {
+            started = true;
+            c.write(JSON.stringify({ status: 0 }) + '\n');
+          }
+          if (!c.write(s)) await new Promise<void>((r) => c.once('drain', () => r()));
+        };
+        handle(argv, out).then(
+          () => {
+            if (!started) c.write(JSON.stringify({ status: 0 }) + '\n');
+            c.end();
+          },
+          (e: unknown) => {
+            const msg = e instanceof Error ? e.message : String(e);
+            if (!started) c.end(JSON.stringify({ status: 2, error: msg }) + '\n');
+            else c.destroy();
+          },
+        );
       });
       c.on('error', () => undefined);
     });

@@ -60,6 +60,7 @@ import {
   feTcpFlags,
   feUdpSport,
   feVrf,
+  flowCreatedCount,
   htNext,
 } from '../dp/flow-table';
 import { keyDport, keyIpString, keySport } from '../dp/proto-ip';
@@ -72,13 +73,9 @@ const padR = (s: string | number, w: number): string => String(s).padEnd(w);
 /** The header block: table size, entries, per-CPU created counts, legend, column titles. */
 export function flowListHeader(t: FlowTable, out: Out): void {
   const info = t.info;
-  const cpus = info[FTI_CPUS];
-  let created = 0;
+  const created = flowCreatedCount(t);
   const perCpu: string[] = [];
-  for (let c = 0; c < cpus; c++) {
-    created += info[FTI_HOLD_COUNT + c];
-    perCpu.push(String(info[FTI_HOLD_COUNT + c]));
-  }
+  for (let c = 0; c < info[FTI_CPUS]; c++) perCpu.push(String(info[FTI_HOLD_COUNT + c]));
   out(`Flow table(size ${t.total * FE_SIZE}, entries ${t.total})\n\n`);
   out(`Entries: Created ${created} Added ${info[FTI_ADDED]} Processed ${info[FTI_ACTION_COUNT]} Used Overflow entries ${info[FTI_OFLOW_USED]}\n`);
   out(`(Created Flows/CPU: ${perCpu.join(' ')})(oflows ${info[FTI_OFLOWS]})\n\n`);
@@ -188,14 +185,30 @@ export interface FlowListOptions {
   showEvicted?: boolean;
 }
 
-/** The whole listing: header, then every active entry in index order with its bucket's overflow chain. */
-export function flowList(t: FlowTable, out: Out, opts: FlowListOptions = {}): void {
-  flowListHeader(t, out);
-  for (let i = 0; i < t.total; i++) {
-    const f = feFlags(t, i);
-    const shown = (f & VR_FLOW_FLAG_ACTIVE) !== 0 && (opts.showEvicted || (f & VR_FLOW_FLAG_EVICTED) === 0);
-    const chain = i < t.entries ? flowListChain(t, i, shown) : '';
-    if (!shown && chain === '') continue;
-    out((shown ? flowListEntry(t, i) : '') + chain + '\n');
+/**
+ * The listing in chunks of `slice` table indices: the header first, then every active entry in index
+ * order with its bucket's overflow chain. A server yields between chunks so that a 512K table never
+ * holds up the thread that formats it.
+ */
+export function* flowListChunks(t: FlowTable, opts: FlowListOptions = {}, slice = 4096): Generator<string> {
+  const head: string[] = [];
+  flowListHeader(t, (s) => head.push(s));
+  yield head.join('');
+  for (let from = 0; from < t.total; from += slice) {
+    const parts: string[] = [];
+    const to = Math.min(t.total, from + slice);
+    for (let i = from; i < to; i++) {
+      const f = feFlags(t, i);
+      const shown = (f & VR_FLOW_FLAG_ACTIVE) !== 0 && (opts.showEvicted || (f & VR_FLOW_FLAG_EVICTED) === 0);
+      const chain = i < t.entries ? flowListChain(t, i, shown) : '';
+      if (!shown && chain === '') continue;
+      parts.push((shown ? flowListEntry(t, i) : '') + chain + '\n');
+    }
+    if (parts.length > 0) yield parts.join('');
   }
+}
+
+/** The whole listing, written through `out`. */
+export function flowList(t: FlowTable, out: Out, opts: FlowListOptions = {}): void {
+  for (const chunk of flowListChunks(t, opts)) out(chunk);
 }

@@ -7,7 +7,7 @@ import { isUserError } from '../errors';
 import { loadModuleParams } from '../params/module-params';
 import { parseArgs } from './args';
 import { StdoutWriter } from './out';
-import { defaultParamsFile } from './package-root';
+import { defaultParamsFile } from '../lib/package-root';
 import { REPLAY_OPTS, REPLAY_USAGE, cmdReplay } from './replay';
 import { START_OPTS, START_USAGE, cmdStart } from './start';
 import { DEFAULT_SOCKET, controlCall } from './control';
@@ -50,14 +50,14 @@ function cmdVrouter(argv: string[]): number | Promise<number> {
   if (!argv.some((a) => a === '--params' || a.startsWith('--params=') || a === '--param' || a.startsWith('--param='))) {
     if (!argv.includes('--info')) {
       process.stderr.write(`Usage:\n${u}\n`);
-      return argv.includes('--help') ? 0 : 1;
+      return argv.includes('--help') ? 0 : 2;
     }
     return cmdTool('vrouter', argv);
   }
   const p = parseArgs(argv, { '--info': {}, '--params': { value: true }, '--param': { value: true, repeat: true }, '--help': {} }, u);
   if (!p.flags.has('--info') || p.positional.length > 0) {
     process.stderr.write(`Usage:\n${u}\n`);
-    return p.flags.has('--help') ? 0 : 1;
+    return p.flags.has('--help') ? 0 : 2;
   }
   const warn: string[] = [];
   const params = loadModuleParams({ file: p.opts.get('--params')?.[0], overrides: p.opts.get('--param') }, defaultParamsFile(), {

@@ -8,7 +8,7 @@ import { FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_ACTION_COUNT, FTI_OFLOW_PEA
 import { VP_DROP_FLOW_TABLE_FULL, VR_FLOW_DR_NAMES, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED } from '../dp/defs';
 import { RES_DROPPED, RES_FORWARDED, RES_HELD, RES_NO_FLOW, RES_TRAPPED, Router } from '../dp/router';
 import { keyDport, keyIpString, keySport } from '../dp/proto-ip';
-import { flowHoldEntries } from '../dp/flow-table';
+import { flowCreatedCount } from '../dp/flow-table';
 import { loadModuleParams } from '../params/module-params';
 import { captureValidate } from '../io/pcap';
 import { REPLAY_NH_DEFAULT, replayCapture } from '../io/replay-host';
@@ -16,7 +16,7 @@ import { Parsed, opt, optInt, optOnOff } from './args';
 import { DROPSTATS_LINES, dropLabel, dropstatsLine } from './dropstats';
 import { Out, flowList, tcpLetters } from './flow-list';
 import { StdoutWriter } from './out';
-import { defaultParamsFile } from './package-root';
+import { defaultParamsFile } from '../lib/package-root';
 
 export const REPLAY_USAGE =
   'vrouter-emu replay CAPTURE [--params FILE] [--param name=value]... [--flow-cache-timeout S] [--agent-latency MS] [--datapath-eviction on|off] [--nh ID] [--json]';
@@ -32,11 +32,6 @@ export const REPLAY_OPTS = {
   '--json': {},
   '--show-evicted': {},
 };
-
-function createdCount(t: FlowTable): number {
-  // Σ per-CPU hold counts = flows the datapath created on a miss ("Created").
-  return flowHoldEntries(t) + t.info[FTI_ACTION_COUNT];
-}
 
 function flowJson(t: FlowTable, i: number): Record<string, unknown> {
   const k0 = feKeyWord(t, i, 0);
@@ -116,7 +111,7 @@ export function cmdReplay(p: Parsed): number {
   const r = run.r;
   const t = r.ft;
   const info = t.info;
-  const created = createdCount(t);
+  const created = flowCreatedCount(t);
   const nonZero: [string, number][] = [];
   for (const l of DROPSTATS_LINES) {
     if (l && (r.drops[l[1]] !== 0 || l[1] === VP_DROP_FLOW_TABLE_FULL)) nonZero.push([l[0], r.drops[l[1]]]);

@@ -5,6 +5,7 @@
  * @module
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import { performance } from 'perf_hooks';
 import { execFile } from 'child_process';
 import { UserError } from '../errors';
@@ -13,17 +14,17 @@ import { DEMO_TOPOLOGY, Topology, readTopology, topologyFrom } from '../agent/to
 import { ComputeNode } from '../agent/compute-node';
 import { FlowMgr } from '../agent/flow-mgr';
 import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
-import { FTI_ACTION_COUNT, FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_CPUS, FTI_HOLD_COUNT, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, flowTableAttach } from '../dp/flow-table';
+import { FTI_ACTION_COUNT, FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, flowCreatedCount, flowTableAttach } from '../dp/flow-table';
 import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
 import { Testbed, cleanLeftovers } from '../io/testbed';
 import { macString } from '../dp/interface';
 import { Parsed, opt, optInt, optOnOff, parseArgs } from './args';
-import { DEFAULT_SOCKET, controlAlive, controlServe } from './control';
+import { DEFAULT_SOCKET, ToolHandler, controlAlive, controlServe } from './control';
 import { dropstats } from './dropstats';
-import { flowList } from './flow-list';
+import { flowList, flowListChunks } from './flow-list';
 import { snapshotFlowTable } from './flow-snapshot';
-import { defaultParamsFile } from './package-root';
+import { defaultParamsFile } from '../lib/package-root';
 import { vifList } from './vif-list';
 import { vrouterInfo } from './vrouter-info';
 
@@ -46,41 +47,52 @@ function log(s: string): void {
 }
 
 /** The tools a running instance answers (server side of the control socket). */
-function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined) {
+function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined): ToolHandler {
   const drops = new Float64Array(shared.dropsSab);
   const vifStats = new Float64Array(shared.vifStatsSab);
-  return (argv: string[], out: (s: string) => void): void => {
+  return async (argv, out) => {
     const [tool, ...args] = argv;
+    const text: string[] = [];
+    const collect = (s: string): void => {
+      text.push(s);
+    };
     if (tool === 'flow') {
       const p = parseArgs(args, { '-l': { alias: ['--list'] }, '--show-evicted': {} }, 'vrouter-emu flow -l [--show-evicted]');
       if (!p.flags.has('-l')) throw new UserError('usage: vrouter-emu flow -l [--show-evicted]');
-      flowList(snapshotFlowTable(table), out, { showEvicted: p.flags.has('--show-evicted') });
-    } else if (tool === 'vif') {
+      // A snapshot, then formatted in slices with a turn of the event loop between them, so that the
+      // agent (this thread) keeps answering traps while a big table is listed.
+      for (const chunk of flowListChunks(snapshotFlowTable(table), { showEvicted: p.flags.has('--show-evicted') })) {
+        await out(chunk);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      return;
+    }
+    if (tool === 'vif') {
       const p = parseArgs(args, { '--list': { alias: ['-l'] } }, 'vrouter-emu vif --list');
       if (!p.flags.has('--list')) throw new UserError('usage: vrouter-emu vif --list');
-      vifList(node.vifs, vifStats, out);
+      vifList(node.vifs, vifStats, collect);
     } else if (tool === 'dropstats') {
       parseArgs(args, {}, 'vrouter-emu dropstats');
-      dropstats(drops, out);
+      dropstats(drops, collect);
     } else if (tool === 'agent') {
       const p = parseArgs(args, { '--json': {} }, 'vrouter-emu agent stats [--json]');
       if (p.positional[0] !== 'stats') throw new UserError('usage: vrouter-emu agent stats [--json]');
-      agentStats(table, agentOf(), p.flags.has('--json'), out);
+      agentStats(table, agentOf(), p.flags.has('--json'), collect);
     } else if (tool === 'vrouter') {
       const p = parseArgs(args, { '--info': {} }, 'vrouter-emu vrouter --info');
       if (!p.flags.has('--info')) throw new UserError('usage: vrouter-emu vrouter --info');
-      vrouterInfo(params, out);
+      vrouterInfo(params, collect);
     } else {
       throw new UserError(`the instance has no tool '${tool}'`);
     }
+    await out(text.join(''));
   };
 }
 
 /** `agent stats`: the agent's flow counters and the table's (FlowStatsResp-like). */
 function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out: (s: string) => void): void {
   const info = t.info;
-  let created = 0;
-  for (let c = 0; c < info[FTI_CPUS]; c++) created += info[FTI_HOLD_COUNT + c];
+  const created = flowCreatedCount(t);
   const s = {
     flowsActive: agent?.flowCount ?? 0,
     flowsSetUp: agent?.stats.created ?? 0,
@@ -126,6 +138,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
   const ageS = optInt(p, '--flow-cache-timeout', 0);
   const eviction = optOnOff(p, '--datapath-eviction', true);
   const cpu = opt(p, '--cpu') === undefined ? -1 : optInt(p, '--cpu', 0);
+  const ncpu = os.cpus().length;
+  if (cpu >= ncpu) throw new UserError(`--cpu ${cpu}: this host has CPUs 0 to ${ncpu - 1}`);
 
   if (await controlAlive(socket)) throw new UserError(`an instance is already running at ${socket}; stop it, or give another --socket PATH`);
   for (const line of cleanLeftovers(socket)) log(`vrouter-emu: ${line}`);
@@ -158,6 +172,18 @@ export async function cmdStart(p: Parsed): Promise<number> {
     return stopping;
   };
 
+  // Signals are taken from here on: during the set-up they stop it (and it cleans up), afterwards they
+  // stop the instance.
+  let signalled = '';
+  let onSignal: (sig: string) => void = (sig) => {
+    signalled = sig;
+  };
+  const handlers: [NodeJS.Signals, () => void][] = (['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]).map((sig) => [sig, () => onSignal(sig)]);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  const checkSignal = (): void => {
+    if (signalled) throw new UserError(`stopped by ${signalled} while starting; removed what was created`);
+  };
+
   try {
     const fds = new Map<string, number>();
     for (const vm of topo.vms) {
@@ -165,6 +191,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
       if (!nw) throw new Error(`network ${vm.network} missing`);
       const vif = await bed.addVm(vm, nw);
       fds.set(vm.name, vif.fd);
+      checkSignal();
     }
     const clock = (): number => performance.now();
     dp = new DpThread({
@@ -181,11 +208,12 @@ export async function cmdStart(p: Parsed): Promise<number> {
         log(`vrouter-emu: vif0/${idx} (${v?.os ?? '?'}) went away (${code}); marked down, its flows age out`);
       },
       onError: (e) => {
-        log(`vrouter-emu: ${e.stack ?? e.message}`);
+        log(`vrouter-emu: the datapath thread failed: ${e.message}`);
         void shutdown('the datapath thread failed').then(() => process.exit(1));
       },
     });
     const dpCpu = await dp.whenReady();
+    checkSignal();
     node.program(dp, fds);
     agent = new FlowMgr(table, dp, node.flowEnv(), { ageMs: ageS > 0 ? ageS * 1000 : FLOW_AGE_TIME_MS, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, clock);
     const a = agent;
@@ -193,7 +221,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent));
 
     log(`vrouter-emu: vRouter running (pid ${process.pid}), control socket ${socket}`);
-    log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}, ${table.info[FTI_CPUS]} datapath CPU`);
+    log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}`);
     log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${ageS > 0 ? ageS : 180} s`);
     log('  VM          namespace       interface             address             MAC                vif');
     for (const vm of topo.vms) {
@@ -202,36 +230,35 @@ export async function cmdStart(p: Parsed): Promise<number> {
       log(`  ${vm.name.padEnd(11)} ${vm.namespace.padEnd(15)} ${`eth0 (${vm.tap})`.padEnd(21)} ${`${vm.ipStr}/${nw?.prefixLen}`.padEnd(19)} ${macString(vm.mac)}  vif0/${v?.idx}`);
     }
     const [v1, v2] = topo.vms;
-    log('Look at it with:');
-    if (v1 && v2) log(`  sudo ip netns exec ${v1.namespace} ping -c 3 ${v2.ipStr}`);
-    const sock = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
-    log(`  sudo vrouter-emu flow -l${sock}      sudo vrouter-emu vif --list${sock}`);
-    log(`  sudo vrouter-emu dropstats${sock}    sudo vrouter-emu vrouter --info${sock}`);
-    log('Stop with Ctrl-C: the namespaces and interfaces it created are removed.');
-
     if (!topoFile && !p.flags.has('--no-demo-traffic') && v1 && v2) {
       log(`\nDemo traffic: ${v1.name} pings ${v2.name} through the flow engine`);
       const out = await run('ip', ['netns', 'exec', v1.namespace, 'ping', '-c', '3', '-i', '0.2', '-W', '1', v2.ipStr]);
       for (const l of out.trim().split('\n').slice(-2)) log(`  ${l}`);
+      checkSignal();
       log('and the flow table now holds the ICMP pair (vrouter-emu flow -l):');
       const lines: string[] = [];
       flowList(snapshotFlowTable(table), (s) => lines.push(s));
       const text = lines.join('').split('\n');
       const at = text.findIndex((l) => l.startsWith('-----'));
       for (const l of text.slice(at + 1).filter((x) => x.length > 0)) log(`  ${l}`);
+      log('');
     }
+    log('Look at it with:');
+    if (v1 && v2) log(`  sudo ip netns exec ${v1.namespace} ping -c 3 ${v2.ipStr}`);
+    const sock = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
+    log(`  sudo vrouter-emu flow -l${sock}      sudo vrouter-emu vif --list${sock}`);
+    log(`  sudo vrouter-emu dropstats${sock}    sudo vrouter-emu vrouter --info${sock}`);
+    log('Stop with Ctrl-C: the namespaces and interfaces it created are removed.');
   } catch (e) {
     await shutdown('');
+    for (const [sig, h] of handlers) process.off(sig, h);
     throw e;
   }
 
   return new Promise<number>((resolve) => {
-    const onSignal = (sig: string): void => {
+    onSignal = (sig) => {
       void shutdown(`stopped by ${sig}`).then(() => resolve(0));
     };
-    process.once('SIGINT', () => onSignal('SIGINT'));
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGHUP', () => onSignal('SIGHUP'));
+    if (signalled) onSignal(signalled);
   });
 }
-

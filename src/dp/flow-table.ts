@@ -57,7 +57,6 @@ import {
 import { jhashFlowKey, jhashFlowKeyI32 } from './jhash';
 
 export const FE_SIZE = 128;
-const FE_SHIFT = 7;
 
 // Byte offsets (see the layout above).
 export const FE_HFLAGS = 0;
@@ -96,7 +95,7 @@ export const FE_BUCKET_CHAIN = 88;
 const BT = FE_BUCKET_TAGS >> 2; // u32 word of the tags within an entry
 const BC = FE_BUCKET_CHAIN >> 2;
 
-if (FE_PROTO !== 28 || FE_KEY_LEN !== 29 || FE_FLAGS !== 38 || FE_K0 !== 12 || FE_USED_END > FE_BUCKET_TAGS || FE_BUCKET_CHAIN + 4 > FE_SIZE || (1 << FE_SHIFT) !== FE_SIZE) throw new Error('flow entry layout overflows its stride');
+if (FE_PROTO !== 28 || FE_KEY_LEN !== 29 || FE_FLAGS !== 38 || FE_K0 !== 12 || FE_USED_END > FE_BUCKET_TAGS || FE_BUCKET_CHAIN + 4 > FE_SIZE || FE_SIZE !== 128) throw new Error('flow entry layout overflows its stride');
 
 // Flow table info (vr_flow_table_info), one Float64Array in its own SharedArrayBuffer so that readers
 // in other threads see it. Single writer: the datapath thread. Float64 holds the u64 counters exactly
@@ -146,19 +145,20 @@ export function flowTableCreate(entries: number, oentries: number, cpus = 1): Fl
   const infoSab = new SharedArrayBuffer(FTI_LEN * 8);
   const t = flowTableAttach(sab, infoSab, entries, oentries);
   const total = entries + oentries;
+  // Word indices (i * 32) stay below 2^31 for the largest table resolveParams allows (2^25 entries).
   for (let i = 0; i < total; i++) {
-    const b = i << FE_SHIFT;
-    t.i32[(b + FE_HBUCKET) >> 2] = -1;
-    t.i32[(b + FE_HNEXT) >> 2] = -1;
-    t.i32[(b + FE_RFLOW) >> 2] = -1;
-    t.i32[(b + FE_HOLD) >> 2] = -1;
-    if (i < entries && (i & 3) === 0) t.i32[(i << 5) + BC] = -1;
+    const w = i * 32;
+    t.i32[w + (FE_HBUCKET >> 2)] = -1;
+    t.i32[w + (FE_HNEXT >> 2)] = -1;
+    t.i32[w + (FE_RFLOW >> 2)] = -1;
+    t.i32[w + (FE_HOLD >> 2)] = -1;
+    if (i < entries && (i & 3) === 0) t.i32[w + BC] = -1;
   }
   // Free list: LIFO, linked in ascending order at start, so the first overflow entry handed out is N.
   for (let i = entries; i < total; i++) {
-    const b = i << FE_SHIFT;
-    t.i32[(b + FE_HFLAGS) >> 2] = VR_HENTRY_FLAG_IN_FREE_LIST;
-    t.i32[(b + FE_HNEXT) >> 2] = i + 1 < total ? i + 1 : -1;
+    const w = i * 32;
+    t.i32[w + (FE_HFLAGS >> 2)] = VR_HENTRY_FLAG_IN_FREE_LIST;
+    t.i32[w + (FE_HNEXT >> 2)] = i + 1 < total ? i + 1 : -1;
   }
   t.info[FTI_FREE_HEAD] = oentries > 0 ? entries : -1;
   t.info[FTI_CPUS] = cpus;
@@ -208,7 +208,7 @@ export function flowBucket(t: FlowTable, k0: number, k1: number, k2: number, k3:
  * would not. Word 7 is proto | key_len << 8 | tcp_flags << 16; word 9 is action | flags << 16.
  */
 function keyMatches(i32: Int32Array, idx: number, k0: number, k1: number, k2: number, k3: number, proto: number): boolean {
-  const w = idx << 5;
+  const w = idx << 5; // < 2^31: tables are at most 2^25 entries
   return (
     i32[w + 4] === k1 && // sip first: the most discriminating word
     i32[w + 5] === k2 &&
@@ -337,33 +337,38 @@ export function htNext(t: FlowTable, idx: number): number {
 }
 
 // Field accessors for readers outside the hot path (agent, CLI, tests). Hot paths index the views.
-export const feFlags = (t: FlowTable, i: number): number => Atomics.load(t.u16, ((i << FE_SHIFT) + FE_FLAGS) >> 1);
-export const feAction = (t: FlowTable, i: number): number => t.u16[((i << FE_SHIFT) + FE_ACTION) >> 1];
-export const feRflow = (t: FlowTable, i: number): number => t.i32[((i << FE_SHIFT) + FE_RFLOW) >> 2];
-export const feTcpFlags = (t: FlowTable, i: number): number => t.u16[((i << FE_SHIFT) + FE_TCP_FLAGS) >> 1];
-export const feVrf = (t: FlowTable, i: number): number => t.u16[((i << FE_SHIFT) + FE_VRF) >> 1];
-export const feDvrf = (t: FlowTable, i: number): number => t.u16[((i << FE_SHIFT) + FE_DVRF) >> 1];
-export const feSrcNh = (t: FlowTable, i: number): number => t.u16[((i << FE_SHIFT) + FE_SRC_NH) >> 1];
-export const feDropReason = (t: FlowTable, i: number): number => t.u8[(i << FE_SHIFT) + FE_DROP_REASON];
-export const feEcmp = (t: FlowTable, i: number): number => t.i8[(i << FE_SHIFT) + FE_ECMP];
-export const feMirror = (t: FlowTable, i: number): number => t.u8[(i << FE_SHIFT) + FE_MIRROR];
-export const feSecMirror = (t: FlowTable, i: number): number => t.u8[(i << FE_SHIFT) + FE_SEC_MIRROR];
-export const feUdpSport = (t: FlowTable, i: number): number => t.u16[((i << FE_SHIFT) + FE_UDP_SPORT) >> 1];
-export const feProto = (t: FlowTable, i: number): number => t.u8[(i << FE_SHIFT) + FE_PROTO];
-export const feKeyLen = (t: FlowTable, i: number): number => t.u8[(i << FE_SHIFT) + FE_KEY_LEN];
+export const feFlags = (t: FlowTable, i: number): number => Atomics.load(t.u16, i * 64 + (FE_FLAGS >> 1));
+export const feAction = (t: FlowTable, i: number): number => t.u16[i * 64 + (FE_ACTION >> 1)];
+export const feRflow = (t: FlowTable, i: number): number => t.i32[i * 32 + (FE_RFLOW >> 2)];
+export const feTcpFlags = (t: FlowTable, i: number): number => t.u16[i * 64 + (FE_TCP_FLAGS >> 1)];
+export const feVrf = (t: FlowTable, i: number): number => t.u16[i * 64 + (FE_VRF >> 1)];
+export const feDvrf = (t: FlowTable, i: number): number => t.u16[i * 64 + (FE_DVRF >> 1)];
+export const feSrcNh = (t: FlowTable, i: number): number => t.u16[i * 64 + (FE_SRC_NH >> 1)];
+export const feDropReason = (t: FlowTable, i: number): number => t.u8[i * FE_SIZE + FE_DROP_REASON];
+export const feEcmp = (t: FlowTable, i: number): number => t.i8[i * FE_SIZE + FE_ECMP];
+export const feMirror = (t: FlowTable, i: number): number => t.u8[i * FE_SIZE + FE_MIRROR];
+export const feSecMirror = (t: FlowTable, i: number): number => t.u8[i * FE_SIZE + FE_SEC_MIRROR];
+export const feUdpSport = (t: FlowTable, i: number): number => t.u16[i * 64 + (FE_UDP_SPORT >> 1)];
+export const feProto = (t: FlowTable, i: number): number => t.u8[i * FE_SIZE + FE_PROTO];
+export const feKeyLen = (t: FlowTable, i: number): number => t.u8[i * FE_SIZE + FE_KEY_LEN];
 export const feKeyWord = (t: FlowTable, i: number, word: 0 | 1 | 2 | 3): number => t.u32[(i << 5) + 3 + word];
 /** 48-bit byte counter: u32 + (u16 oflow << 32). */
 export const feBytes = (t: FlowTable, i: number): number =>
-  t.u32[((i << FE_SHIFT) + FE_BYTES) >> 2] + t.u16[((i << FE_SHIFT) + FE_BYTES_OFLOW) >> 1] * 0x100000000;
+  t.u32[i * 32 + (FE_BYTES >> 2)] + t.u16[i * 64 + (FE_BYTES_OFLOW >> 1)] * 0x100000000;
 /** 40-bit packet counter: u32 + (u8 oflow << 32). */
 export const fePackets = (t: FlowTable, i: number): number =>
-  t.u32[((i << FE_SHIFT) + FE_PACKETS) >> 2] + t.u8[(i << FE_SHIFT) + FE_PACKETS_OFLOW] * 0x100000000;
+  t.u32[i * 32 + (FE_PACKETS >> 2)] + t.u8[i * FE_SIZE + FE_PACKETS_OFLOW] * 0x100000000;
 
-/** Entries currently in HOLD: Σ per-CPU hold counts − action count, never negative (§3.5). */
-export function flowHoldEntries(t: FlowTable): number {
-  let created = 0;
+/** Entries the datapath put in HOLD ("Created"): Σ per-CPU hold counts, with their wraps (§3.5). */
+export function flowCreatedCount(t: FlowTable): number {
+  let created = t.info[FTI_OFLOWS] * 0x100000000;
   const cpus = t.info[FTI_CPUS];
   for (let c = 0; c < cpus; c++) created += t.info[FTI_HOLD_COUNT + c];
-  const n = created - t.info[FTI_ACTION_COUNT];
+  return created;
+}
+
+/** Entries currently in HOLD: Created − Processed, never negative (§3.5). */
+export function flowHoldEntries(t: FlowTable): number {
+  const n = flowCreatedCount(t) - t.info[FTI_ACTION_COUNT];
   return n > 0 ? n : 0;
 }

@@ -29,7 +29,7 @@ const TH_RST = 0x04;
 const TH_ACK = 0x10;
 
 function tf(i: number): number {
-  return (i << 6) + (FE_TCP_FLAGS >> 1);
+  return i * 64 + (FE_TCP_FLAGS >> 1);
 }
 
 function seqIdx(i: number): number {
@@ -38,7 +38,7 @@ function seqIdx(i: number): number {
 
 /** The reverse entry of `i` if its RFLOW_VALID is set, else −1. */
 function rflowOf(t: FlowTable, i: number): number {
-  if ((t.u16[(i << 6) + (FE_FLAGS >> 1)] & VR_FLOW_FLAG_RFLOW_VALID) === 0) return -1;
+  if ((t.u16[i * 64 + (FE_FLAGS >> 1)] & VR_FLOW_FLAG_RFLOW_VALID) === 0) return -1;
   const r = t.i32[(i << 5) + (FE_RFLOW >> 2)];
   return r >= 0 && r < t.total ? r : -1;
 }

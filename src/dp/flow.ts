@@ -78,7 +78,6 @@ import {
   FE_VRF,
   FTI_ACTION_COUNT,
   FTI_ADDED,
-  FTI_CPUS,
   FTI_HOLD_COUNT,
   FTI_OFLOWS,
   FlowTable,
@@ -105,7 +104,6 @@ import {
 export const FLOW_FORWARD = 0;
 export const FLOW_DROP = 1;
 export const FLOW_HELD = 2;
-export const FLOW_CONSUMED = 3;
 
 // errno values of FLOW_SET responses (Linux).
 export const ENOENT = 2;
@@ -178,7 +176,7 @@ function flowEntryInit(t: FlowTable, i: number, k0: number, k1: number, k2: numb
   const f = Atomics.load(t.u16, fidx(i));
   if ((f & VR_FLOW_FLAG_ACTIVE) === 0) {
     // A never-used or deleted slot: set ACTIVE|NEW_FLOW and the "unset" values.
-    t.i32[(b + FE_RFLOW) >> 2] = -1;
+    t.i32[i * W + (FE_RFLOW >> 2)] = -1;
     t.u8[b + FE_MIRROR] = VR_MAX_MIRROR_INDICES;
     t.u8[b + FE_SEC_MIRROR] = VR_MAX_MIRROR_INDICES;
     t.i8[b + FE_ECMP] = -1;
@@ -202,12 +200,28 @@ function flowEntryReset(t: FlowTable, i: number, keepFlags: number): void {
   const b = i * FE_SIZE;
   const keep = Atomics.load(t.u16, fidx(i)) & keepFlags;
   t.u8.fill(0, b + FE_K0, b + FE_USED_END);
-  t.i32[(b + FE_RFLOW) >> 2] = -1;
-  t.i32[(b + FE_HOLD) >> 2] = -1;
+  t.i32[i * W + (FE_RFLOW >> 2)] = -1;
+  t.i32[i * W + (FE_HOLD >> 2)] = -1;
   t.u8[b + FE_MIRROR] = VR_MAX_MIRROR_INDICES;
   t.u8[b + FE_SEC_MIRROR] = VR_MAX_MIRROR_INDICES;
   t.i8[b + FE_ECMP] = -1;
   Atomics.store(t.u16, fidx(i), keep);
+}
+
+/** The entry's counters into the packet's trap fields (agent_hdr param_2..4). */
+function flowStatsToTrap(t: FlowTable, i: number, pkt: Pkt): void {
+  pkt.trapBytes = t.u32[i * W + (FE_BYTES >> 2)];
+  pkt.trapPackets = t.u32[i * W + (FE_PACKETS >> 2)];
+  pkt.trapOflow = t.u16[i * H + (FE_BYTES_OFLOW >> 1)] | (t.u8[i * FE_SIZE + FE_PACKETS_OFLOW] << 16);
+}
+
+/** Zero an entry's counters and TCP state (a new flow in the slot). */
+function flowStatsClear(t: FlowTable, i: number): void {
+  t.u32[i * W + (FE_BYTES >> 2)] = 0;
+  t.u32[i * W + (FE_PACKETS >> 2)] = 0;
+  t.u16[i * H + (FE_BYTES_OFLOW >> 1)] = 0;
+  t.u8[i * FE_SIZE + FE_PACKETS_OFLOW] = 0;
+  t.u16[i * H + (FE_TCP_FLAGS >> 1)] = 0;
 }
 
 /** Count one packet on an entry: 32-bit counters with 16/8-bit overflow extensions (vr_flow_stats). */
@@ -255,8 +269,8 @@ function flowAllowNew(r: Router, pkt: Pkt): boolean {
 /**
  * Run the flow stage for a packet whose key is in pkt.k0..k3/kproto: find or create the entry, digest
  * TCP, count, apply the action, evict dead TCP sessions.
- * @returns FLOW_FORWARD (the caller forwards, NAT already applied), or FLOW_HELD / FLOW_DROP /
- * FLOW_CONSUMED (the packet was taken care of and counted).
+ * @returns FLOW_FORWARD (the caller forwards, NAT already applied), or FLOW_HELD / FLOW_DROP (the
+ * packet was taken care of and counted).
  */
 export function flowLookup(r: Router, pkt: Pkt): number {
   const t = r.ft;
@@ -273,18 +287,11 @@ export function flowLookup(r: Router, pkt: Pkt): number {
       return FLOW_DROP;
     }
     flowEntryInit(t, i, pkt.k0, pkt.k1, pkt.k2, pkt.k3, pkt.kproto);
-    const b = i * FE_SIZE;
     // A reused (evicted) slot still holds the last flow's counters: the FLOW_MISS trap reports them to
     // the agent, and the new flow counts from zero.
-    pkt.trapBytes = t.u32[(b + FE_BYTES) >> 2];
-    pkt.trapPackets = t.u32[(b + FE_PACKETS) >> 2];
-    pkt.trapOflow = t.u16[(b + FE_BYTES_OFLOW) >> 1] | (t.u8[b + FE_PACKETS_OFLOW] << 16);
-    t.u32[(b + FE_BYTES) >> 2] = 0;
-    t.u32[(b + FE_PACKETS) >> 2] = 0;
-    t.u16[(b + FE_BYTES_OFLOW) >> 1] = 0;
-    t.u8[b + FE_PACKETS_OFLOW] = 0;
-    t.u16[(b + FE_TCP_FLAGS) >> 1] = 0;
-    t.u16[(b + FE_VRF) >> 1] = pkt.vrf;
+    flowStatsToTrap(t, i, pkt);
+    flowStatsClear(t, i);
+    t.u16[i * H + (FE_VRF >> 1)] = pkt.vrf;
     flowHoldStart(r, i);
   } else {
     const f = Atomics.load(t.u16, fidx(i));
@@ -292,15 +299,19 @@ export function flowLookup(r: Router, pkt: Pkt): number {
       dropPkt(r, VP_DROP_FLOW_UNUSABLE);
       return FLOW_DROP;
     }
-    pkt.trapBytes = 0;
-    pkt.trapPackets = 0;
-    pkt.trapOflow = 0;
+    // A FLOW_ACTION_HOLD trap (the agent put the flow back in HOLD) carries the counters so far.
+    flowStatsToTrap(t, i, pkt);
   }
   pkt.flowIdx = i;
   flowTcpDigest(t, i, pkt);
   flowStatsAdd(t, i, pkt.len);
   const res = flowAction(r, i, pkt);
-  if (r.cfg.eviction && t.u16[i * H + (FE_TCP_FLAGS >> 1)] & VR_FLOW_TCP_DEAD) flowMarkEvict(r, i);
+  // An entry still in HOLD belongs to the agent until it answers (its trap is pending); it is not
+  // evicted (as §5.3 asks of the reverse), the agent deletes it once DEAD.
+  if (r.cfg.eviction && t.u16[i * H + (FE_TCP_FLAGS >> 1)] & VR_FLOW_TCP_DEAD &&
+      t.u16[i * H + (FE_ACTION >> 1)] !== VR_FLOW_ACTION_HOLD) {
+    flowMarkEvict(r, i);
+  }
   return res;
 }
 
@@ -443,16 +454,16 @@ function flowEvictWork(r: Router, i: number): void {
   flowHoldFlush(r, i, VR_FLOW_ACTION_DROP);
   Atomics.store(t.u16, fi, (f & ~(VR_FLOW_FLAG_EVICT_CANDIDATE | VR_FLOW_FLAG_MODIFIED)) | VR_FLOW_FLAG_EVICTED);
   // Key, action, rflow, TCP state and mirrors go; the counters stay for the next FLOW_MISS trap to report.
-  const b = i * FE_SIZE;
-  const bytes = t.u32[(b + FE_BYTES) >> 2];
-  const packets = t.u32[(b + FE_PACKETS) >> 2];
-  const bo = t.u16[(b + FE_BYTES_OFLOW) >> 1];
-  const po = t.u8[b + FE_PACKETS_OFLOW];
+  const w = i * W;
+  const bytes = t.u32[w + (FE_BYTES >> 2)];
+  const packets = t.u32[w + (FE_PACKETS >> 2)];
+  const bo = t.u16[i * H + (FE_BYTES_OFLOW >> 1)];
+  const po = t.u8[i * FE_SIZE + FE_PACKETS_OFLOW];
   flowEntryReset(t, i, VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_EVICTED | VR_FLOW_FLAG_NEW_FLOW | VR_FLOW_FLAG_DELETE_MARKED);
-  t.u32[(b + FE_BYTES) >> 2] = bytes;
-  t.u32[(b + FE_PACKETS) >> 2] = packets;
-  t.u16[(b + FE_BYTES_OFLOW) >> 1] = bo;
-  t.u8[b + FE_PACKETS_OFLOW] = po;
+  t.u32[w + (FE_BYTES >> 2)] = bytes;
+  t.u32[w + (FE_PACKETS >> 2)] = packets;
+  t.u16[i * H + (FE_BYTES_OFLOW >> 1)] = bo;
+  t.u8[i * FE_SIZE + FE_PACKETS_OFLOW] = po;
   htRelease(t, i);
 }
 
@@ -603,9 +614,10 @@ function flowSetRaw(r: Router, q: FlowReq, resp: FlowResp): number {
   const t = r.ft;
   const add = (q.flags & VR_FLOW_FLAG_ACTIVE) !== 0;
   let i = q.index;
-  let created = false;
   if (i >= t.total || i < -1) return -EINVAL;
+  if (i < 0 && !add) return -EINVAL;
 
+  // The existing entry: take MODIFIED, then check its state and key.
   if (i >= 0) {
     if (!flowTryModify(t, i)) return -EBUSY;
     const f = Atomics.load(t.u16, fidx(i));
@@ -621,39 +633,29 @@ function flowSetRaw(r: Router, q: FlowReq, resp: FlowResp): number {
       flowDelete(r, i);
       return 0;
     }
-  } else {
-    if (!add) return -EINVAL;
+  }
+  // The new values (§8.2 step 2), before anything is allocated.
+  if ((q.flags & VR_FLOW_FLAG_VRFT && q.dvrf >= r.params.vr_vrfs) ||
+      (q.flags & VR_FLOW_FLAG_MIRROR && q.mirId >= VR_MAX_MIRROR_INDICES && q.secMirId >= VR_MAX_MIRROR_INDICES) ||
+      (q.flags & VR_FLOW_FLAG_RFLOW_VALID &&
+        (q.rindex < 0 || q.rindex >= t.total || (Atomics.load(t.u16, fidx(q.rindex)) & VR_FLOW_FLAG_ACTIVE) === 0))) {
+    if (i >= 0) flowUnmodify(t, i);
+    return -EINVAL;
+  }
+  let created = false;
+  if (i < 0) {
+    // Add by key (step 4): an existing key → EEXIST (the datapath made it from a trap), no slot → ENOSPC.
     const h = flowHash(q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto);
     if (flowFindHashed(t, h, q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto) >= 0) return -EEXIST;
     i = htAlloc(t, h);
     if (i < 0) return -ENOSPC;
     flowEntryInit(t, i, q.k0 >>> 0, q.k1 >>> 0, q.k2 >>> 0, q.k3 >>> 0, q.proto);
-    const b = i * FE_SIZE;
-    t.u32[(b + FE_BYTES) >> 2] = 0;
-    t.u32[(b + FE_PACKETS) >> 2] = 0;
-    t.u16[(b + FE_BYTES_OFLOW) >> 1] = 0;
-    t.u8[b + FE_PACKETS_OFLOW] = 0;
-    t.u16[(b + FE_TCP_FLAGS) >> 1] = 0;
-    t.u16[(b + FE_ACTION) >> 1] = VR_FLOW_ACTION_DROP;
+    flowStatsClear(t, i);
+    t.u16[i * H + (FE_ACTION >> 1)] = VR_FLOW_ACTION_DROP;
     t.info[FTI_ADDED]++;
     Atomics.or(t.u16, fidx(i), VR_FLOW_FLAG_MODIFIED);
     created = true;
     resp.index = i;
-  }
-
-  // Validation of the new values (after the slot is known, as the module does).
-  if ((q.flags & VR_FLOW_FLAG_VRFT && q.dvrf >= r.params.vr_vrfs) ||
-      (q.flags & VR_FLOW_FLAG_MIRROR && q.mirId >= VR_MAX_MIRROR_INDICES && q.secMirId >= VR_MAX_MIRROR_INDICES) ||
-      (q.flags & VR_FLOW_FLAG_RFLOW_VALID &&
-        (q.rindex < 0 || q.rindex >= t.total || (Atomics.load(t.u16, fidx(q.rindex)) & VR_FLOW_FLAG_ACTIVE) === 0))) {
-    if (created) {
-      flowEntryReset(t, i, 0);
-      htRelease(t, i);
-      t.info[FTI_ADDED]--;
-    } else {
-      flowUnmodify(t, i);
-    }
-    return -EINVAL;
   }
 
   const b = i * FE_SIZE;
@@ -676,8 +678,7 @@ function flowSetRaw(r: Router, q: FlowReq, resp: FlowResp): number {
 
   // Action, with the HOLD accounting.
   const hi = i * H + (FE_ACTION >> 1);
-  const old = t.u16[hi];
-  const wasHold = old === VR_FLOW_ACTION_HOLD && !created;
+  const wasHold = t.u16[hi] === VR_FLOW_ACTION_HOLD && !created;
   if (q.action === VR_FLOW_ACTION_HOLD) {
     if (!wasHold) flowHoldStart(r, i);
   } else {
@@ -686,16 +687,16 @@ function flowSetRaw(r: Router, q: FlowReq, resp: FlowResp): number {
   }
   t.u8[b + FE_DROP_REASON] = q.action === VR_FLOW_ACTION_DROP ? q.dropReason : 0;
 
-  // Flags: the datapath's own bits stay, the rest come from the request; NEW_FLOW and MODIFIED end here.
+  // Flags: the datapath's own bits stay, the rest come from the request; NEW_FLOW ends here, MODIFIED
+  // is released below.
   const fi = fidx(i);
   const cur = Atomics.load(t.u16, fi);
   const reqBits = q.flags & ~(VR_FLOW_FLAG_DP_BITS | VR_FLOW_FLAG_MODIFIED | VR_FLOW_FLAG_DELETE_MARKED);
-  const nf = ((cur & VR_FLOW_FLAG_DP_BITS) | reqBits | VR_FLOW_FLAG_MODIFIED) & ~VR_FLOW_FLAG_NEW_FLOW & 0xffff;
-  Atomics.store(t.u16, fi, nf & ~VR_FLOW_FLAG_LINK_LOCAL | (q.flags & VR_FLOW_FLAG_LINK_LOCAL));
+  Atomics.store(t.u16, fi, ((cur & VR_FLOW_FLAG_DP_BITS) | reqBits | VR_FLOW_FLAG_MODIFIED) & ~VR_FLOW_FLAG_NEW_FLOW & 0xffff);
   if (created && q.flags & VR_FLOW_FLAG_RFLOW_VALID) flowTcpRflowSet(t, i, q.rindex);
   t.u16[i * H + (FE_UDP_SPORT >> 1)] = flowUdpSrcPort(r, i);
-  resp.bytes = t.u32[(b + FE_BYTES) >> 2];
-  resp.packets = t.u32[(b + FE_PACKETS) >> 2];
+  resp.bytes = t.u32[w + (FE_BYTES >> 2)];
+  resp.packets = t.u32[w + (FE_PACKETS >> 2)];
   flowUnmodify(t, i);
   if (q.action !== VR_FLOW_ACTION_HOLD && t.i32[w + (FE_HOLD >> 2)] >= 0) workSchedule(r, WORK_FLUSH_HOLD, i);
   return 0;
@@ -712,8 +713,4 @@ function flowDelete(r: Router, i: number): void {
   workSchedule(r, WORK_DELETE, i);
 }
 
-/** Number of CPUs in the per-CPU hold counters. */
-export function flowCpus(t: FlowTable): number {
-  return t.info[FTI_CPUS];
-}
 

@@ -82,10 +82,6 @@ export function bridgeAdd(t: RouteTables, vrf: number, mac: Uint8Array, vif: num
   m.set(macKey(mac, 0), vif);
 }
 
-export function bridgeDelete(t: RouteTables, vrf: number, mac: Uint8Array): void {
-  t.bridge.get(vrf)?.delete(macKey(mac, 0));
-}
-
 export function bridgeLookup(t: RouteTables, vrf: number, b: Uint8Array, off: number): number {
   const v = t.bridge.get(vrf)?.get(macKey(b, off));
   return v === undefined ? -1 : v;

@@ -7,14 +7,23 @@
  *  - ICMP echo request/reply: sport = identifier, dport = 0 (both directions share the port pair);
  *  - other ICMP: sport 0, dport = type (stored in host order, so listed as type × 256);
  *  - ICMP errors: built from the embedded header (one level), then swapped: IPs swapped, ports swapped
- *    except for ICMP, so the key is the flow of the direction the error travels;
+ *    except for ICMP, so the key is the flow of the direction the error travels; an error quoting an
+ *    ICMP error is dropped (Flow Invalid Protocol);
  *  - an IPv4 header with IHL < 5 (or another version) is Invalid Protocol, one cut short is Pull Fails;
  *  - other protocols: ports 0.
  * Fragments: the head fragment records its ports in a fragment table keyed by (vrf, sip, dip, id); later
  * fragments take their ports from there and may look flows up but never create one.
  * @module
  */
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, VP_DROP_FRAGMENTS, VP_DROP_INVALID_PROTOCOL, VP_DROP_PULL } from './defs';
+import {
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  VP_DROP_FLOW_INVALID_PROTOCOL,
+  VP_DROP_FRAGMENTS,
+  VP_DROP_INVALID_PROTOCOL,
+  VP_DROP_PULL,
+} from './defs';
 import { FRAG_HEAD, FRAG_MORE, FRAG_NONE, Pkt, rd16, rdLe32 } from './pkt';
 
 export const KEY_OK = -1;
@@ -80,18 +89,18 @@ function fragKeyIdVrf(pkt: Pkt): number {
 
 /**
  * Key of an ICMP error from the header it carries: the embedded IP header and the first 8 bytes of its
- * transport header, IPs swapped and ports swapped except for ICMP. An error about an error is not looked
- * into further (the module recurses one level only), nor is an embedded header too short or not IPv4:
- * those packets keep the plain ICMP key (sport 0, dport type), as R2.22 drops none of them here.
- * @returns whether the key was set.
+ * transport header, IPs swapped and ports swapped except for ICMP (one level only, §2.2).
+ * @returns KEY_OK, or the drop reason: an error about an ICMP error, or an embedded header that is not
+ * IPv4, cannot form a key (Flow Invalid Protocol); one cut short is Pull Fails.
  */
-function icmpInnerKey(pkt: Pkt): boolean {
+function icmpInnerKey(pkt: Pkt): number {
   const b = pkt.buf;
   const in3 = pkt.l4 + 8;
   const inAvail = pkt.l4Len - 8;
-  if (inAvail < 20) return false;
+  if (inAvail < 20) return VP_DROP_PULL;
   const inIhl = (b[in3] & 0x0f) << 2;
-  if (b[in3] >> 4 !== 4 || inIhl < 20 || inAvail < inIhl + 8) return false;
+  if (b[in3] >> 4 !== 4 || inIhl < 20) return VP_DROP_FLOW_INVALID_PROTOCOL;
+  if (inAvail < inIhl + 8) return VP_DROP_PULL;
   const inProto = b[in3 + 9];
   const in4 = in3 + inIhl;
   let ports = 0;
@@ -100,7 +109,7 @@ function icmpInnerKey(pkt: Pkt): boolean {
     ports = b[in4 + 2] | (b[in4 + 3] << 8) | (b[in4] << 16) | (b[in4 + 1] << 24);
   } else if (inProto === IPPROTO_ICMP) {
     const inType = b[in4];
-    if (icmpIsError(inType)) return false;
+    if (icmpIsError(inType)) return VP_DROP_FLOW_INVALID_PROTOCOL;
     ports = inType === ICMP_ECHO || inType === ICMP_ECHOREPLY ? b[in4 + 4] | (b[in4 + 5] << 8) : inType << 16;
   }
   pkt.k0 = ports | 0;
@@ -108,7 +117,7 @@ function icmpInnerKey(pkt: Pkt): boolean {
   pkt.k2 = rdLe32(b, in3 + 12);
   pkt.k3 = pkt.nh | 0;
   pkt.kproto = inProto;
-  return true;
+  return KEY_OK;
 }
 
 /**
@@ -147,9 +156,9 @@ export function flowKeyBuild(pkt: Pkt, frags: FragTable, nowMs: number): number 
       const type = b[l4];
       if (type === ICMP_ECHO || type === ICMP_ECHOREPLY) {
         ports = b[l4 + 4] | (b[l4 + 5] << 8); // sport = id (wire order), dport = 0
-      } else if (icmpIsError(type) && pkt.frag === FRAG_NONE && icmpInnerKey(pkt)) {
-        // The key is the embedded packet's, swapped (icmpInnerKey filled it).
-        return KEY_OK;
+      } else if (icmpIsError(type) && pkt.frag === FRAG_NONE) {
+        // The key is the embedded packet's, swapped.
+        return icmpInnerKey(pkt);
       } else {
         // sport 0, dport = the type stored in host order, as the module does: `flow -l` (ntohs) shows
         // type × 256 for these flows on x86, e.g. 3328 for a timestamp request.
@@ -204,13 +213,4 @@ export function keyDport(k0: number): number {
 /** Dotted quad of a key IP word. */
 export function keyIpString(w: number): string {
   return `${w & 0xff}.${(w >>> 8) & 0xff}.${(w >>> 16) & 0xff}.${w >>> 24}`;
-}
-
-/** Key IP word of a dotted quad; −1 if it is not one. */
-export function keyIpParse(s: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return -1;
-  const p = [m[1], m[2], m[3], m[4]].map(Number);
-  if (p.some((x) => x > 255)) return -1;
-  return (p[0] | (p[1] << 8) | (p[2] << 16) | (p[3] << 24)) >>> 0;
 }

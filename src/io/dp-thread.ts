@@ -4,24 +4,15 @@
  * once per event-loop turn; traps and replies come back in one message per burst.
  * @module
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { FlowReq, FlowResp } from '../dp/flow';
 import { DpConfig, RouterShared } from '../dp/router';
 import type { DpChannel } from '../agent/dp-channel';
 import type { ModuleParams } from '../params/module-params';
-import { packageRoot } from '../cli/package-root';
+import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
 import { Native, loadNative } from './native';
-import { OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_STOP, OP_VIF_ADD, OP_VIF_DEL, RING_RECORD, Ring } from './ring';
-
-/** Where the built worker is: next to the running bundle, or in the package's dist/. */
-function workerFile(): string {
-  const here = path.join(__dirname, 'dp-worker.cjs');
-  if (fs.existsSync(here)) return here;
-  return path.join(packageRoot(), 'dist', 'dp-worker.cjs');
-}
+import { OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_STOP, OP_VIF_ADD, RING_RECORD, Ring } from './ring';
 
 export interface DpThreadOptions {
   params: ModuleParams;
@@ -45,6 +36,7 @@ export class DpThread implements DpChannel {
   private readonly backlog: Int32Array[] = [];
   private signalQueued = false;
   private stopped: Promise<void> | undefined;
+  private exited = false;
   private readonly ready: Promise<number>;
 
   constructor(private readonly o: DpThreadOptions) {
@@ -54,7 +46,7 @@ export class DpThread implements DpChannel {
       params: o.params, cfg: o.cfg, shared: o.shared, ring: this.ring.sab, wakeFd: this.wakeFd,
       cpu: o.cpu ?? -1, seed: o.seed ?? 0,
     };
-    this.worker = new Worker(workerFile(), { workerData: data });
+    this.worker = new Worker(distFile('dp-worker.cjs'), { workerData: data });
     let resolveReady: (cpu: number) => void = () => undefined;
     let rejectReady: (e: Error) => void = () => undefined;
     this.ready = new Promise<number>((res, rej) => {
@@ -75,6 +67,10 @@ export class DpThread implements DpChannel {
     this.worker.on('error', (e) => {
       rejectReady(e);
       o.onError(e);
+    });
+    this.worker.once('exit', () => {
+      this.exited = true;
+      rejectReady(new Error('the datapath thread exited'));
     });
   }
 
@@ -103,6 +99,7 @@ export class DpThread implements DpChannel {
   }
 
   private pumpBacklog(): void {
+    if (this.exited) return;
     while (this.backlog.length > 0) {
       const o = this.ring.reserve();
       if (o < 0) break;
@@ -124,7 +121,8 @@ export class DpThread implements DpChannel {
       }
     }
     this.backlog.push(rec);
-    this.signal();
+    // Retried when replies free ring space, and on the next turn in case none are due.
+    setImmediate(() => this.pumpBacklog());
   }
 
   /** Ring the datapath's eventfd once per event-loop turn. */
@@ -169,10 +167,6 @@ export class DpThread implements DpChannel {
     this.send(rec);
   }
 
-  vifDelete(idx: number): void {
-    this.send(Int32Array.from([OP_VIF_DEL, 0, idx]));
-  }
-
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void {
     const rec = new Int32Array(RING_RECORD);
     rec.set([OP_NH_ADD, 0, id, type, vif]);
@@ -192,11 +186,12 @@ export class DpThread implements DpChannel {
     this.send(rec);
   }
 
-  /** Stop the datapath thread (it finishes the burst, flushes, and exits). */
+  /** Stop the datapath thread (it finishes the burst, flushes, and exits); resolves once it is gone. */
   stop(): Promise<void> {
     if (this.stopped) return this.stopped;
     this.stopped = new Promise<void>((resolve) => {
       const done = (): void => {
+        clearTimeout(grace);
         try {
           this.nat.close(this.wakeFd);
         } catch {
@@ -204,13 +199,17 @@ export class DpThread implements DpChannel {
         }
         resolve();
       };
+      // A wedged datapath still goes: terminated after a grace period.
+      const grace = setTimeout(() => void this.worker.terminate().then(done, done), 2000);
+      if (this.exited) {
+        done();
+        return;
+      }
       this.worker.once('exit', done);
       this.worker.on('message', (m: DpWorkerMsg) => {
         if (m.type === 'stopped') void this.worker.terminate();
       });
       this.send(Int32Array.from([OP_STOP]));
-      // A wedged datapath still goes: terminate after a grace period.
-      setTimeout(() => void this.worker.terminate(), 2000).unref();
     });
     return this.stopped;
   }

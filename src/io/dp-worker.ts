@@ -12,11 +12,13 @@ import { parentPort, workerData } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import { createDatapath, dpRx } from '../dp/datapath';
 import { flowReqNew, flowSet, routerDrainWork, FlowResp } from '../dp/flow';
-import { VIFS_RX_ERRORS, VIFS_LEN, vifAdd, vifDelete } from '../dp/interface';
+import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN, vifAdd, vifDelete } from '../dp/interface';
+import { VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
 import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
 import { DpConfig, HostOs, RouterShared } from '../dp/router';
 import type { ModuleParams } from '../params/module-params';
 import { loadNative } from './native';
+import { xorshift32 } from '../lib/xorshift';
 import {
   OP_BRIDGE_ADD,
   OP_FLOW_SET,
@@ -74,17 +76,9 @@ function run(d: DpWorkerData): void {
   const trapLens: number[] = [];
   const resps: number[] = [];
 
-  let seed = d.seed >>> 0 || (Math.random() * 0x100000000) >>> 0 || 1;
   const host: HostOs = {
     monoMs: () => performance.now(),
-    random32: () => {
-      seed ^= seed << 13;
-      seed >>>= 0;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      seed >>>= 0;
-      return seed;
-    },
+    random32: xorshift32(d.seed >>> 0 || (Math.random() * 0x100000000) >>> 0),
     tx(vif: number, buf: Uint8Array, off: number, len: number): void {
       let slab = txSlab[vif];
       if (slab === undefined) {
@@ -140,12 +134,15 @@ function run(d: DpWorkerData): void {
     }
   }
 
+  let pollDirty = false;
+
+  /** The TAP is gone (deleted, or its namespace): the vif goes down for good and leaves the poll set. */
   function vifDown(v: number, code: string): void {
     const vif = r.vifs.vifs[v];
     if (vif === undefined || !vif.up) return;
     vif.up = false;
     r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS]++;
-    rebuildPollSet();
+    pollDirty = true; // rebuilt after the rx loop, which is walking the current set
     port.postMessage({ type: 'vifDown', idx: v, code } satisfies DpWorkerMsg);
   }
 
@@ -153,11 +150,18 @@ function run(d: DpWorkerData): void {
     const n = txCount[v];
     txCount[v] = 0;
     if (n === 0 || vifFd[v] < 0) return;
+    let w = 0;
     try {
-      const w = nat.writeBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n);
-      if (w < n) r.vifs.stats[v * VIFS_LEN + 5] += n - w; // VIFS_TX_ERRORS: the TAP's queue was full
+      w = nat.writeBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n);
     } catch (e) {
-      vifDown(v, (e as NodeJS.ErrnoException).code ?? 'EIO');
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      // EBADFD: the TAP was deleted under its fd. Anything else (EIO: the VM took its link down) loses
+      // these frames but keeps the vif.
+      if (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV') vifDown(v, code);
+    }
+    if (w < n) {
+      r.vifs.stats[v * VIFS_LEN + VIFS_TX_ERRORS] += n - w;
+      r.drops[VP_DROP_INTERFACE_TX_DISCARD] += n - w;
     }
   }
 
@@ -245,15 +249,15 @@ function run(d: DpWorkerData): void {
         if (ev === 0) continue;
         const v = fdVif[k];
         if (ev & (POLLERR | POLLHUP | POLLNVAL)) {
-          vifDown(v, ev & POLLNVAL ? 'EBADF' : 'EIO');
-          break; // the poll set changed
+          vifDown(v, ev & POLLNVAL ? 'EBADF' : 'EBADFD');
+          continue;
         }
         let n: number;
         try {
           n = nat.readBatch(fds[k], rxSlab, SLOT, BURST, rxLens);
         } catch (e) {
           vifDown(v, (e as NodeJS.ErrnoException).code ?? 'EIO');
-          break;
+          continue;
         }
         for (let f = 0; f < n; f++) dpRx(r, v, rxSlab, f * SLOT, rxLens[f]);
       }
@@ -262,6 +266,10 @@ function run(d: DpWorkerData): void {
     routerDrainWork(r);
     flushTx();
     post();
+    if (pollDirty) {
+      pollDirty = false;
+      rebuildPollSet();
+    }
   }
   flushTx();
   post();

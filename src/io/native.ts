@@ -15,6 +15,8 @@
 import * as fs from 'fs';
 import { createRequire } from 'module';
 import * as path from 'path';
+import { UserError } from '../errors';
+import { packageRoot } from '../lib/package-root';
 
 /** The Error the addon throws when a syscall fails. */
 export interface NativeError extends Error {
@@ -99,25 +101,9 @@ const ADDON = path.join('build', 'Release', 'vrouter_native.node');
 let cached: Native | undefined;
 
 /** The package's root: the nearest directory above this file with the package.json of vrouter-emu. */
-function findPackageRoot(): string | undefined {
-  let d = __dirname;
-  for (;;) {
-    const pj = path.join(d, 'package.json');
-    try {
-      if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'vrouter-emu') return d;
-    } catch {
-      // no package.json here, or not ours: keep looking
-    }
-    const up = path.dirname(d);
-    if (up === d) return undefined;
-    d = up;
-  }
-}
-
 /** Where loadNative looks for the addon. */
 export function nativeAddonPath(): string {
-  const root = findPackageRoot();
-  return root ? path.join(root, ADDON) : path.join(__dirname, ADDON);
+  return path.join(packageRoot(), ADDON);
 }
 
 /** Load (once per thread) the addon build/Release/vrouter_native.node of the package. */
@@ -125,7 +111,7 @@ export function loadNative(): Native {
   if (cached) return cached;
   const file = nativeAddonPath();
   if (!fs.existsSync(file)) {
-    throw new Error(
+    throw new UserError(
       `the native addon is missing: ${file} does not exist; run \`npm install\` in the package ` +
         `directory (it builds the addon with node-gyp; needs python3, make and a C compiler)`,
     );

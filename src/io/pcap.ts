@@ -59,13 +59,22 @@ export class CaptureReader {
   private ifTicksPerMs: number[] = [];
 
   constructor(readonly file: string) {
+    let fd = -1;
     try {
-      this.fd = fs.openSync(file, 'r');
-      this.size = fs.fstatSync(this.fd).size;
+      fd = fs.openSync(file, 'r');
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: st.isDirectory() ? 'EISDIR' : 'ENOTFILE' });
+      this.size = st.size;
     } catch (e) {
+      if (fd >= 0) fs.closeSync(fd);
       const code = (e as NodeJS.ErrnoException).code;
-      throw new UserError(code === 'ENOENT' ? `${file}: no such capture file` : `${file}: cannot open the capture (${code ?? String(e)})`);
+      throw new UserError(
+        code === 'ENOENT' ? `${file}: no such capture file`
+          : code === 'EISDIR' ? `${file}: is a directory; give a capture file`
+          : `${file}: cannot open the capture (${code ?? String(e)})`,
+      );
     }
+    this.fd = fd;
     if (!this.fill(4)) this.fail(0, 'is not a capture file: it is shorter than any capture header');
     const magic = this.buf.readUInt32LE(0);
     if (magic === PCAPNG_SHB) {
@@ -100,7 +109,12 @@ export class CaptureReader {
       this.buf = b;
     }
     while (this.end < n) {
-      const got = fs.readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.start + this.end);
+      let got: number;
+      try {
+        got = fs.readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.start + this.end);
+      } catch (e) {
+        this.fail(this.start + this.end, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      }
       if (got === 0) return false;
       this.end += got;
     }
@@ -146,6 +160,7 @@ export class CaptureReader {
     const incl = this.u32(p + 8);
     const orig = this.u32(p + 12);
     if (incl > MAX_RECORD) this.fail(at, `is corrupt: record ${this.count + 1} claims ${incl} bytes`);
+    if (orig > MAX_RECORD) this.fail(at, `is corrupt: record ${this.count + 1} claims an original length of ${orig} bytes`);
     if (!this.fill(16 + incl)) {
       this.fail(at, `is truncated: record ${this.count + 1} needs ${incl} bytes, ${this.end - this.pos - 16} present`);
     }
@@ -199,10 +214,13 @@ export class CaptureReader {
         }
         const ts = this.u32(p + 12) * 4294967296 + this.u32(p + 16);
         const cap = this.u32(p + 20);
-        if (28 + cap > len) this.fail(at, `is corrupt: a packet of ${cap} bytes does not fit its block`);
+        const orig = this.u32(p + 24);
+        // 28 bytes of header, the data, then the 4-byte trailing block length.
+        if (28 + cap + 4 > len) this.fail(at, `is corrupt: a packet of ${cap} bytes does not fit its block`);
+        if (orig > MAX_RECORD) this.fail(at, `is corrupt: a packet claims an original length of ${orig} bytes`);
         this.off = p + 28;
         this.caplen = cap;
-        this.origlen = Math.max(this.u32(p + 24), cap);
+        this.origlen = Math.max(orig, cap);
         this.tsMs = ts / this.ifTicksPerMs[ifId];
         this.count++;
         return true;
@@ -214,6 +232,7 @@ export class CaptureReader {
           throw linkTypeError(this.file, lt ?? -1);
         }
         const orig = this.u32(p + 8);
+        if (orig > MAX_RECORD) this.fail(at, `is corrupt: a packet claims an original length of ${orig} bytes`);
         this.off = p + 12;
         this.caplen = Math.min(orig, len - 16);
         this.origlen = orig;

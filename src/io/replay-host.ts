@@ -20,6 +20,7 @@ import { DirectChannel } from '../agent/dp-channel';
 import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
 import type { ModuleParams } from '../params/module-params';
 import { CaptureReader } from './pcap';
+import { xorshift32 } from '../lib/xorshift';
 
 export const REPLAY_VIF = 3;
 export const REPLAY_VRF = 1;
@@ -52,19 +53,6 @@ export interface ReplayRun {
   lastTsMs: number;
 }
 
-/** xorshift32: a small seedable random source. */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 class ReplayHost implements HostOs {
   now = 0;
   readonly traps: { at: number; frame: Uint8Array }[] = [];
@@ -83,7 +71,7 @@ class ReplayHost implements HostOs {
 /** Push every frame of `file` through the flow engine. @throws UserError for unreadable captures. */
 export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
   const reader = new CaptureReader(file);
-  const host = new ReplayHost(xorshift(o.seed ?? 1));
+  const host = new ReplayHost(xorshift32(o.seed ?? 1));
   const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, routing: false, ...o.dp });
   vifAdd(r.vifs, {
     idx: REPLAY_VIF, type: VIF_TYPE_VIRTUAL, name: 'replay0', vrf: REPLAY_VRF, nh: o.nh ?? REPLAY_NH_DEFAULT,

@@ -12,13 +12,17 @@ export class Ring {
   readonly i32: Int32Array;
   readonly capacity: number;
 
+  private readonly mask: number;
+
   constructor(readonly sab: SharedArrayBuffer) {
     this.i32 = new Int32Array(sab);
     this.capacity = (this.i32.length - HDR) / RING_RECORD;
+    this.mask = this.capacity - 1;
   }
 
-  /** A ring of `capacity` records (a power of two). */
+  /** A ring of `capacity` records (a power of two: the counters wrap at 2^32 and are masked). */
   static create(capacity: number): Ring {
+    if (capacity <= 0 || (capacity & (capacity - 1)) !== 0) throw new RangeError(`ring capacity ${capacity} is not a power of two`);
     return new Ring(new SharedArrayBuffer((HDR + capacity * RING_RECORD) * 4));
   }
 
@@ -26,8 +30,8 @@ export class Ring {
   reserve(): number {
     const head = Atomics.load(this.i32, 0);
     const tail = Atomics.load(this.i32, 1);
-    if (tail - head >= this.capacity) return -1;
-    return HDR + (tail % this.capacity) * RING_RECORD;
+    if (((tail - head) | 0) >= this.capacity) return -1;
+    return HDR + (tail & this.mask) * RING_RECORD;
   }
 
   push(): void {
@@ -39,7 +43,7 @@ export class Ring {
     const head = Atomics.load(this.i32, 0);
     const tail = Atomics.load(this.i32, 1);
     if (head === tail) return -1;
-    return HDR + (head % this.capacity) * RING_RECORD;
+    return HDR + (head & this.mask) * RING_RECORD;
   }
 
   pop(): void {

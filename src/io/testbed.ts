@@ -9,7 +9,7 @@ import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { Worker } from 'worker_threads';
 import { UserError } from '../errors';
-import { packageRoot } from '../cli/package-root';
+import { distFile } from '../lib/package-root';
 import type { VmSpec, Network } from '../agent/topology';
 import { loadNative } from './native';
 import type { NetnsJob } from './netns-worker';
@@ -30,6 +30,17 @@ export function statePath(socket: string): string {
 
 function ip(args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** `ip …` for a VM's set-up: a failure is a UserError naming the VM and the command. */
+function ipFor(vm: string, args: string[]): string {
+  try {
+    return ip(args);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    const why = err.code === 'ENOENT' ? 'the ip command (iproute2) is not installed' : (err.stderr ?? err.message).trim();
+    throw new UserError(`setting up VM ${vm}: ip ${args.join(' ')} failed: ${why}`);
+  }
 }
 
 export function nsExists(name: string): boolean {
@@ -95,11 +106,6 @@ export function cleanLeftovers(socket: string): string[] {
   return done;
 }
 
-function workerFile(name: string): string {
-  const here = path.join(__dirname, name);
-  return fs.existsSync(here) ? here : path.join(packageRoot(), 'dist', name);
-}
-
 /** A VM interface the testbed made: the TAP's fd and its identity. */
 export interface VmIf {
   vm: VmSpec;
@@ -126,6 +132,18 @@ export class Testbed {
       if (v.attach && !nsExists(v.namespace)) {
         throw new UserError(`namespace ${v.namespace} (VM ${v.name}) does not exist; create it with: ip netns add ${v.namespace}`);
       }
+      if (v.attach && fs.existsSync(`/run/netns/${v.namespace}`)) {
+        let hasEth0 = false;
+        try {
+          ip(['-n', v.namespace, 'link', 'show', 'eth0']);
+          hasEth0 = true;
+        } catch {
+          // no eth0 there: good
+        }
+        if (hasEth0) {
+          throw new UserError(`namespace ${v.namespace} (VM ${v.name}) already has an eth0; remove it with: ip -n ${v.namespace} link del eth0`);
+        }
+      }
       if (!v.attach && nsExists(v.namespace)) {
         throw new UserError(
           `namespace ${v.namespace} (VM ${v.name}) already exists; remove it with: ip netns del ${v.namespace}, or attach the VM to it with "namespace": "${v.namespace}" in a topology`,
@@ -139,11 +157,16 @@ export class Testbed {
   async addVm(v: VmSpec, nw: Network): Promise<VmIf> {
     const nat = loadNative();
     if (!v.attach) {
-      ip(['netns', 'add', v.namespace]);
+      ipFor(v.name, ['netns', 'add', v.namespace]);
       this.state.namespaces.push(v.namespace);
       this.save();
     }
-    const { fd } = nat.tapOpen(v.tap, nat.constants.IFF_TAP | nat.constants.IFF_NO_PI);
+    let fd: number;
+    try {
+      fd = nat.tapOpen(v.tap, nat.constants.IFF_TAP | nat.constants.IFF_NO_PI).fd;
+    } catch (e) {
+      throw new UserError(`setting up VM ${v.name}: cannot create TAP ${v.tap}: ${(e as Error).message}`);
+    }
     this.fds.push(fd);
     this.state.taps.push(v.tap);
     this.save();
@@ -155,6 +178,8 @@ export class Testbed {
       const link = (await rt.getLinks()).find((l) => l.attrs.ifname === v.tap);
       if (!link || link.data.index === undefined) throw new Error(`${v.tap} vanished after it was created`);
       await rt.setLink({ index: link.data.index }, { netNsFd: nsFd });
+    } catch (e) {
+      throw new UserError(`setting up VM ${v.name}: cannot move ${v.tap} into namespace ${v.namespace}: ${(e as Error).message}`);
     } finally {
       fs.closeSync(nsFd);
       rt.socket.close();
@@ -164,10 +189,11 @@ export class Testbed {
       ip: v.ipStr.split('.').map(Number), prefixLen: nw.prefixLen, gateway: nw.gatewayStr.split('.').map(Number),
     };
     await new Promise<void>((resolve, reject) => {
-      const w = new Worker(workerFile('netns-worker.cjs'), { workerData: job });
-      w.once('message', (m: { ok: boolean; message?: string }) => (m.ok ? resolve() : reject(new Error(`configuring ${v.name} in ${v.namespace}: ${m.message}`))));
-      w.once('error', reject);
-      w.once('exit', (code) => code !== 0 && reject(new Error(`namespace worker exited with ${code}`)));
+      const w = new Worker(distFile('netns-worker.cjs'), { workerData: job });
+      const fail = (why: string): void => reject(new UserError(`setting up VM ${v.name}: configuring eth0 in namespace ${v.namespace} failed: ${why}`));
+      w.once('message', (m: { ok: boolean; message?: string }) => (m.ok ? resolve() : fail(m.message ?? 'unknown error')));
+      w.once('error', (e) => fail(e.message));
+      w.once('exit', (code) => code !== 0 && fail(`its thread exited with ${code}`));
     });
     return { vm: v, fd };
   }

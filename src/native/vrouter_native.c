@@ -397,8 +397,9 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info)
     if (errno == EINTR) continue;
     if (is_eagain(errno)) break;
     if (count == 0) {
+      int e = errno; /* before snprintf, which may change errno */
       snprintf(detail, sizeof detail, "fd %d", fd);
-      throw_errno(env, errno, "read", detail);
+      throw_errno(env, e, "read", detail);
       return NULL;
     }
     break; /* the next call reports the error */
@@ -608,9 +609,10 @@ static napi_value js_eventfd_drain(napi_env env, napi_callback_info info)
     if (r >= 0 || errno != EINTR) break;
   }
   if (r < 0) {
-    if (is_eagain(errno)) return make_int(env, 0);
+    int e = errno;
+    if (is_eagain(e)) return make_int(env, 0);
     snprintf(detail, sizeof detail, "fd %d", fd);
-    throw_errno(env, errno, "read", detail);
+    throw_errno(env, e, "read", detail);
     return NULL;
   }
   if (r != (ssize_t)sizeof value) value = 0;
@@ -628,8 +630,9 @@ static napi_value js_close(napi_env env, napi_callback_info info)
   if (get_args(env, info, 1, argv, "close") || arg_fd(env, argv[0], &fd)) return NULL;
   /* On Linux the fd is released even when close() reports EINTR: never retry. */
   if (close(fd) < 0 && errno != EINTR) {
+    int e = errno;
     snprintf(detail, sizeof detail, "fd %d", fd);
-    throw_errno(env, errno, "close", detail);
+    throw_errno(env, e, "close", detail);
     return NULL;
   }
   return make_undefined(env);

@@ -48,8 +48,11 @@ export const MODULE_PARAM_NAMES = Object.keys(MODULE_PARAM_DEFAULTS) as (keyof M
 /** VR_MAX_VRFS. */
 export const VR_MAX_VRFS = 65536;
 const UINT_MAX = 0xffffffff;
-/** Flow indices are signed 32-bit (fe_rflow, fr_index). */
-const MAX_FLOW_INDEX = 0x7fffffff;
+/**
+ * The emulator's largest flow table: one SharedArrayBuffer, viewed by typed arrays that stop below
+ * 4 GiB, at 128 bytes per entry (the kernel's vmalloc'ed table has no such bound).
+ */
+export const MAX_FLOW_TABLE_ENTRIES = Math.floor((2 ** 32 - 1) / 128); // 33 554 431
 
 /** Where a value came from, for error lines. */
 interface Origin {
@@ -209,8 +212,10 @@ export function resolveParams(assignments: ParamAssignment[], opts: ResolveOptio
   const bytes = total * 128;
   const limit = opts.memoryLimit ?? os.totalmem();
   const culprit = origin.vr_oflow_entries && !origin.vr_flow_entries ? 'vr_oflow_entries' : 'vr_flow_entries';
-  if (total > MAX_FLOW_INDEX) {
-    throw new UserError(`${where(culprit)}: vr_flow_entries + vr_oflow_entries = ${total} entries do not fit the signed 32-bit flow index; use fewer`);
+  if (total > MAX_FLOW_TABLE_ENTRIES) {
+    throw new UserError(
+      `${where(culprit)}: vr_flow_entries + vr_oflow_entries = ${total} entries exceed the emulator's limit of ${MAX_FLOW_TABLE_ENTRIES} (a 4 GiB table); use fewer`,
+    );
   }
   if (bytes > limit) {
     throw new UserError(

@@ -14,6 +14,7 @@ import { tcpLetters } from '../../src/cli/flow-list';
 import { RES_FORWARDED, RES_NO_FLOW } from '../../src/dp/router';
 import { tcpFrame } from '../../src/io/frame-build';
 import { VM_NH, parseTrap, rx, testAgent, testRouter } from '../helpers/test-host';
+import { holdAccounting, invariants } from '../helpers/table-check';
 
 const C = { src: '10.1.1.3', dst: '10.1.1.4' };
 const S = { src: '10.1.1.4', dst: '10.1.1.3' };
@@ -157,6 +158,7 @@ test('random TCP exchanges between two endpoints keep the table consistent', (t)
           const rv = feRflow(r.ft, i);
           if (rv >= 0 && htValid(r.ft, rv) && feRflow(r.ft, rv) !== i) return false;
         }
+        if (invariants(r.ft) !== null || holdAccounting(r.ft) !== null) return false;
         // The agent's flows are the kernel's (or were evicted under it), and its pairs are symmetric.
         const ag = a.agent;
         for (let i = 0; i < r.ft.total; i++) {

@@ -8,13 +8,13 @@ import {
   AGENT_TRAP_FLOW_MISS, VP_DROP_FLOW_ACTION_DROP, VP_DROP_FLOW_QUEUE_LIMIT_EXCEEDED, VP_DROP_FLOW_TABLE_FULL,
   VP_DROP_FLOW_UNUSABLE, VP_DROP_FRAGMENTS, VP_DROP_INTERFACE_DROP, VP_DROP_INVALID_PROTOCOL, VP_DROP_PULL,
   VR_FLOW_ACTION_DROP, VR_FLOW_ACTION_FORWARD, VR_FLOW_ACTION_HOLD, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_MODIFIED,
-  VR_FLOW_FLAG_NEW_FLOW, VR_FLOW_FLAG_RFLOW_VALID, VR_FLOW_FLAG_VRFT, VP_DROP_MAX,
+  VR_FLOW_FLAG_NEW_FLOW, VR_FLOW_FLAG_RFLOW_VALID, VR_FLOW_FLAG_VRFT, VP_DROP_MAX, VP_DROP_FLOW_INVALID_PROTOCOL,
 } from '../../src/dp/defs';
 import { EBADF, EBUSY, EEXIST, EINVAL, ENOENT, ENOSPC, FlowReq, FlowResp, flowReqNew, flowSet, routerDrainWork } from '../../src/dp/flow';
-import { FTI_ACTION_COUNT, FTI_HOLD_COUNT, feAction, feFlags, feKeyWord, flowFind, flowHoldEntries } from '../../src/dp/flow-table';
+import { FTI_ACTION_COUNT, FTI_HOLD_COUNT, feAction, feFlags, feKeyWord, flowFind, flowHoldEntries, htValid } from '../../src/dp/flow-table';
 import { keyPorts } from '../../src/dp/proto-ip';
 import { RES_FORWARDED, RES_NO_FLOW } from '../../src/dp/router';
-import { arpRequest, icmpEcho, tcpFrame, udpFrame } from '../../src/io/frame-build';
+import { arpRequest, icmpEcho, icmpError, tcpFrame, udpFrame } from '../../src/io/frame-build';
 import { VM_NH, parseTrap, rx, testAgent, testRouter } from '../helpers/test-host';
 
 const A = { src: '10.1.1.3', dst: '10.1.1.4' };
@@ -178,6 +178,20 @@ test('VRFT to a VRF beyond vr_vrfs → EINVAL', errCase, (r) => {
   q.dvrf = 16;
   return q;
 }, -EINVAL);
+test('add of an existing key naming an inactive reverse → EINVAL (values are checked before the add)', errCase, (r) => {
+  added(r, 1);
+  const q = keyReq(1, 53);
+  q.flags = VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_RFLOW_VALID;
+  q.rindex = 3;
+  return q;
+}, -EINVAL);
+test('add into a full bucket with RFLOW_VALID but no reverse → EINVAL, not ENOSPC', errCase, (r) => {
+  for (let k = 1; k <= 4; k++) added(r, k);
+  const q = keyReq(9, 53);
+  q.flags = VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_RFLOW_VALID;
+  q.rindex = -1;
+  return q;
+}, -EINVAL);
 test('an index beyond the table → EINVAL', errCase, () => {
   const q = keyReq(1, 53);
   q.index = 4;
@@ -197,6 +211,7 @@ test('a delete frees the slot after the deferred work, and held packets meet DRO
   routerDrainWork(r);
   t.is(r.drops[VP_DROP_FLOW_ACTION_DROP], 2);
   t.is(feFlags(r.ft, i) & VR_FLOW_FLAG_ACTIVE, 0);
+  t.false(htValid(r.ft, i), 'the slot is free');
   t.is(r.ft.info[FTI_ACTION_COUNT], 1, 'deleting a HOLD entry counts as processed');
 });
 
@@ -291,4 +306,25 @@ test('the trap carries the vif, the flow index and the key nexthop', (t) => {
   t.is((f[16] << 8) | f[17], 1, 'hdr_vrf');
   t.is(((f[24] << 24) | (f[25] << 16) | (f[26] << 8) | f[27]) >>> 0, VM_NH, 'hdr_cmd_param_1 = key nh');
   t.is(feKeyWord(r.ft, i, 0), keyPorts(4242, 53));
+});
+
+test('a first packet with RST does not leak hold accounting (the agent, not eviction, removes it)', (t) => {
+  const { r, host } = testRouter({ vr_flow_entries: 1024, vr_oflow_entries: 64 });
+  const { run } = testAgent(r, host);
+  for (let k = 0; k < 50; k++) {
+    rx(r, tcpFrame(A, { sport: 5000 + k, dport: 80, seq: 1, flags: 'R' }));
+    run();
+  }
+  t.is(flowHoldEntries(r.ft), 0, 'no entry is left counted as in HOLD');
+  t.is(r.ft.info[FTI_ACTION_COUNT], 50);
+});
+
+test('an ICMP error quoting an ICMP error cannot form a key: Flow Invalid Protocol', (t) => {
+  const { r } = testRouter();
+  const inner = icmpError({ src: '10.1.1.4', dst: '10.1.1.3' }, 3, 3, udp(5));
+  rx(r, icmpError({ src: '10.1.1.3', dst: '10.1.1.4' }, 3, 1, inner));
+  t.is(r.drops[VP_DROP_FLOW_INVALID_PROTOCOL], 1);
+  // A port unreachable quoting a UDP datagram is keyed as that flow's reverse.
+  rx(r, icmpError({ src: '10.1.1.4', dst: '10.1.1.3' }, 3, 3, udp(5)));
+  t.true(flowFind(r.ft, keyPorts(53, 5), 0x0401010a, 0x0301010a, VM_NH, 17) >= 0);
 });

@@ -159,6 +159,15 @@ test.serial('garbage frames written into a TAP are counted, and a deleted TAP ma
     t.true(dropstat(ds, 'Invalid Protocol') + dropstat(ds, 'Pull Fails') > 1000, ds);
     const ping = i.inVm('vm-g1a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.15.1.4']);
     t.regex(ping.stdout, / 2 received/, 'still forwarding');
+    // The VM takes its link down: frames for it are lost (TX discards), its vif stays; up again, it works.
+    spawnSync('ip', ['-n', 'vm-g1b', 'link', 'set', 'eth0', 'down']);
+    i.inVm('vm-g1a', ['ping', '-c', '2', '-i', '0.2', '-W', '1', '10.15.1.4']);
+    spawnSync('ip', ['-n', 'vm-g1b', 'link', 'set', 'eth0', 'up']);
+    spawnSync('ip', ['-n', 'vm-g1b', 'route', 'replace', 'default', 'via', '10.15.1.1']);
+    t.true(dropstat(i.tool('dropstats').stdout, 'IF TX Discard') > 0);
+    t.notRegex(i.out(), /went away/, 'a link down is not a deleted TAP');
+    const back = i.inVm('vm-g1a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.15.1.4']);
+    t.regex(back.stdout, / 2 received/, 'forwarding again after the link came back');
     // The TAP goes away under the emulator.
     spawnSync('ip', ['-n', 'vm-g1b', 'link', 'del', 'eth0']);
     await sleep(500);

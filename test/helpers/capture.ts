@@ -7,8 +7,15 @@ import { pcapBuild } from '../../src/io/pcap';
 
 export type Frame = { tsMs: number; data: Uint8Array };
 
+const tmpDirs: string[] = [];
+process.on('exit', () => {
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A file in a temporary directory that is removed when the test process ends. */
 export function tmpFile(name: string, data: Uint8Array | string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-'));
+  tmpDirs.push(dir);
   const f = path.join(dir, name);
   fs.writeFileSync(f, data);
   return f;

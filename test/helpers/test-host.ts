@@ -4,6 +4,7 @@
  */
 import { FlowMgr, ALLOW, FlowEnv } from '../../src/agent/flow-mgr';
 import { DirectChannel } from '../../src/agent/dp-channel';
+import { xorshift32 } from '../../src/lib/xorshift';
 import { createDatapath, dpBurstEnd, dpRx } from '../../src/dp/datapath';
 import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../../src/dp/interface';
 import { DpConfig, HostOs, Router } from '../../src/dp/router';
@@ -15,7 +16,7 @@ export class TestHost implements HostOs {
   now = 1_000_000;
   traps: Uint8Array[] = [];
   sent: { vif: number; data: Uint8Array }[] = [];
-  private x = 12345;
+  readonly random32 = xorshift32(12345);
   monoMs(): number {
     return this.now;
   }
@@ -24,12 +25,6 @@ export class TestHost implements HostOs {
   }
   trap(buf: Uint8Array, off: number, len: number): void {
     this.traps.push(buf.slice(off, off + len));
-  }
-  random32(): number {
-    this.x ^= this.x << 13;
-    this.x ^= this.x >>> 17;
-    this.x ^= this.x << 5;
-    return this.x >>> 0;
   }
   advance(ms: number): void {
     this.now += ms;

@@ -60,14 +60,15 @@ test('errors name the file, the line and the parameter', (t) => {
   t.regex(errorOf(() => resolveParams(parseParamText('options vrouter vr_vrfs=65537', 'p.conf'))), /^p\.conf:1: vr_vrfs=65537 exceeds the module's maximum of 65536/);
   t.regex(errorOf(() => resolveParams(parseParamText('options vrouter vr_flow_entries', 'p.conf'))), /^p\.conf:1: 'vr_flow_entries' is not name=value/);
   t.regex(
-    errorOf(() => resolveParams(parseParamText('options vrouter vr_flow_entries=100000000', 'p.conf'), { memoryLimit: 8 * 2 ** 30 })),
-    /^p\.conf:1: a flow table of 100008192 entries needs 12208 MiB but this host has 8192 MiB; lower vr_flow_entries/,
+    errorOf(() => resolveParams(parseParamText('options vrouter vr_flow_entries=30000000', 'p.conf'), { memoryLimit: 2 * 2 ** 30 })),
+    /^p\.conf:1: a flow table of 30008192 entries needs 3663 MiB but this host has 2048 MiB; lower vr_flow_entries/,
   );
   t.regex(
     errorOf(() => resolveParams(parseParamText('options vrouter vr_flow_entries=4000000000', 'p.conf'))),
-    /^p\.conf:1: vr_flow_entries \+ vr_oflow_entries = 4000008192 entries do not fit the signed 32-bit flow index/,
+    /^p\.conf:1: vr_flow_entries \+ vr_oflow_entries = 4000008192 entries exceed the emulator's limit of 33554431 \(a 4 GiB table\)/,
   );
   t.regex(errorOf(() => resolveParams(parseParamText('options vrouter vr_oflow_entries=99999999999', 'p.conf'))), /larger than an unsigned int/);
+  t.regex(errorOf(() => resolveParams(parseParamText('options vrouter vr_flow_entries=33554432', 'p.conf'))), /exceed the emulator's limit of 33554431/);
   t.regex(errorOf(() => loadModuleParams({ file: '/nonexistent.conf' }, 'x')), /^\/nonexistent\.conf: no such module-parameter file/);
 });
 

@@ -1,6 +1,6 @@
 /**
- * Where the package's files are (module-params/, examples/) whether the code runs from the bundle in
- * dist/ or from src/ under tsx.
+ * Where the package's files are (module-params/, dist/, build/) whether the code runs from the bundle
+ * in dist/ or from src/ under tsx. Shared by every layer (a leaf module, no project imports).
  * @module
  */
 import * as fs from 'fs';
@@ -28,4 +28,10 @@ export function packageRoot(): string {
 /** module-params/default.conf of the package (the R2.22 defaults). */
 export function defaultParamsFile(): string {
   return path.join(packageRoot(), 'module-params', 'default.conf');
+}
+
+/** A file of the runtime bundle (dist/NAME): next to the running bundle, or in the package's dist/. */
+export function distFile(name: string): string {
+  const here = path.join(__dirname, name);
+  return fs.existsSync(here) ? here : path.join(packageRoot(), 'dist', name);
 }
