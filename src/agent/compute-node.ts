@@ -1,30 +1,47 @@
 /**
- * The agent's model of this compute node: which vif, nexthop and VRF each VM and network gets, what the
- * datapath must be told (vifs, interface nexthops, /32 routes with the ARP-proxy flag, bridge entries),
- * and the answers the flow module needs (the reverse flow's nexthop, the default decision).
+ * The agent's model of this compute node and its flow decisions: which vif, nexthop and VRF each VM,
+ * outside host and network gets; what the datapath must be told (vifs, interface nexthops, /32 routes with
+ * the ARP-proxy flag, routes leaked between networks that policies connect, fat-flow lists, bridge
+ * entries); and, for each new flow, the plan of its forward and reverse entries: policy (reference
+ * vrouter-agent.md §7), floating-IP NAT (§7.6), the reverse key as the datapath will build it (fat flow,
+ * §5.2).
  *
- * Numbering as the module and agent do it: vif0/0 physical (absent: no overlay), vif0/1 vhost0, vif0/2
- * pkt0, VM interfaces from vif0/3; VRF 0 is the fabric's, a network's VRF is its position + 1; nexthop 0
- * is discard, 1 the receive nexthop of the gateway addresses, VM interface nexthops from 10.
+ * Numbering as the module and agent do it: vif0/0 physical (absent: no fabric), vif0/1 vhost0, vif0/2
+ * pkt0, VM interfaces from vif0/3, then the outside hosts' gateway interfaces; VRF 0 is the fabric's, a
+ * network's VRF is its position + 1; nexthop 0 is discard, 1 the receive nexthop of the gateway addresses,
+ * interface nexthops from 10.
  * @module
  */
-import { VR_FLOW_ACTION_DROP, VR_FLOW_ACTION_FORWARD, VR_VIF_MAC } from '../dp/defs';
+import {
+  IPPROTO_ICMP,
+  VR_FLOW_ACTION_DROP,
+  VR_FLOW_ACTION_FORWARD,
+  VR_FLOW_ACTION_NAT,
+  VR_FLOW_DR_NO_DST_ROUTE,
+  VR_FLOW_DR_OUT_POLICY,
+  VR_FLOW_DR_POLICY,
+  VR_FLOW_FLAG_DNAT,
+  VR_FLOW_FLAG_SNAT,
+  VR_FLOW_FLAG_VRFT,
+  VR_VIF_MAC,
+} from '../dp/defs';
 import {
   VIF_FLAG_DHCP_ENABLED,
   VIF_FLAG_L2_ENABLED,
   VIF_FLAG_L3_ENABLED,
   VIF_FLAG_POLICY_ENABLED,
   VIF_TYPE_AGENT,
+  VIF_TYPE_GATEWAY,
   VIF_TYPE_HOST,
   VIF_TYPE_VIRTUAL,
   macParse,
 } from '../dp/interface';
 import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG } from '../dp/nexthop';
-import type { FlowDecision, FlowEnv } from './flow-mgr';
-import { Topology, VmSpec, ipKeyWord } from './topology';
+import { fatFlowReduce } from '../dp/proto-ip';
+import type { FlowEnv, FlowPlan } from './flow-mgr';
+import { PolicyEngine, UUID_NOT_EVALUATED } from './policy';
+import { HostSpec, Network, Topology, VmSpec, ipKeyWord } from './topology';
 
-/** VR_FLOW_DR_NO_DST_ROUTE: the flow's destination has no route in its VRF. */
-const DR_NO_DST_ROUTE = 5;
 
 export interface VifInfo {
   idx: number;
@@ -36,7 +53,11 @@ export interface VifInfo {
   mtu: number;
   mac: Uint8Array;
   nh: number;
+  /** The namespace host on this vif (a VM or an outside host). */
+  host?: HostSpec;
   vm?: VmSpec;
+  /** Position of the VM in the topology (for per-VM flow limits), −1 for other vifs. */
+  vmIndex: number;
   /** False once the OS interface went away. */
   up: boolean;
 }
@@ -46,7 +67,9 @@ export interface DpProgrammer {
   vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void;
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void;
   rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void;
+  rtDelete(vrf: number, ipWord: number): void;
   bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void;
+  vifFatFlow(idx: number, rules: number[]): void;
 }
 
 export const VIF_VHOST = 1;
@@ -55,66 +78,274 @@ export const VIF_FIRST_VM = 3;
 export const NH_GATEWAY = 1;
 export const NH_FIRST_VM = 10;
 
+/** What an address is on this node. */
+interface Owner {
+  vif: VifInfo;
+  /** A floating IP of this VM vif (not its own address). */
+  fip: boolean;
+}
+
 export class ComputeNode {
   readonly vifs: VifInfo[] = [];
-  private readonly byIpWord = new Map<number, VifInfo>();
-  private readonly gateways = new Map<number, number>(); // ip word → vrf
+  /** Networks by fq-name, and the VN index used in flow metadata. */
+  readonly vnNames: string[];
+  private readonly byIp = new Map<number, Owner>(); // numeric IPv4 → owner
+  private readonly gateways = new Map<number, Network>(); // numeric IPv4 → network
+  private policy: PolicyEngine;
 
   constructor(readonly topo: Topology) {
     const vrmac = macParse(VR_VIF_MAC) as Uint8Array;
-    this.vifs.push({ idx: VIF_VHOST, os: 'vhost0', type: VIF_TYPE_HOST, vrf: 0, flags: VIF_FLAG_L3_ENABLED, mtu: 1514, mac: vrmac, nh: 0, up: true });
-    this.vifs.push({ idx: VIF_PKT0, os: 'pkt0', type: VIF_TYPE_AGENT, vrf: 65535, flags: VIF_FLAG_L3_ENABLED, mtu: 1514, mac: vrmac, nh: 0, up: true });
+    const v = (x: Omit<VifInfo, 'up' | 'vmIndex'> & { vmIndex?: number }): VifInfo => {
+      const info: VifInfo = { vmIndex: -1, up: true, ...x };
+      this.vifs.push(info);
+      return info;
+    };
+    v({ idx: VIF_VHOST, os: 'vhost0', type: VIF_TYPE_HOST, vrf: 0, flags: VIF_FLAG_L3_ENABLED, mtu: 1514, mac: vrmac, nh: 0 });
+    v({ idx: VIF_PKT0, os: 'pkt0', type: VIF_TYPE_AGENT, vrf: 65535, flags: VIF_FLAG_L3_ENABLED, mtu: 1514, mac: vrmac, nh: 0 });
+    const flags = VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED;
     topo.vms.forEach((vm, i) => {
-      const v: VifInfo = {
-        idx: VIF_FIRST_VM + i, os: vm.tap, type: VIF_TYPE_VIRTUAL, vrf: this.vrfOf(vm.network),
-        flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED | VIF_FLAG_DHCP_ENABLED,
-        mtu: vm.mtu, mac: vrmac, nh: NH_FIRST_VM + i, vm, up: true,
-      };
-      this.vifs.push(v);
-      this.byIpWord.set(ipKeyWord(vm.ip), v);
+      const info = v({
+        idx: VIF_FIRST_VM + i, os: vm.tap, type: VIF_TYPE_VIRTUAL, vrf: this.vrfOf(vm.network), flags: flags | VIF_FLAG_DHCP_ENABLED,
+        mtu: vm.mtu, mac: vrmac, nh: NH_FIRST_VM + i, host: vm, vm, vmIndex: i,
+      });
+      this.byIp.set(vm.ip, { vif: info, fip: false });
+      for (const f of vm.floatingIps) this.byIp.set(f.ip, { vif: info, fip: true });
     });
-    topo.networks.forEach((n) => this.gateways.set(ipKeyWord(n.gateway), this.vrfOf(n.name)));
+    topo.outside.forEach((h, k) => {
+      const idx = VIF_FIRST_VM + topo.vms.length + k;
+      const info = v({ idx, os: h.tap, type: VIF_TYPE_GATEWAY, vrf: this.vrfOf(h.network), flags, mtu: h.mtu, mac: vrmac, nh: NH_FIRST_VM + topo.vms.length + k, host: h });
+      this.byIp.set(h.ip, { vif: info, fip: false });
+    });
+    for (const n of topo.networks) this.gateways.set(n.gateway, n);
+    this.vnNames = topo.networks.map((n) => n.fqName);
+    this.policy = new PolicyEngine(topo.networks, topo.policies);
   }
 
   vrfOf(network: string): number {
     return this.topo.networks.findIndex((n) => n.name === network) + 1;
   }
 
+  private network(name: string): Network {
+    return this.topo.networks.find((n) => n.name === name) as Network;
+  }
+
   vif(idx: number): VifInfo | undefined {
     return this.vifs.find((v) => v.idx === idx);
   }
 
-  vmVif(name: string): VifInfo | undefined {
-    return this.vifs.find((v) => v.vm?.name === name);
+  hostVif(name: string): VifInfo | undefined {
+    return this.vifs.find((v) => v.host?.name === name);
   }
 
-  /** Tell the datapath about the VMs (their TAP fds by VM name), nexthops, routes and bridge entries. */
+  /** Whether the policies connect two networks (routes are leaked between them). */
+  connected(a: Network, b: Network): boolean {
+    return a !== b && this.policy.references(a.fqName, b.fqName) && this.policy.references(b.fqName, a.fqName);
+  }
+
+  /**
+   * The part of a topology that only a restart can change: networks, hosts, addresses, floating IPs.
+   * Two topologies with the same shape differ only in what reconfigure() applies.
+   */
+  static shape(topo: Topology): string {
+    return JSON.stringify({
+      n: topo.networks.map((n) => [n.name, n.subnet, n.gatewayStr, n.routerExternal]),
+      v: topo.vms.map((v) => [v.name, v.ipStr, v.macStr, v.network, v.mtu, v.namespace, v.floatingIps.map((f) => f.ipStr)]),
+      o: topo.outside.map((h) => [h.name, h.ipStr, h.macStr, h.network, h.namespace]),
+    });
+  }
+
+  /** Replace the configuration that can change at run time: policies and their references, fat-flow lists, global-vrouter-config. */
+  reconfigure(topo: Topology): void {
+    this.topo.policies = topo.policies;
+    for (const n of this.topo.networks) n.policies = topo.networks.find((x) => x.name === n.name)?.policies ?? [];
+    for (const vm of this.topo.vms) vm.fatFlow = topo.vms.find((x) => x.name === vm.name)?.fatFlow ?? [];
+    this.topo.global = topo.global;
+    this.policy = new PolicyEngine(this.topo.networks, this.topo.policies);
+  }
+
+  /** Tell the datapath about the hosts (their TAP fds by name), nexthops, routes, fat flow and bridge entries. */
   program(dp: DpProgrammer, fds: Map<string, number>): void {
     dp.nhAdd(NH_GATEWAY, NH_RCV, VIF_PKT0, new Uint8Array(6));
     for (const n of this.topo.networks) dp.rtAdd(this.vrfOf(n.name), ipKeyWord(n.gateway), NH_GATEWAY, VR_RT_ARP_PROXY_FLAG);
     for (const v of this.vifs) {
-      if (!v.vm) continue;
-      dp.vifAdd(v.idx, fds.get(v.vm.name) as number, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac);
-      dp.nhAdd(v.nh, NH_ENCAP, v.idx, v.vm.mac);
-      dp.rtAdd(v.vrf, ipKeyWord(v.vm.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
-      dp.bridgeAdd(v.vrf, v.vm.mac, v.idx);
+      const h = v.host;
+      if (!h) continue;
+      dp.vifAdd(v.idx, fds.get(h.name) as number, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac);
+      dp.nhAdd(v.nh, NH_ENCAP, v.idx, h.mac);
+      dp.rtAdd(v.vrf, ipKeyWord(h.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
+      dp.bridgeAdd(v.vrf, h.mac, v.idx);
+      // A floating IP is answered (proxy ARP) and routed to its VM in the router-external network.
+      for (const f of v.vm?.floatingIps ?? []) dp.rtAdd(this.vrfOf(f.network), ipKeyWord(f.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
     }
+    this.programRuntime(dp);
   }
 
-  /** The flow module's view: reverse nexthops and the default decision. */
-  flowEnv(): FlowEnv {
-    return {
-      reverseNh: (_vrf, _sip, dip, fwdNh) => this.byIpWord.get(dip | 0)?.nh ?? fwdNh,
-      decide: (_k0, k1, k2): FlowDecision => {
-        const src = this.byIpWord.get(k1 | 0);
-        const dst = this.byIpWord.get(k2 | 0);
-        const vrf = src?.vrf ?? dst?.vrf;
-        // Within a network: allowed (no policy yet); anything without a route in that VRF is dropped.
-        if ((dst !== undefined && vrf === dst.vrf) || this.gateways.get(k2 | 0) === vrf) {
-          return { action: VR_FLOW_ACTION_FORWARD, dropReason: 0 };
-        }
-        return { action: VR_FLOW_ACTION_DROP, dropReason: DR_NO_DST_ROUTE };
-      },
-    };
+  /** What reconfigure() can change: routes leaked between connected networks, fat-flow lists. */
+  programRuntime(dp: DpProgrammer): void {
+    const leaked = new Set<string>();
+    for (const v of this.vifs) {
+      if (!v.vm) continue;
+      const own = this.network(v.vm.network);
+      for (const other of this.topo.networks) {
+        if (!this.connected(own, other)) continue;
+        const vrf = this.vrfOf(other.name);
+        leaked.add(`${vrf}/${v.vm.ip}`);
+        dp.rtAdd(vrf, ipKeyWord(v.vm.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
+      }
+      dp.vifFatFlow(v.idx, v.vm.fatFlow.map(([p, port]) => (p << 16) | port));
+    }
+    for (const k of this.leaked) {
+      if (leaked.has(k)) continue;
+      const [vrf, ip] = k.split('/').map(Number);
+      dp.rtDelete(vrf, ipKeyWord(ip));
+    }
+    this.leaked = leaked;
   }
+
+  private leaked = new Set<string>();
+
+  /** Fat-flow rules of a vif as the datapath holds them ((proto << 16) | port). */
+  private fatRules(v: VifInfo | undefined): number[] {
+    return v?.vm ? v.vm.fatFlow.map(([p, port]) => (p << 16) | port) : [];
+  }
+
+  private vnIndex(name: string | undefined): number {
+    return name === undefined ? -1 : this.topo.networks.findIndex((n) => n.name === name);
+  }
+
+  /** The flow module's view: the plan of each new flow. */
+  flowEnv(): FlowEnv {
+    return { plan: (vif, k0, k1, k2, k3, proto, vrf) => this.plan(vif, k0, k1, k2, k3, proto, vrf) };
+  }
+
+  /**
+   * Plan a new flow trapped on vif `vifIdx` with key (k0..k3, proto) in `vrf`: where it goes, whether
+   * policy lets it, NAT, and the reverse entry's key as the datapath will key the replies.
+   */
+  plan(vifIdx: number, k0: number, k1: number, k2: number, k3: number, proto: number, vrf: number): FlowPlan {
+    const sip = keyIp(k1);
+    const dip = keyIp(k2);
+    const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
+    const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
+    const inVif = this.vif(vifIdx);
+    const srcNet = this.topo.networks[vrf - 1];
+    const dst = this.byIp.get(dip);
+    const plan: FlowPlan = {
+      action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_NO_DST_ROUTE, srcNh: k3 & 0xffff,
+      rev: null, short: false, srcVn: srcNet ? vrf - 1 : -1, dstVn: -1, rule: UUID_NOT_EVALUATED, log: false, vms: [],
+    };
+    if (inVif?.vmIndex !== undefined && inVif.vmIndex >= 0) plan.vms.push(inVif.vmIndex);
+    if (!srcNet) {
+      plan.short = true;
+      return plan;
+    }
+    // Where the destination is, and the reverse's key NH / VRF and NAT.
+    let revNh = k3 >>> 0;
+    let revVrf = vrf;
+    let revSip = k2 >>> 0; // reverse key's source = forward's destination (before NAT)
+    let revDip = k1 >>> 0;
+    let dstNet: Network | undefined;
+    let dstVif: VifInfo | undefined;
+    let fwdFlags = 0;
+    let revFlags = 0;
+    let natFwdDvrf = 0;
+    let natRevDvrf = 0;
+    const gw = this.gateways.get(dip);
+    if (dst && !dst.fip && dst.vif.vrf === vrf) {
+      // Within the network (or to the outside host from the public network).
+      dstVif = dst.vif;
+      dstNet = srcNet;
+    } else if (dst && !dst.fip && dst.vif.host && this.connected(srcNet, this.network(dst.vif.host.network))) {
+      // Another network that the policies connect: the route was leaked into this VRF.
+      dstVif = dst.vif;
+      dstNet = this.network(dst.vif.host.network);
+    } else if (dst && dst.fip && dst.vif.vm) {
+      // DNAT: to a floating IP, from its router-external network; the reverse is keyed in the VM's VRF.
+      const vm = dst.vif.vm;
+      const fip = vm.floatingIps.find((f) => f.ip === dip);
+      if (fip && this.vrfOf(fip.network) === vrf) {
+        dstVif = dst.vif;
+        dstNet = this.network(vm.network);
+        revSip = ipKeyWord(vm.ip) >>> 0;
+        revVrf = dst.vif.vrf;
+        fwdFlags = VR_FLOW_FLAG_DNAT | VR_FLOW_FLAG_VRFT;
+        natFwdDvrf = dst.vif.vrf;
+        revFlags = VR_FLOW_FLAG_SNAT | VR_FLOW_FLAG_VRFT;
+        natRevDvrf = vrf;
+      }
+    } else if (dst && !dst.fip && inVif?.vm && dst.vif.type === VIF_TYPE_GATEWAY && dst.vif.host) {
+      // SNAT: a VM to the outside host of a router-external network where it has a floating IP.
+      const pubNet = dst.vif.host.network;
+      const fip = inVif.vm.floatingIps.find((f) => f.network === pubNet);
+      if (fip) {
+        dstVif = dst.vif;
+        dstNet = this.network(pubNet);
+        revDip = ipKeyWord(fip.ip) >>> 0;
+        revVrf = dst.vif.vrf;
+        fwdFlags = VR_FLOW_FLAG_SNAT | VR_FLOW_FLAG_VRFT;
+        natFwdDvrf = dst.vif.vrf;
+        revFlags = VR_FLOW_FLAG_DNAT | VR_FLOW_FLAG_VRFT;
+        natRevDvrf = vrf;
+      }
+    }
+    if (gw === srcNet && !dstVif) {
+      // The network's own gateway: routed to the agent (a receive nexthop), allowed for ICMP and DNS.
+      dstNet = srcNet;
+    }
+    if (!dstNet) {
+      plan.short = true;
+      return plan;
+    }
+    plan.dstVn = this.vnIndex(dstNet.name);
+    if (dstVif?.vmIndex !== undefined && dstVif.vmIndex >= 0 && !plan.vms.includes(dstVif.vmIndex)) plan.vms.push(dstVif.vmIndex);
+    if (dstVif) revNh = dstVif.nh;
+
+    // Policy: the source network's ACL, and the destination network's (out_policy) for a local VM.
+    const src = { ip: sip, vn: srcNet.fqName, port: sport };
+    const dstIpPost = fwdFlags & VR_FLOW_FLAG_DNAT && dstVif?.host ? dstVif.host.ip : dip;
+    const dstEp = { ip: dstIpPost, vn: dstNet.fqName, port: dport };
+    const v1 = this.policy.match(srcNet.fqName, proto, src, dstEp, srcNet.gateway);
+    let verdict = v1;
+    let reason = VR_FLOW_DR_POLICY;
+    if (v1.pass && dstNet !== srcNet && dstVif?.vm) {
+      const v2 = this.policy.match(dstNet.fqName, proto, src, dstEp, dstNet.gateway);
+      if (!v2.pass) {
+        verdict = v2;
+        reason = VR_FLOW_DR_OUT_POLICY;
+      }
+    }
+    plan.rule = verdict.uuid;
+    plan.log = verdict.log;
+    const nat = fwdFlags !== 0;
+    if (verdict.pass) {
+      plan.action = nat ? VR_FLOW_ACTION_NAT : VR_FLOW_ACTION_FORWARD;
+      plan.flags = fwdFlags;
+      plan.dvrf = natFwdDvrf;
+      plan.dropReason = 0;
+    } else {
+      plan.action = VR_FLOW_ACTION_DROP;
+      plan.dropReason = reason;
+    }
+    // The reverse key, as the datapath keys the replies: IPs swapped (NAT-translated), ports swapped
+    // except for ICMP, its NH the replying interface's, reduced by that interface's fat-flow list.
+    let rk0 = proto === IPPROTO_ICMP ? k0 >>> 0 : ((k0 >>> 16) | (k0 << 16)) >>> 0;
+    const dstRules = this.fatRules(dstVif);
+    if (dstRules.length > 0 || this.fatRules(inVif).length > 0) {
+      rk0 = fatFlowReduce(rk0, proto, dstRules, this.fatRules(inVif)) >>> 0;
+    }
+    plan.rev = {
+      k0: rk0, k1: revSip, k2: revDip, k3: revNh, proto, vrf: revVrf,
+      action: verdict.pass ? (nat ? VR_FLOW_ACTION_NAT : VR_FLOW_ACTION_FORWARD) : VR_FLOW_ACTION_DROP,
+      flags: verdict.pass ? revFlags : 0,
+      dvrf: verdict.pass ? natRevDvrf : 0,
+      dropReason: verdict.pass ? 0 : plan.dropReason,
+      srcNh: revNh & 0xffff,
+    };
+    return plan;
+  }
+}
+
+/** Numeric IPv4 of a key word (bytes in network order, read little-endian). */
+function keyIp(w: number): number {
+  return (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | ((w >>> 24) & 0xff)) >>> 0;
 }

@@ -10,6 +10,9 @@
 import { FlowReq, FlowResp, flowSet } from '../dp/flow';
 import { routerDrainWork } from '../dp/flow';
 import type { Router } from '../dp/router';
+import { vifAdd, vifSetFatFlow } from '../dp/interface';
+import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
+import type { DpProgrammer } from './compute-node';
 
 export interface DpChannel {
   /** Send a FLOW_SET; `done` gets the reply (synchronously or later). The request may be reused after the call. */
@@ -30,4 +33,18 @@ export class DirectChannel implements DpChannel {
   settle(): void {
     routerDrainWork(this.r);
   }
+}
+
+/** Programs a datapath in the same thread (what the datapath thread does with the ring's requests). */
+export function directProgrammer(r: Router): DpProgrammer {
+  return {
+    vifAdd: (idx, _fd, type, vrf, nh, flags, mtu, mac) => vifAdd(r.vifs, { idx, type, name: '', vrf, nh, flags, mtu, mac, up: true }),
+    nhAdd: (id, type, vif, dmac) => nhAdd(r.rt, { id, type, vif, dmac }),
+    rtAdd: (vrf, ip, nh, flags) => rtAdd(r.rt, vrf, ip, { nh, flags }),
+    rtDelete: (vrf, ip) => rtDelete(r.rt, vrf, ip),
+    bridgeAdd: (vrf, mac, vif) => bridgeAdd(r.rt, vrf, mac, vif),
+    vifFatFlow: (idx, rules) => {
+      r.fatFlowVifs += vifSetFatFlow(r.vifs, idx, rules);
+    },
+  };
 }

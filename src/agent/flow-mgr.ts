@@ -21,6 +21,7 @@ import {
   AGENT_TRAP_FLOW_MISS,
   AH_CMD,
   AH_CMD_PARAM,
+  AH_IFINDEX,
   ETH_HLEN,
   IPPROTO_ICMP,
   IPPROTO_TCP,
@@ -28,6 +29,7 @@ import {
   VR_FLOW_ACTION_FORWARD,
   VR_FLOW_ACTION_HOLD,
   VR_FLOW_DR_AUDIT_ENTRY,
+  VR_FLOW_DR_FLOW_LIMIT,
   VR_FLOW_DR_UNKNOWN,
   VR_FLOW_FLAG_ACTIVE,
   VR_FLOW_FLAG_DELETE_MARKED,
@@ -56,20 +58,42 @@ import {
 } from '../dp/flow-table';
 import { rd16, rd32 } from '../dp/pkt';
 import { AGING_INITIAL_COUNT_PER_PASS, AGING_DEFAULT_INTERVAL_MS, FLOW_TCP_SYN_AGE_TIME_MS, agingMultiplier, agingPace } from './aging';
+import type { AgingTimeout } from './contrail-config';
 import type { DpChannel } from './dp-channel';
 
-/** What the agent decides for a new flow (policy, NAT, fat flow come with the configuration). */
-export interface FlowDecision {
+/** What one FLOW_SET of a new flow sets (besides the key and the reverse index). */
+export interface SetPlan {
   action: number;
+  /** Request flags besides ACTIVE and RFLOW_VALID: the NAT bits, VRFT. */
+  flags: number;
+  /** Destination VRF with VRFT. */
+  dvrf: number;
   dropReason: number;
+  /** RPF nexthop (fe_src_nh_index). */
+  srcNh: number;
+}
+
+/** The agent's plan of a new flow: its forward entry (the trapped one), its reverse, what it belongs to. */
+export interface FlowPlan extends SetPlan {
+  /** The reverse entry to add (key as the datapath will build it for the replies), or null. */
+  rev: (SetPlan & { k0: number; k1: number; k2: number; k3: number; proto: number; vrf: number }) | null;
+  /** A short flow: programmed (DROP) and deleted on its first aging visit. */
+  short: boolean;
+  /** Source and destination network (indices the environment names), −1 when none. */
+  srcVn: number;
+  dstVn: number;
+  /** The policy rule that decided (its UUID or a pseudo-UUID). */
+  rule: string;
+  /** The rule asked for the flow to be logged (exported unsampled). */
+  log: boolean;
+  /** The local VMs the flow belongs to (positions, for max_vm_flows). */
+  vms: number[];
 }
 
 /** What the agent knows of the compute node around the flow table. */
 export interface FlowEnv {
-  /** Key nexthop of the reverse flow: the destination's interface NH for local VMs. */
-  reverseNh(vrf: number, sipWord: number, dipWord: number, fwdNh: number): number;
-  /** The action of a new flow. */
-  decide(k0: number, k1: number, k2: number, k3: number, proto: number): FlowDecision;
+  /** Plan a new flow trapped on vif `vif`, key (k0..k3, proto), in `vrf`. */
+  plan(vif: number, k0: number, k1: number, k2: number, k3: number, proto: number, vrf: number): FlowPlan;
 }
 
 export interface FlowMgrConfig {
@@ -77,6 +101,30 @@ export interface FlowMgrConfig {
   ageMs: number;
   /** tcp_flow_scan_interval: the TCP table's sweep time, ms. */
   tcpScanMs: number;
+  /** flow_aging_timeout_list: (protocol, port, timeout s) aging tables. */
+  agingTimeouts?: AgingTimeout[];
+  /** Per-VM flow limit (max_vm_flows as a number of entries; Infinity = none). */
+  maxVmFlows?: number;
+}
+
+/**
+ * An allow-everything environment (no configuration): the reverse is the forward's key swapped (ports
+ * kept for ICMP) with the nexthop `reverseNh` gives, both FORWARD.
+ */
+export function allowAllEnv(reverseNh: (vrf: number, sip: number, dip: number, nh: number) => number = (_v, _s, _d, nh) => nh): FlowEnv {
+  return {
+    plan: (_vif, k0, k1, k2, k3, proto, vrf) => {
+      const rk3 = reverseNh(vrf, k1, k2, k3) >>> 0;
+      return {
+        action: VR_FLOW_ACTION_FORWARD, flags: 0, dvrf: 0, dropReason: 0, srcNh: k3 & 0xffff,
+        rev: {
+          k0: proto === IPPROTO_ICMP ? k0 >>> 0 : ((k0 >>> 16) | (k0 << 16)) >>> 0, k1: k2 >>> 0, k2: k1 >>> 0, k3: rk3, proto, vrf,
+          action: VR_FLOW_ACTION_FORWARD, flags: 0, dvrf: 0, dropReason: 0, srcNh: rk3 & 0xffff,
+        },
+        short: false, srcVn: -1, dstVn: -1, rule: '00000000-0000-0000-0000-000000000001', log: false, vms: [],
+      };
+    },
+  };
 }
 
 /** An aging table (FlowStatsCollector) keyed by (protocol, port), with the flows it ages. */
@@ -95,6 +143,8 @@ export interface Collector {
   /** Flow indices of this table, dense in members[0, flows). */
   members: Int32Array;
   flows: number;
+  /** Removed from the configuration: keeps aging its flows, takes no new ones, goes when empty. */
+  deleted: boolean;
 }
 
 const ST_NONE = 0;
@@ -102,6 +152,8 @@ const ST_PENDING = 1; // trap taken, FLOW_SET in flight
 const ST_ACTIVE = 2;
 
 const FL_SHORT = 0x1;
+const FL_LOG = 0x2;
+const FL_FWD = 0x4; // the direction that trapped (the plan's forward)
 
 /** KSync flow audit (flowtable_ksync): every 500 ms, 1024 entries; a HOLD entry unknown for 2 s is lost. */
 export const AUDIT_INTERVAL_MS = 500;
@@ -116,8 +168,14 @@ export interface FlowMgrStats {
   deleted: number;
   short: number;
   audited: number;
+  /** flow_drop_due_to_max_limit */
+  limited: number;
   errors: number;
+  /** Flows the aging scan looked at (each visit of a live flow). */
+  scanned: number;
 }
+
+const collectorKey = (proto: number, port: number): number => (proto << 16) | port;
 
 export class FlowMgr {
   readonly state: Uint8Array;
@@ -131,14 +189,29 @@ export class FlowMgr {
   /** The collector of each tracked flow, and its position in that collector's member list. */
   readonly coll: Uint8Array;
   private readonly pos: Int32Array;
+  /** Flow metadata: networks (the environment's indices), the deciding rule, the local VMs, a UUID. */
+  readonly srcVn: Int16Array;
+  readonly dstVn: Int16Array;
+  readonly ruleOf: Int32Array;
+  readonly rules: string[] = [];
+  private readonly ruleIdx = new Map<string, number>();
+  readonly vmA: Int16Array;
+  readonly vmB: Int16Array;
+  /** The vif a forward flow trapped on (to plan it again on a configuration change). */
+  readonly inVif: Int16Array;
+  readonly uuid: Uint8Array; // 16 bytes per index
+  private readonly vmFlows: number[] = [];
   /** When the audit first saw an unknown HOLD entry (0 = not seen). */
   private readonly auditSeen: Float64Array;
   private auditCursor = 0;
   private auditNextMs: number;
   readonly collectors: Collector[] = [];
-  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, audited: 0, errors: 0 };
+  private readonly byKey = new Map<number, Collector>();
+  private maxVmFlows: number;
+  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, audited: 0, limited: 0, errors: 0, scanned: 0 };
   private readonly req: FlowReq = flowReqNew();
   private readonly revReq: FlowReq = flowReqNew();
+  private readonly random: () => number;
 
   constructor(
     readonly t: FlowTable,
@@ -146,6 +219,7 @@ export class FlowMgr {
     private readonly env: FlowEnv,
     cfg: FlowMgrConfig,
     private readonly clock: () => number,
+    random?: () => number,
   ) {
     const n = t.total;
     this.state = new Uint8Array(n);
@@ -158,26 +232,77 @@ export class FlowMgr {
     this.setupTime = new Float64Array(n);
     this.coll = new Uint8Array(n);
     this.pos = new Int32Array(n).fill(-1);
+    this.srcVn = new Int16Array(n);
+    this.dstVn = new Int16Array(n);
+    this.ruleOf = new Int32Array(n);
+    this.inVif = new Int16Array(n);
+    this.vmA = new Int16Array(n).fill(-1);
+    this.vmB = new Int16Array(n).fill(-1);
+    this.uuid = new Uint8Array(n * 16);
     this.auditSeen = new Float64Array(n);
+    this.random = random ?? ((): number => (Math.random() * 0x100000000) >>> 0);
+    this.maxVmFlows = cfg.maxVmFlows ?? Infinity;
     const now = clock();
     this.auditNextMs = now + AUDIT_INTERVAL_MS;
-    this.addCollector(0, 0, cfg.ageMs, cfg.ageMs, now);
-    this.addCollector(IPPROTO_TCP, 0, cfg.ageMs, cfg.tcpScanMs, now);
+    this.configureAging(cfg, now);
   }
 
-  private addCollector(proto: number, port: number, ageMs: number, scanMs: number, now: number): Collector {
-    const c: Collector = {
-      id: this.collectors.length, proto, port, ageMs, scanMs, multiplier: agingMultiplier(scanMs),
-      intervalMs: AGING_DEFAULT_INTERVAL_MS, countPerPass: AGING_INITIAL_COUNT_PER_PASS,
-      nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, members: new Int32Array(1024), flows: 0,
+  /**
+   * Apply an aging configuration (start, and reload): the default table gets `ageMs`, the TCP table
+   * its age and `tcpScanMs`, and one table per flow_aging_timeout_list entry ("all", 0) changes the
+   * default table's age). Tables no longer configured keep aging their flows and take no new ones.
+   * Flows stay in the table they joined (the table is chosen once, at creation).
+   */
+  configureAging(cfg: FlowMgrConfig, now = this.clock()): void {
+    this.maxVmFlows = cfg.maxVmFlows ?? Infinity;
+    const want = new Map<number, { ageMs: number; scanMs: number }>();
+    want.set(collectorKey(0, 0), { ageMs: cfg.ageMs, scanMs: cfg.ageMs });
+    want.set(collectorKey(IPPROTO_TCP, 0), { ageMs: cfg.ageMs, scanMs: cfg.tcpScanMs });
+    for (const a of cfg.agingTimeouts ?? []) {
+      const k = collectorKey(a.proto, a.port);
+      if (a.timeoutS <= 0) {
+        if (k !== collectorKey(0, 0) && k !== collectorKey(IPPROTO_TCP, 0)) want.delete(k);
+        continue;
+      }
+      const ms = a.timeoutS * 1000;
+      want.set(k, k === collectorKey(IPPROTO_TCP, 0) ? { ageMs: ms, scanMs: cfg.tcpScanMs } : { ageMs: ms, scanMs: ms });
+    }
+    for (const [k, c] of this.byKey) if (!want.has(k)) c.deleted = true;
+    for (const [k, w] of want) {
+      let c = this.byKey.get(k);
+      if (!c) {
+        c = {
+          id: this.collectors.length, proto: k >>> 16, port: k & 0xffff, ageMs: w.ageMs, scanMs: w.scanMs,
+          multiplier: agingMultiplier(w.scanMs), intervalMs: AGING_DEFAULT_INTERVAL_MS, countPerPass: AGING_INITIAL_COUNT_PER_PASS,
+          nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, members: new Int32Array(1024), flows: 0, deleted: false,
+        };
+        if (c.id > 255) throw new Error('more than 256 aging tables');
+        this.collectors.push(c);
+        this.byKey.set(k, c);
+      }
+      c.deleted = false;
+      c.ageMs = w.ageMs;
+      if (c.scanMs !== w.scanMs) {
+        c.scanMs = w.scanMs;
+        c.multiplier = agingMultiplier(w.scanMs);
+      }
+    }
+  }
+
+  /**
+   * The aging table of a new flow (FlowStatsManager::GetFlowStatsCollector at 2.22, §4.3): neither
+   * (proto, sport) nor (proto, dport) configured → the protocol's table (proto, 0), else the default;
+   * otherwise (proto, sport) if configured, else (proto, dport). Tables being removed take no flows.
+   */
+  collectorFor(proto: number, sport: number, dport: number): Collector {
+    const live = (p: number, port: number): Collector | undefined => {
+      const c = this.byKey.get(collectorKey(p, port));
+      return c && !c.deleted ? c : undefined;
     };
-    this.collectors.push(c);
-    return c;
-  }
-
-  /** The aging table a new flow joins, chosen once at creation. */
-  private collectorFor(proto: number): number {
-    return proto === IPPROTO_TCP ? 1 : 0;
+    const bySport = live(proto, sport);
+    const byDport = live(proto, dport);
+    if (!bySport && !byDport) return live(proto, 0) ?? (this.byKey.get(0) as Collector);
+    return (bySport ?? byDport) as Collector;
   }
 
   /** Flows the agent holds (both directions count). */
@@ -217,7 +342,7 @@ export class FlowMgr {
     if (cmd !== AGENT_TRAP_FLOW_MISS && cmd !== AGENT_TRAP_FLOW_ACTION_HOLD) return;
     const idx = rd32(frame, ETH_HLEN + AH_CMD_PARAM);
     if (idx >= this.t.total) return;
-    this.flowMiss(idx, cmd);
+    this.flowMiss(idx, cmd, rd16(frame, ETH_HLEN + AH_IFINDEX));
   }
 
   private keyEqualsKernel(i: number): boolean {
@@ -238,7 +363,12 @@ export class FlowMgr {
     return (f & (VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_DELETE_MARKED)) === VR_FLOW_FLAG_ACTIVE && feAction(this.t, i) === VR_FLOW_ACTION_HOLD;
   }
 
-  private flowMiss(i: number, cmd: number): void {
+  private overLimit(vms: number[]): boolean {
+    for (const vm of vms) if ((this.vmFlows[vm] ?? 0) + 2 > this.maxVmFlows) return true;
+    return false;
+  }
+
+  private flowMiss(i: number, cmd: number, vif: number): void {
     // A trap the agent already answered (the entry left HOLD), or one for a flow being set up.
     if (!this.isHold(i) || this.state[i] === ST_PENDING) return;
     if (this.state[i] === ST_ACTIVE) {
@@ -255,38 +385,55 @@ export class FlowMgr {
     const proto = feProto(t, i);
     const vrf = feVrf(t, i);
     const now = this.clock();
-    this.track(i, k0, k1, k2, k3, proto, now);
+    const plan = this.env.plan(vif, k0, k1, k2, k3, proto, vrf);
+    const overLimit = this.overLimit(plan.vms); // before this pair counts
+    this.track(i, k0, k1, k2, k3, proto, now, plan);
     this.state[i] = ST_PENDING;
-
-    const d = this.env.decide(k0, k1, k2, k3, proto);
-    // Reverse key: IPs swapped; ports swapped except for ICMP, whose key keeps (id, 0) or (0, type).
-    const rk0 = proto === IPPROTO_ICMP ? k0 : ((k0 >>> 16) | (k0 << 16)) >>> 0;
-    const rk3 = this.env.reverseNh(vrf, k1, k2, k3) >>> 0;
+    this.flags[i] |= FL_FWD;
+    this.inVif[i] = vif;
+    if (overLimit) {
+      // max_vm_flows: the pair becomes short flows that drop (SHORT_FLOW_LIMIT).
+      this.stats.limited++;
+      plan.action = VR_FLOW_ACTION_DROP;
+      plan.flags = 0;
+      plan.dropReason = VR_FLOW_DR_FLOW_LIMIT;
+      plan.short = true;
+      if (plan.rev) Object.assign(plan.rev, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_FLOW_LIMIT });
+    }
+    if (plan.short) {
+      this.flags[i] |= FL_SHORT;
+      this.stats.short++;
+    }
+    const rv = plan.rev;
+    if (rv === null) {
+      this.stats.created++;
+      this.sendSet(i, -1, plan, -1);
+      return;
+    }
     const rq = this.revReq;
     rq.index = -1;
-    rq.flags = VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_RFLOW_VALID;
+    rq.flags = VR_FLOW_FLAG_ACTIVE | VR_FLOW_FLAG_RFLOW_VALID | rv.flags;
     rq.rindex = i;
-    rq.action = d.action;
-    rq.dropReason = d.dropReason;
-    rq.k0 = rk0;
-    rq.k1 = k2;
-    rq.k2 = k1;
-    rq.k3 = rk3;
-    rq.proto = proto;
-    rq.vrf = vrf;
-    rq.srcNhIndex = rk3 & 0xffff;
-    this.ch.flowSet(rq, (resp) => this.reverseAdded(i, d, resp, now, rk0, k2, k1, rk3, proto));
+    rq.action = rv.action;
+    rq.dropReason = rv.dropReason;
+    rq.k0 = rv.k0;
+    rq.k1 = rv.k1;
+    rq.k2 = rv.k2;
+    rq.k3 = rv.k3;
+    rq.proto = rv.proto;
+    rq.vrf = rv.vrf;
+    rq.dvrf = rv.dvrf;
+    rq.srcNhIndex = rv.srcNh;
+    this.ch.flowSet(rq, (resp) => this.reverseAdded(i, plan, resp, now));
   }
 
-  private reverseAdded(
-    i: number, d: FlowDecision, resp: FlowResp, now: number,
-    rk0: number, rk1: number, rk2: number, rk3: number, proto: number,
-  ): void {
+  private reverseAdded(i: number, plan: FlowPlan, resp: FlowResp, now: number): void {
+    const rv = plan.rev as NonNullable<FlowPlan['rev']>;
     // Forgotten meanwhile, or already paired by the other direction's reply (both trapped at once):
     // an entry added for nothing is deleted again.
     if (this.state[i] !== ST_PENDING || this.rev[i] >= 0) {
       if (resp.err === 0 && this.state[resp.index] === ST_NONE) {
-        this.track(resp.index, rk0, rk1, rk2, rk3, proto, now);
+        this.track(resp.index, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
         this.state[resp.index] = ST_ACTIVE;
         this.deleteOne(resp.index);
       }
@@ -297,44 +444,45 @@ export class FlowMgr {
       r = resp.index;
       // An add answered with an index the agent still holds: the datapath evicted that flow.
       if (this.state[r] !== ST_NONE) this.forgetEvicted(r);
-      this.track(r, rk0, rk1, rk2, rk3, proto, now);
+      this.track(r, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
       this.state[r] = ST_ACTIVE;
     } else if (-resp.err === EEXIST) {
       // The reverse key was trapped on its own: adopt that entry and set both directions once.
-      r = flowFind(this.t, rk0, rk1, rk2, rk3, proto);
+      r = flowFind(this.t, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto);
       if (r >= 0) {
         if (this.state[r] === ST_ACTIVE) this.forgetEvicted(r);
-        if (this.state[r] === ST_NONE) this.track(r, rk0, rk1, rk2, rk3, proto, now);
+        if (this.state[r] === ST_NONE) this.track(r, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
         this.state[r] = ST_PENDING;
         this.rev[r] = i;
         this.rev[i] = r;
-        this.sendSet(r, i, d, -1);
+        this.sendSet(r, i, rv, -1);
       }
     } else if (-resp.err !== ENOSPC) {
       this.stats.errors++;
     }
+    if (this.flags[i] & FL_SHORT && r >= 0) this.flags[r] |= FL_SHORT;
     if (r < 0) {
       // No reverse flow: the forward becomes a short flow that drops.
       this.flags[i] |= FL_SHORT;
       this.stats.short++;
       this.stats.created++;
-      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, dropReason: VR_FLOW_DR_UNKNOWN }, -1);
+      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_UNKNOWN, srcNh: plan.srcNh }, -1);
       return;
     }
     this.rev[i] = r;
     this.rev[r] = i;
     this.stats.created += 2;
-    this.sendSet(i, r, d, resp.err === 0 ? r : -1);
+    this.sendSet(i, r, plan, resp.err === 0 ? r : -1);
   }
 
   /**
    * FLOW_SET on a known index with its stored key. If it fails (EBADF/EINVAL: the entry changed under
    * the agent) the flow is forgotten, and `dropOnFail`, a reverse added for it, is deleted.
    */
-  private sendSet(i: number, rindex: number, d: FlowDecision, dropOnFail: number): void {
+  private sendSet(i: number, rindex: number, d: SetPlan, dropOnFail: number): void {
     const q = this.req;
     q.index = i;
-    q.flags = VR_FLOW_FLAG_ACTIVE | (rindex >= 0 ? VR_FLOW_FLAG_RFLOW_VALID : 0);
+    q.flags = VR_FLOW_FLAG_ACTIVE | (rindex >= 0 ? VR_FLOW_FLAG_RFLOW_VALID : 0) | d.flags;
     q.rindex = rindex;
     q.action = d.action;
     q.dropReason = d.dropReason;
@@ -344,8 +492,9 @@ export class FlowMgr {
     q.k3 = this.key[i * 4 + 3];
     q.proto = this.kproto[i];
     q.vrf = feVrf(this.t, i);
-    // RPF nexthop: the interface the flow's packets come from, whose NH is the key's.
-    q.srcNhIndex = q.k3 & 0xffff;
+    q.dvrf = d.dvrf;
+    // RPF nexthop: the interface the flow's packets come from.
+    q.srcNhIndex = d.srcNh;
     this.ch.flowSet(q, (resp) => {
       if (resp.err === 0) {
         if (this.state[i] === ST_PENDING) this.state[i] = ST_ACTIVE;
@@ -357,19 +506,53 @@ export class FlowMgr {
     });
   }
 
-  private track(i: number, k0: number, k1: number, k2: number, k3: number, proto: number, now: number): void {
-    if (this.state[i] === ST_NONE) this.join(i, this.collectors[this.collectorFor(proto)]);
+  /** Start tracking flow `i`; a reverse flow (`reverse`) has the plan's networks the other way round. */
+  private track(i: number, k0: number, k1: number, k2: number, k3: number, proto: number, now: number, plan?: FlowPlan, reverse = false): void {
+    if (this.state[i] === ST_NONE) {
+      const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
+      const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
+      this.join(i, this.collectorFor(proto, sport, dport));
+      const a = plan?.vms[0] ?? -1;
+      const b = plan?.vms[1] ?? -1;
+      this.vmA[i] = a;
+      this.vmB[i] = b;
+      if (a >= 0) this.vmFlows[a] = (this.vmFlows[a] ?? 0) + 1;
+      if (b >= 0) this.vmFlows[b] = (this.vmFlows[b] ?? 0) + 1;
+      const u = i * 16;
+      for (let k = 0; k < 16; k += 4) {
+        const x = this.random();
+        this.uuid[u + k] = x;
+        this.uuid[u + k + 1] = x >>> 8;
+        this.uuid[u + k + 2] = x >>> 16;
+        this.uuid[u + k + 3] = x >>> 24;
+      }
+      this.uuid[u + 6] = (this.uuid[u + 6] & 0x0f) | 0x40; // version 4
+      this.uuid[u + 8] = (this.uuid[u + 8] & 0x3f) | 0x80; // variant 1
+    }
     this.key[i * 4] = k0;
     this.key[i * 4 + 1] = k1;
     this.key[i * 4 + 2] = k2;
     this.key[i * 4 + 3] = k3;
     this.kproto[i] = proto;
-    this.flags[i] = 0;
+    this.flags[i] = plan?.log ? FL_LOG : 0;
     this.rev[i] = -1;
     this.lastBytes[i] = 0;
     this.lastModified[i] = now;
     this.setupTime[i] = now;
     this.auditSeen[i] = 0;
+    this.srcVn[i] = (reverse ? plan?.dstVn : plan?.srcVn) ?? -1;
+    this.dstVn[i] = (reverse ? plan?.srcVn : plan?.dstVn) ?? -1;
+    this.ruleOf[i] = this.ruleIndex(plan?.rule ?? '');
+  }
+
+  private ruleIndex(uuid: string): number {
+    let k = this.ruleIdx.get(uuid);
+    if (k === undefined) {
+      k = this.rules.length;
+      this.rules.push(uuid);
+      this.ruleIdx.set(uuid, k);
+    }
+    return k;
   }
 
   private untrack(i: number): void {
@@ -380,6 +563,10 @@ export class FlowMgr {
     if (r >= 0 && this.rev[r] === i) this.rev[r] = -1;
     this.rev[i] = -1;
     this.flags[i] = 0;
+    if (this.vmA[i] >= 0) this.vmFlows[this.vmA[i]]--;
+    if (this.vmB[i] >= 0) this.vmFlows[this.vmB[i]]--;
+    this.vmA[i] = -1;
+    this.vmB[i] = -1;
   }
 
   /** The datapath evicted flow `i`: forget it without a delete; its reverse is deleted as usual. */
@@ -412,6 +599,7 @@ export class FlowMgr {
     q.k3 = this.key[i * 4 + 3];
     q.proto = this.kproto[i];
     q.vrf = 0;
+    q.dvrf = 0;
     this.untrack(i);
     this.stats.deleted++;
     this.ch.flowSet(q, () => undefined);
@@ -455,12 +643,24 @@ export class FlowMgr {
       this.flags[i] |= FL_SHORT;
       this.stats.short++;
       this.stats.audited++;
-      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, dropReason: VR_FLOW_DR_AUDIT_ENTRY }, -1);
+      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_AUDIT_ENTRY, srcNh: 0 }, -1);
     }
   }
 
   // -------------------------------------------------------------------------------------------------
   // Aging
+
+  /** Whether the aging scan runs (`agent aging off` stops it: an emulator knob, to compare and inspect). */
+  get agingOn(): boolean {
+    return this.agingRuns;
+  }
+
+  setAging(on: boolean, now: number): void {
+    if (on && !this.agingRuns) for (const c of this.collectors) c.nextRunMs = now; // no catch-up burst
+    this.agingRuns = on;
+  }
+
+  private agingRuns = true;
 
   /** Run every audit and aging pass that is due at `now` (the agent's timers). */
   tick(now: number): void {
@@ -468,6 +668,7 @@ export class FlowMgr {
       this.audit(this.auditNextMs);
       this.auditNextMs += AUDIT_INTERVAL_MS;
     }
+    if (!this.agingRuns) return;
     for (const c of this.collectors) {
       while (c.nextRunMs <= now) {
         if (c.flows === 0) {
@@ -501,6 +702,7 @@ export class FlowMgr {
       if (this.state[i] === ST_ACTIVE) k++;
     }
     c.cursor = k;
+    this.stats.scanned += visited;
     const p = agingPace(c.scanMs, c.multiplier, c.flows);
     c.intervalMs = p.intervalMs;
     c.countPerPass = p.countPerPass;
@@ -555,7 +757,64 @@ export class FlowMgr {
     this.lastModified[i] = now;
     return true;
   }
-}
 
-/** The allow-all decision of the default agent (no policy configured). */
-export const ALLOW: FlowDecision = { action: VR_FLOW_ACTION_FORWARD, dropReason: 0 };
+  // -------------------------------------------------------------------------------------------------
+  // Configuration changes
+
+  /**
+   * Plan every established flow again (after a policy change, as the agent re-evaluates flows on an ACL
+   * update) and re-program the pairs whose action changed. The aging table and the key stay.
+   * @returns how many pairs changed.
+   */
+  reevaluate(): number {
+    let changed = 0;
+    const t = this.t;
+    for (const c of this.collectors) {
+      for (let k = 0; k < c.flows; k++) {
+        const i = c.members[k];
+        if (this.state[i] !== ST_ACTIVE || (this.flags[i] & (FL_FWD | FL_SHORT)) !== FL_FWD || !this.keyEqualsKernel(i)) continue;
+        const plan = this.env.plan(this.inVif[i], this.key[i * 4], this.key[i * 4 + 1], this.key[i * 4 + 2], this.key[i * 4 + 3], this.kproto[i], feVrf(t, i));
+        this.ruleOf[i] = this.ruleIndex(plan.rule);
+        this.flags[i] = (this.flags[i] & ~FL_LOG) | (plan.log ? FL_LOG : 0);
+        if (plan.action === feAction(t, i)) continue;
+        changed++;
+        const r = this.rev[i];
+        this.sendSet(i, r, plan, -1);
+        if (r >= 0 && plan.rev && this.state[r] === ST_ACTIVE) {
+          this.ruleOf[r] = this.ruleOf[i];
+          this.sendSet(r, i, plan.rev, -1);
+        }
+      }
+    }
+    return changed;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // The agent's view (`vrouter-emu agent flows`)
+
+  /** The aging table of flow `i`. */
+  collectorOf(i: number): Collector {
+    return this.collectors[this.coll[i]];
+  }
+
+  /** Whether the agent holds a flow at `i`. */
+  has(i: number): boolean {
+    return this.state[i] !== ST_NONE;
+  }
+
+  /** Whether flow `i` is marked for logging (a `log` policy rule). */
+  logged(i: number): boolean {
+    return (this.flags[i] & FL_LOG) !== 0;
+  }
+
+  /** Whether flow `i` is a short flow. */
+  isShort(i: number): boolean {
+    return (this.flags[i] & FL_SHORT) !== 0;
+  }
+
+  /** The UUID of flow `i` (8-4-4-4-12 hex). */
+  uuidOf(i: number): string {
+    const h = Array.from(this.uuid.subarray(i * 16, i * 16 + 16), (x) => x.toString(16).padStart(2, '0')).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+}

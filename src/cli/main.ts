@@ -21,6 +21,9 @@ verbs:
   vif --list                   its interfaces
   dropstats                    its drop counters
   agent stats [--json]         its agent's flow counters
+  agent flows [--json]         its agent's flows: UUIDs, networks, aging table, idle time, policy rule
+  agent aging on|off           stop or restart the aging scan (an emulator knob; flows then never age)
+  config reload                re-read agent.conf, policies, fat flow, global-vrouter-config (or SIGHUP)
   vrouter --info               its limits; with --params/--param, the limits a parameter file sets
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
@@ -95,6 +98,7 @@ export function main(argv: string[]): number | Promise<number> {
       case 'vif':
       case 'dropstats':
       case 'agent':
+      case 'config':
         return cmdTool(verb, rest).catch(userErrorExit);
       case 'vrouter': {
         const r = cmdVrouter(rest);

@@ -10,10 +10,13 @@ import { performance } from 'perf_hooks';
 import { execFile } from 'child_process';
 import { UserError } from '../errors';
 import { loadModuleParams, ModuleParams } from '../params/module-params';
-import { DEMO_TOPOLOGY, Topology, readTopology, topologyFrom } from '../agent/topology';
+import { DEMO_TOPOLOGY, HostSpec, Topology, readTopology, topologyFrom } from '../agent/topology';
 import { ComputeNode } from '../agent/compute-node';
-import { FlowMgr } from '../agent/flow-mgr';
-import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
+import { FlowMgr, FlowMgrConfig } from '../agent/flow-mgr';
+import { FLOW_AGE_TIME_MS } from '../agent/aging';
+import { AGENT_CONF_DEFAULTS, AgentConf, readAgentConf } from '../agent/agent-conf';
+import { inlineOrFile, parseGlobalVrouterConfig } from '../agent/contrail-config';
+import { agentFlows, agentFlowsText } from './agent-flows';
 import { FTI_ACTION_COUNT, FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, flowCreatedCount, flowTableAttach } from '../dp/flow-table';
 import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
@@ -29,10 +32,12 @@ import { vifList } from './vif-list';
 import { vrouterInfo } from './vrouter-info';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N]';
+  'sudo vrouter-emu start [--topology FILE] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N]';
 
 export const START_OPTS = {
   '--topology': { value: true },
+  '--agent-conf': { value: true },
+  '--global-config': { value: true },
   '--params': { value: true },
   '--param': { value: true, repeat: true },
   '--socket': { value: true },
@@ -46,8 +51,44 @@ function log(s: string): void {
   process.stdout.write(s + '\n');
 }
 
+/** The configuration read from files, at start and at each reload. */
+interface Config {
+  conf: AgentConf;
+  topo: Topology;
+  aging: FlowMgrConfig;
+  notes: string[];
+}
+
+/** Read the agent configuration, the topology and global-vrouter-config; `--flow-cache-timeout` wins over the file. */
+function loadConfig(p: Parsed, params: ModuleParams): Config {
+  const notes: string[] = [];
+  const confFile = opt(p, '--agent-conf');
+  const conf = confFile ? readAgentConf(confFile, (m) => notes.push(m)) : { ...AGENT_CONF_DEFAULTS, collectors: [] };
+  const topoFile = opt(p, '--topology');
+  const topo: Topology = topoFile ? readTopology(topoFile) : topologyFrom(DEMO_TOPOLOGY, '(demo topology)');
+  const gFile = opt(p, '--global-config');
+  if (gFile) {
+    const src = inlineOrFile(gFile, '.', '--global-config', gFile);
+    topo.global = parseGlobalVrouterConfig(src.value, src.where, 'global-vrouter-config');
+    notes.push(...topo.global.ignored.map((x) => `${gFile}: ${x}: ignored`));
+  }
+  notes.push(...topo.notes);
+  const ageS = opt(p, '--flow-cache-timeout') !== undefined ? optInt(p, '--flow-cache-timeout', 0) : conf.flowCacheTimeout;
+  const aging: FlowMgrConfig = {
+    ageMs: ageS > 0 ? ageS * 1000 : FLOW_AGE_TIME_MS,
+    tcpScanMs: conf.tcpFlowScanInterval * 1000,
+    agingTimeouts: topo.global.agingTimeouts,
+    // max_vm_flows is a percentage of the flow table (main and overflow entries).
+    maxVmFlows: Math.floor(((params.vr_flow_entries + params.vr_oflow_entries) * conf.maxVmFlows) / 100),
+  };
+  return { conf, topo, aging, notes };
+}
+
 /** The tools a running instance answers (server side of the control socket). */
-function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined): ToolHandler {
+function toolHandler(
+  params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined,
+  reload: () => string, clock: () => number,
+): ToolHandler {
   const drops = new Float64Array(shared.dropsSab);
   const vifStats = new Float64Array(shared.vifStatsSab);
   return async (argv, out) => {
@@ -75,9 +116,22 @@ function toolHandler(params: ModuleParams, shared: RouterShared, table: FlowTabl
       parseArgs(args, {}, 'vrouter-emu dropstats');
       dropstats(drops, collect);
     } else if (tool === 'agent') {
-      const p = parseArgs(args, { '--json': {} }, 'vrouter-emu agent stats [--json]');
-      if (p.positional[0] !== 'stats') throw new UserError('usage: vrouter-emu agent stats [--json]');
-      agentStats(table, agentOf(), p.flags.has('--json'), collect);
+      const u = 'vrouter-emu agent stats|flows [--json] | agent aging on|off';
+      const p = parseArgs(args, { '--json': {} }, u);
+      const agent = agentOf();
+      if (p.positional[0] === 'stats') agentStats(table, agent, p.flags.has('--json'), collect);
+      else if (p.positional[0] === 'aging' && agent && (p.positional[1] === 'on' || p.positional[1] === 'off') && p.positional.length === 2) {
+        agent.setAging(p.positional[1] === 'on', clock());
+        collect(`flow aging ${p.positional[1]}\n`);
+      }
+      else if (p.positional[0] === 'flows' && agent) {
+        const flows = agentFlows(agent, table, node.vnNames, clock());
+        collect(p.flags.has('--json') ? JSON.stringify(flows) + '\n' : agentFlowsText(flows));
+      } else throw new UserError(`usage: ${u}`);
+    } else if (tool === 'config') {
+      const p = parseArgs(args, {}, 'vrouter-emu config reload');
+      if (p.positional[0] !== 'reload') throw new UserError('usage: vrouter-emu config reload');
+      collect(reload() + '\n');
     } else if (tool === 'vrouter') {
       const p = parseArgs(args, { '--info': {} }, 'vrouter-emu vrouter --info');
       if (!p.flags.has('--info')) throw new UserError('usage: vrouter-emu vrouter --info');
@@ -100,6 +154,8 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out
     flowsEvictedByVrouter: agent?.stats.evicted ?? 0,
     shortFlows: agent?.stats.short ?? 0,
     flowSetErrors: agent?.stats.errors ?? 0,
+    aging: agent?.agingOn ?? false,
+    flowsScanned: agent?.stats.scanned ?? 0,
     table: {
       created, added: info[FTI_ADDED], processed: info[FTI_ACTION_COUNT], active: info[FTI_ACTIVE],
       activePeak: info[FTI_ACTIVE_PEAK], overflowUsed: info[FTI_OFLOW_USED], overflowPeak: info[FTI_OFLOW_PEAK],
@@ -110,6 +166,7 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out
     return;
   }
   out(`flows active ${s.flowsActive}, set up ${s.flowsSetUp}, aged ${s.flowsAged}, evicted by the vrouter ${s.flowsEvictedByVrouter}, short ${s.shortFlows}, FLOW_SET errors ${s.flowSetErrors}\n`);
+  out(`aging ${s.aging ? 'on' : 'off'}, flows scanned ${s.flowsScanned}\n`);
   out(`table: Created ${created} Added ${s.table.added} Processed ${s.table.processed}; active ${s.table.active} (peak ${s.table.activePeak}); overflow in use ${s.table.overflowUsed} (peak ${s.table.overflowPeak})\n`);
 }
 
@@ -133,9 +190,9 @@ export async function cmdStart(p: Parsed): Promise<number> {
   });
   for (const w of warnings) log(`vrouter-emu: ${w}`);
   const topoFile = opt(p, '--topology');
-  const topo: Topology = topoFile ? readTopology(topoFile) : topologyFrom(DEMO_TOPOLOGY, '(demo topology)');
+  let cfg = loadConfig(p, params);
+  const topo = cfg.topo;
   const socket = opt(p, '--socket') ?? DEFAULT_SOCKET;
-  const ageS = optInt(p, '--flow-cache-timeout', 0);
   const eviction = optOnOff(p, '--datapath-eviction', true);
   const cpu = opt(p, '--cpu') === undefined ? -1 : optInt(p, '--cpu', 0);
   const ncpu = os.cpus().length;
@@ -144,7 +201,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
   if (await controlAlive(socket)) throw new UserError(`an instance is already running at ${socket}; stop it, or give another --socket PATH`);
   for (const line of cleanLeftovers(socket)) log(`vrouter-emu: ${line}`);
   const bed = new Testbed(socket);
-  bed.checkFree(topo.vms);
+  bed.checkFree([...topo.vms, ...topo.outside]);
 
   let shared: RouterShared;
   try {
@@ -175,6 +232,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
   // Signals are taken from here on: during the set-up they stop it (and it cleans up), afterwards they
   // stop the instance.
   let signalled = '';
+  let reloadHook: (() => void) | undefined;
   let onSignal: (sig: string) => void = (sig) => {
     signalled = sig;
   };
@@ -186,11 +244,11 @@ export async function cmdStart(p: Parsed): Promise<number> {
 
   try {
     const fds = new Map<string, number>();
-    for (const vm of topo.vms) {
-      const nw = topo.networks.find((n) => n.name === vm.network);
-      if (!nw) throw new Error(`network ${vm.network} missing`);
-      const vif = await bed.addVm(vm, nw);
-      fds.set(vm.name, vif.fd);
+    for (const h of [...topo.vms, ...topo.outside]) {
+      const nw = topo.networks.find((n) => n.name === h.network);
+      if (!nw) throw new Error(`network ${h.network} missing`);
+      const hif = await bed.addVm(h, nw);
+      fds.set(h.name, hif.fd);
       checkSignal();
     }
     const clock = (): number => performance.now();
@@ -215,20 +273,48 @@ export async function cmdStart(p: Parsed): Promise<number> {
     const dpCpu = await dp.whenReady();
     checkSignal();
     node.program(dp, fds);
-    agent = new FlowMgr(table, dp, node.flowEnv(), { ageMs: ageS > 0 ? ageS * 1000 : FLOW_AGE_TIME_MS, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, clock);
+    agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
+    const d = dp;
     timer = setInterval(() => a.tick(clock()), 100);
-    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent));
+    /** Reload without restart: agent.conf, the topology's Contrail objects, global-vrouter-config. */
+    const reload = (): string => {
+      const next = loadConfig(p, params);
+      if (ComputeNode.shape(next.topo) !== ComputeNode.shape(node.topo)) {
+        throw new UserError('the topology\'s networks, hosts, addresses or floating IPs changed: restart to apply them; the old configuration stays');
+      }
+      node.reconfigure(next.topo);
+      node.programRuntime(d);
+      a.configureAging(next.aging);
+      const changed = a.reevaluate();
+      cfg = next;
+      for (const n of next.notes) log(`vrouter-emu: ${n}`);
+      return `configuration reloaded: ${a.collectors.filter((c) => !c.deleted).length} aging tables, ${next.topo.policies.size} network policies, ${changed} flow pairs re-evaluated with a new action`;
+    };
+    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent, reload, clock));
+    reloadHook = (): void => {
+      try {
+        log(`vrouter-emu: SIGHUP: ${reload()}`);
+      } catch (e) {
+        log(`vrouter-emu: SIGHUP: reload refused: ${(e as Error).message}`);
+      }
+    };
 
     log(`vrouter-emu: vRouter running (pid ${process.pid}), control socket ${socket}`);
     log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}`);
-    log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${ageS > 0 ? ageS : 180} s`);
-    log('  VM          namespace       interface             address             MAC                vif');
-    for (const vm of topo.vms) {
+    log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${cfg.aging.ageMs / 1000} s${cfg.conf.file ? ` (${cfg.conf.file})` : ''}, ${cfg.topo.policies.size} network policies`);
+    for (const n of cfg.notes) log(`vrouter-emu: ${n}`);
+    const hosts = [...topo.vms, ...topo.outside];
+    const w = (f: (h: HostSpec) => string, min: number): number => Math.max(min, ...hosts.map((h) => f(h).length));
+    const wName = w((h) => h.name, 11);
+    const wNs = w((h) => h.namespace, 15);
+    log(`  ${'VM'.padEnd(wName)} ${'namespace'.padEnd(wNs)} ${'interface'.padEnd(21)} ${'address'.padEnd(19)} ${'MAC'.padEnd(17)}  vif`);
+    for (const vm of hosts) {
       const nw = topo.networks.find((n) => n.name === vm.network);
-      const v = node.vmVif(vm.name);
-      log(`  ${vm.name.padEnd(11)} ${vm.namespace.padEnd(15)} ${`eth0 (${vm.tap})`.padEnd(21)} ${`${vm.ipStr}/${nw?.prefixLen}`.padEnd(19)} ${macString(vm.mac)}  vif0/${v?.idx}`);
+      const v = node.hostVif(vm.name);
+      log(`  ${vm.name.padEnd(wName)} ${vm.namespace.padEnd(wNs)} ${`eth0 (${vm.tap})`.padEnd(21)} ${`${vm.ipStr}/${nw?.prefixLen}`.padEnd(19)} ${macString(vm.mac)}  vif0/${v?.idx}${topo.outside.includes(vm) ? ' (outside host)' : ''}`);
     }
+    for (const vm of topo.vms) for (const f of vm.floatingIps) log(`  floating IP ${f.ipStr} (${f.network}) → ${vm.name} ${vm.ipStr}`);
     const [v1, v2] = topo.vms;
     if (!topoFile && !p.flags.has('--no-demo-traffic') && v1 && v2) {
       log(`\nDemo traffic: ${v1.name} pings ${v2.name} through the flow engine`);
@@ -248,6 +334,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     const sock = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
     log(`  sudo vrouter-emu flow -l${sock}      sudo vrouter-emu vif --list${sock}`);
     log(`  sudo vrouter-emu dropstats${sock}    sudo vrouter-emu vrouter --info${sock}`);
+    log(`  sudo vrouter-emu agent flows${sock}  sudo vrouter-emu config reload${sock}  (or kill -HUP ${process.pid})`);
     log('Stop with Ctrl-C: the namespaces and interfaces it created are removed.');
   } catch (e) {
     await shutdown('');
@@ -257,6 +344,11 @@ export async function cmdStart(p: Parsed): Promise<number> {
 
   return new Promise<number>((resolve) => {
     onSignal = (sig) => {
+      // SIGHUP reloads the configuration (as for the real agent's config files); the others stop.
+      if (sig === 'SIGHUP' && reloadHook) {
+        reloadHook();
+        return;
+      }
       void shutdown(`stopped by ${sig}`).then(() => resolve(0));
     };
     if (signalled) onSignal(signalled);

@@ -13,6 +13,10 @@
  */
 import {
   ETH_HLEN,
+  IPPROTO_ICMP,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
   ETH_P_8021Q,
   ETH_P_ARP,
   ETH_P_IP,
@@ -36,12 +40,13 @@ import {
   VIFS_TX_PACKETS,
   VIFS_LEN,
   VIF_FLAG_POLICY_ENABLED,
+  VIF_TYPE_GATEWAY,
   VIF_TYPE_VIRTUAL,
   Vif,
 } from './interface';
 import { NH_ENCAP, VR_RT_ARP_PROXY_FLAG, bridgeLookup, rtLookup } from './nexthop';
 import { Pkt, rd16, rdLe32 } from './pkt';
-import { KEY_OK, flowKeyBuild, ipParse } from './proto-ip';
+import { KEY_OK, fatFlowReduce, flowKeyBuild, ipParse } from './proto-ip';
 import { DpConfig, HostOs, RES_FORWARDED, RES_NO_FLOW, Router, RouterShared, createRouter, dropPkt } from './router';
 import type { ModuleParams } from '../params/module-params';
 
@@ -81,7 +86,7 @@ function dpFlood(r: Router, pkt: Pkt): number {
   const vifs = r.vifs.vifs;
   for (let i = 0; i < vifs.length; i++) {
     const v = vifs[i];
-    if (v === undefined || i === pkt.vif || v.vrf !== pkt.vrf || v.type !== VIF_TYPE_VIRTUAL || !v.up) continue;
+    if (v === undefined || i === pkt.vif || v.vrf !== pkt.vrf || (v.type !== VIF_TYPE_VIRTUAL && v.type !== VIF_TYPE_GATEWAY) || !v.up) continue;
     vifTx(r, i, pkt.buf, pkt.off, pkt.len);
     n++;
   }
@@ -120,13 +125,14 @@ function toRouterMac(pkt: Pkt, v: Vif): boolean {
  */
 function dpForward(r: Router, pkt: Pkt): void {
   const v = r.vifs.vifs[pkt.vif] as Vif;
-  if (!toRouterMac(pkt, v)) {
+  // A flow with VRFT routes in its destination VRF whatever the MAC ("to me").
+  if (pkt.fwdVrf < 0 && !toRouterMac(pkt, v)) {
     dpBridge(r, pkt);
     return;
   }
   const b = pkt.buf;
   const l3 = pkt.off + ETH_HLEN;
-  const route = rtLookup(r.rt, pkt.vrf, rdLe32(b, l3 + 16));
+  const route = rtLookup(r.rt, pkt.fwdVrf >= 0 ? pkt.fwdVrf : pkt.vrf, rdLe32(b, l3 + 16));
   if (route === undefined) {
     dropPkt(r, VP_DROP_DISCARD);
     return;
@@ -239,6 +245,7 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
   pkt.vrf = v.vrf;
   pkt.nh = v.nh;
   pkt.flowIdx = -1;
+  pkt.fwdVrf = -1;
   pkt.k1 = 0;
   const ethType = rd16(buf, off + 12);
   if (ethType === ETH_P_8021Q) {
@@ -282,8 +289,30 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
     dropPkt(r, kerr);
     return;
   }
+  if (r.fatFlowVifs > 0) dpFatFlow(r, pkt, v);
   if (flowLookup(r, pkt) === FLOW_FORWARD) r.reinject(r, pkt);
 }
+
+/**
+ * Fat flow on the key: the ingress interface's list, else the destination interface's (found by the
+ * destination's route), so a server VMI's entry collapses its clients whether they come from another
+ * interface of this node or from the outside.
+ */
+function dpFatFlow(r: Router, pkt: Pkt, v: Vif): void {
+  const p = pkt.kproto;
+  if (p !== IPPROTO_TCP && p !== IPPROTO_UDP && p !== IPPROTO_ICMP && p !== IPPROTO_SCTP) return;
+  const own: ArrayLike<number> = v.fatFlow ?? EMPTY;
+  let other: ArrayLike<number> = EMPTY;
+  const route = rtLookup(r.rt, pkt.vrf, pkt.k2);
+  if (route !== undefined) {
+    const nh = r.rt.nhs[route.nh];
+    const dv = nh && nh.type === NH_ENCAP ? r.vifs.vifs[nh.vif] : undefined;
+    if (dv?.fatFlow) other = dv.fatFlow;
+  }
+  pkt.k0 = fatFlowReduce(pkt.k0, p, own, other);
+}
+
+const EMPTY = new Int32Array(0);
 
 /** End of a burst: run the deferred work (hold flushes, deletes, evictions). */
 export function dpBurstEnd(r: Router): void {

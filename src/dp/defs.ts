@@ -79,10 +79,11 @@ export const VR_FLOW_DR_NAMES = [
   'RevFlowChng', 'NatChng', 'FlowLim', 'LinkSrcNatErr', 'Policy', 'OutPolicy', 'SG', 'OutSG', 'RevSG', 'RevOutSG',
 ] as const;
 export const VR_FLOW_DR_UNKNOWN = 0;
+export const VR_FLOW_DR_NO_DST_ROUTE = 5;
 export const VR_FLOW_DR_AUDIT_ENTRY = 6;
-export const VR_FLOW_DR_NO_REVERSE_FLOW = 8;
 export const VR_FLOW_DR_FLOW_LIMIT = 11;
 export const VR_FLOW_DR_POLICY = 13;
+export const VR_FLOW_DR_OUT_POLICY = 14;
 
 // Trap codes, include/vr_defs.h at R2.22 (§4.4). 15 was AGENT_TRAP_SESSION_CLOSE in Jun-Aug 2015.
 export const AGENT_TRAP_SWITCH = 0;

@@ -88,6 +88,8 @@ import {
   htRelease,
 } from './flow-table';
 import { flowTcpDigest, flowTcpRflowSet } from './flow-tcp';
+import { flowNat } from './flow-nat';
+import { KEY_OK, ipParse } from './proto-ip';
 import { jhashWords } from './jhash';
 import { FRAG_MORE, Pkt, wr16, wr32 } from './pkt';
 import {
@@ -317,30 +319,39 @@ export function flowLookup(r: Router, pkt: Pkt): number {
 
 /** Apply entry `i`'s action to the packet (vr_flow_action). */
 function flowAction(r: Router, i: number, pkt: Pkt): number {
-  const t = r.ft;
-  switch (t.u16[i * H + (FE_ACTION >> 1)]) {
+  switch (r.ft.u16[i * H + (FE_ACTION >> 1)]) {
     case VR_FLOW_ACTION_HOLD:
       return flowEnqueue(r, i, pkt);
     case VR_FLOW_ACTION_DROP:
       dropPkt(r, VP_DROP_FLOW_ACTION_DROP);
       return FLOW_DROP;
     case VR_FLOW_ACTION_FORWARD:
-      return FLOW_FORWARD;
-    case VR_FLOW_ACTION_NAT: {
-      const f = Atomics.load(t.u16, fidx(i));
-      const rf = t.i32[i * W + (FE_RFLOW >> 2)];
-      if ((f & VR_FLOW_FLAG_RFLOW_VALID) === 0 || rf < 0 || rf >= t.total ||
-          (Atomics.load(t.u16, fidx(rf)) & VR_FLOW_FLAG_ACTIVE) === 0) {
-        dropPkt(r, VP_DROP_FLOW_NAT_NO_RFLOW);
-        return FLOW_DROP;
-      }
-      // FIXME: the NAT rewrite (SNAT/DNAT/SPAT/DPAT from the reverse key) comes with floating IPs.
-      return FLOW_FORWARD;
-    }
+    case VR_FLOW_ACTION_NAT:
+      return flowForwardPrep(r, i, pkt);
     default:
       dropPkt(r, VP_DROP_FLOW_ACTION_INVALID);
       return FLOW_DROP;
   }
+}
+
+/**
+ * What a FORWARD or NAT entry does to the packet before it is forwarded: NAT by the reverse flow (§3.3;
+ * none → Flow NAT no rflow), and with VRFT the VRF to route in.
+ */
+function flowForwardPrep(r: Router, i: number, pkt: Pkt): number {
+  const t = r.ft;
+  const f = Atomics.load(t.u16, fidx(i));
+  if (t.u16[i * H + (FE_ACTION >> 1)] === VR_FLOW_ACTION_NAT) {
+    const rf = t.i32[i * W + (FE_RFLOW >> 2)];
+    if ((f & VR_FLOW_FLAG_RFLOW_VALID) === 0 || rf < 0 || rf >= t.total ||
+        (Atomics.load(t.u16, fidx(rf)) & VR_FLOW_FLAG_ACTIVE) === 0) {
+      dropPkt(r, VP_DROP_FLOW_NAT_NO_RFLOW);
+      return FLOW_DROP;
+    }
+    flowNat(t, i, rf, pkt);
+  }
+  pkt.fwdVrf = f & VR_FLOW_FLAG_VRFT ? t.u16[i * H + (FE_DVRF >> 1)] : -1;
+  return FLOW_FORWARD;
 }
 
 /** Queue a packet on a HOLD entry; the one that takes slot 0 traps to the agent (vr_enqueue_flow). */
@@ -505,7 +516,13 @@ function flowHoldFlush(r: Router, i: number, action: number): void {
     p.vrf = v.vrf;
     p.nh = v.nh;
     p.flowIdx = i;
-    r.reinject(r, p);
+    // The held frame is parsed again for the rewrite (it was parsed when it arrived).
+    p.l3 = p.off + ETH_HLEN;
+    if (ipParse(p) !== KEY_OK) {
+      dropPkt(r, VP_DROP_FLOW_ACTION_INVALID);
+      continue;
+    }
+    if (flowForwardPrep(r, i, p) === FLOW_FORWARD) r.reinject(r, p);
   }
   hold.release(q);
 }

@@ -11,6 +11,7 @@ export const VIF_TYPE_HOST = 0;
 export const VIF_TYPE_AGENT = 1;
 export const VIF_TYPE_PHYSICAL = 2;
 export const VIF_TYPE_VIRTUAL = 3;
+export const VIF_TYPE_GATEWAY = 5;
 export const VIF_TYPE_NAMES = ['Host', 'Agent', 'Physical', 'Virtual', 'XenLL', 'Gateway', 'Virtual(Vlan)', 'Stats', 'Monitoring'] as const;
 
 // VIF_FLAG_*, include/vr_interface.h (the order of the `vif --list` legend).
@@ -50,6 +51,8 @@ export interface Vif {
   mac: Uint8Array;
   /** Up (false once the OS interface vanished). */
   up: boolean;
+  /** Fat-flow list ((proto << 16) | port, vifr_fat_flow_protocol_port), or null. */
+  fatFlow?: Int32Array | null;
 }
 
 export interface VifTable {
@@ -83,4 +86,13 @@ export function macParse(s: string): Uint8Array | undefined {
 
 export function macString(m: Uint8Array): string {
   return Array.from(m, (x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Set a vif's fat-flow list ((proto << 16) | port entries); keeps `count` of vifs with one in step. */
+export function vifSetFatFlow(t: VifTable, idx: number, rules: ArrayLike<number>): number {
+  const v = t.vifs[idx];
+  if (v === undefined) return 0;
+  const had = v.fatFlow && v.fatFlow.length > 0 ? 1 : 0;
+  v.fatFlow = rules.length > 0 ? Int32Array.from(rules) : null;
+  return (rules.length > 0 ? 1 : 0) - had;
 }

@@ -42,6 +42,8 @@ export class Pkt {
 
   /** fmd_flow_index: the flow entry the packet hit, −1 = none. */
   flowIdx = -1;
+  /** The VRF to route in after the flow: the flow's dvrf with VRFT (NAT to another network), else −1. */
+  fwdVrf = -1;
   /** Counters of a reused entry, reported in the FLOW_MISS trap (see flowLookup). */
   trapBytes = 0;
   trapPackets = 0;

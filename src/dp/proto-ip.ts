@@ -214,3 +214,35 @@ export function keyDport(k0: number): number {
 export function keyIpString(w: number): string {
   return `${w & 0xff}.${(w >>> 8) & 0xff}.${(w >>> 16) & 0xff}.${w >>> 24}`;
 }
+
+/**
+ * Fat flow (vif_fat_flow_lookup, and the agent's PktFlowInfo::CalculatePort; reference vrouter-agent.md
+ * §5.2): when (proto, port) of the key is in a fat-flow list, the other port — the client's — is zeroed,
+ * so every client port of a server shares one flow. The configured port is the server port: with
+ * sport < dport the source port is tried first, else the destination port; ICMP matches on port 0 and so
+ * zeroes its identifier (echo) or type. `primary` is the ingress interface's list; `secondary`, the
+ * destination interface's, is used when the primary list has no match. Lists hold (proto << 16) | port.
+ * @returns key word 0 with the client port zeroed (or unchanged), as int32.
+ */
+export function fatFlowReduce(k0: number, proto: number, primary: ArrayLike<number>, secondary: ArrayLike<number>): number {
+  const r = fatFlowReduceWith(k0, proto, primary);
+  return r !== (k0 | 0) || secondary.length === 0 ? r : fatFlowReduceWith(k0, proto, secondary);
+}
+
+function fatFlowReduceWith(k0: number, proto: number, list: ArrayLike<number>): number {
+  if (list.length === 0) return k0 | 0;
+  let sport = keySport(k0);
+  let dport = keyDport(k0);
+  const m = proto === IPPROTO_ICMP ? 0 : sport;
+  const has = (port: number): boolean => {
+    const want = (proto << 16) | port;
+    for (let i = 0; i < list.length; i++) if (list[i] === want) return true;
+    return false;
+  };
+  if (sport < dport) {
+    if (has(m)) dport = 0;
+    else if (has(dport)) sport = 0;
+  } else if (has(dport)) sport = 0;
+  else if (has(m)) dport = 0;
+  return keyPorts(sport, dport) | 0;
+}

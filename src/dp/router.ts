@@ -90,6 +90,8 @@ export interface Router {
   readonly results: Float64Array;
   /** The reason of the latest drop (for per-packet debug output). */
   lastDrop: number;
+  /** How many vifs have a fat-flow list (the key builder skips fat flow when none). */
+  fatFlowVifs: number;
   /** The packet being processed and one for re-injected held packets. */
   readonly pkt: Pkt;
   readonly heldPkt: Pkt;
@@ -156,6 +158,7 @@ export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<Dp
     dropsSab,
     results: new Float64Array(RES_MAX),
     lastDrop: -1,
+    fatFlowVifs: 0,
     pkt: new Pkt(),
     heldPkt: new Pkt(),
     trapBuf: new Uint8Array(16384),

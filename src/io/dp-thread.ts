@@ -12,7 +12,7 @@ import type { ModuleParams } from '../params/module-params';
 import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
 import { Native, loadNative } from './native';
-import { OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_STOP, OP_VIF_ADD, RING_RECORD, Ring } from './ring';
+import { OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_FAT, RING_RECORD, Ring } from './ring';
 
 export interface DpThreadOptions {
   params: ModuleParams;
@@ -174,8 +174,20 @@ export class DpThread implements DpChannel {
     this.send(rec);
   }
 
+  vifFatFlow(idx: number, rules: number[]): void {
+    const rec = new Int32Array(RING_RECORD);
+    const n = Math.min(rules.length, RING_RECORD - 4);
+    rec.set([OP_VIF_FAT, 0, idx, n]);
+    rec.set(rules.slice(0, n), 4);
+    this.send(rec);
+  }
+
   rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void {
     this.send(Int32Array.from([OP_RT_ADD, 0, vrf, ipWord | 0, nh, flags]));
+  }
+
+  rtDelete(vrf: number, ipWord: number): void {
+    this.send(Int32Array.from([OP_RT_DEL, 0, vrf, ipWord | 0]));
   }
 
   bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void {

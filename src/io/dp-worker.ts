@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import { createDatapath, dpRx } from '../dp/datapath';
 import { flowReqNew, flowSet, routerDrainWork, FlowResp } from '../dp/flow';
-import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN, vifAdd, vifDelete } from '../dp/interface';
+import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN, vifAdd, vifDelete, vifSetFatFlow } from '../dp/interface';
 import { VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
 import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
 import { DpConfig, HostOs, RouterShared } from '../dp/router';
@@ -28,6 +28,7 @@ import {
   OP_STOP,
   OP_VIF_ADD,
   OP_VIF_DEL,
+  OP_VIF_FAT,
   Ring,
 } from './ring';
 
@@ -216,6 +217,8 @@ function run(d: DpWorkerData): void {
         rtDelete(r.rt, a[o + 2], a[o + 3]);
       } else if (op === OP_BRIDGE_ADD) {
         bridgeAdd(r.rt, a[o + 2], Uint8Array.from(a.subarray(o + 3, o + 9)), a[o + 9]);
+      } else if (op === OP_VIF_FAT) {
+        r.fatFlowVifs += vifSetFatFlow(r.vifs, a[o + 2], a.subarray(o + 4, o + 4 + a[o + 3]));
       } else if (op === OP_STOP) {
         ring.pop();
         return false;

@@ -15,7 +15,7 @@
 import { createDatapath, dpBurstEnd, dpRx } from '../dp/datapath';
 import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../dp/interface';
 import { DpConfig, HostOs, RES_MAX, Router } from '../dp/router';
-import { ALLOW, FlowMgr } from '../agent/flow-mgr';
+import { FlowMgr, allowAllEnv } from '../agent/flow-mgr';
 import { DirectChannel } from '../agent/dp-channel';
 import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
 import type { ModuleParams } from '../params/module-params';
@@ -81,7 +81,7 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
   const ch = new DirectChannel(r);
   const ageMs = (o.flowCacheTimeoutS ?? 0) > 0 ? (o.flowCacheTimeoutS as number) * 1000 : FLOW_AGE_TIME_MS;
   const latency = o.agentLatencyMs ?? 0;
-  const env = { reverseNh: (_v: number, _s: number, _d: number, nh: number) => nh, decide: () => ALLOW };
+  const env = allowAllEnv();
   const newAgent = (): FlowMgr => new FlowMgr(r.ft, ch, env, { ageMs, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, () => host.now);
   let agent: FlowMgr | undefined;
   const before = new Float64Array(RES_MAX);

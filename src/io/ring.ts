@@ -61,3 +61,4 @@ export const OP_RT_ADD = 5; // 2 vrf, 3 ip key word, 4 nh, 5 flags
 export const OP_RT_DEL = 6; // 2 vrf, 3 ip key word
 export const OP_BRIDGE_ADD = 7; // 2 vrf, 3-8 mac, 9 vif
 export const OP_STOP = 8;
+export const OP_VIF_FAT = 9; // 2 idx, 3 count, 4.. rules ((proto << 16) | port), at most 28

@@ -10,7 +10,7 @@ import { execFileSync } from 'child_process';
 import { Worker } from 'worker_threads';
 import { UserError } from '../errors';
 import { distFile } from '../lib/package-root';
-import type { VmSpec, Network } from '../agent/topology';
+import type { HostSpec, Network } from '../agent/topology';
 import { loadNative } from './native';
 import type { NetnsJob } from './netns-worker';
 
@@ -106,9 +106,9 @@ export function cleanLeftovers(socket: string): string[] {
   return done;
 }
 
-/** A VM interface the testbed made: the TAP's fd and its identity. */
-export interface VmIf {
-  vm: VmSpec;
+/** A host interface the testbed made: the TAP's fd and its host. */
+export interface HostIf {
+  host: HostSpec;
   fd: number;
 }
 
@@ -127,7 +127,7 @@ export class Testbed {
   }
 
   /** Check every name before anything is created. @throws UserError naming the first one taken. */
-  checkFree(vms: VmSpec[]): void {
+  checkFree(vms: HostSpec[]): void {
     for (const v of vms) {
       if (v.attach && !nsExists(v.namespace)) {
         throw new UserError(`namespace ${v.namespace} (VM ${v.name}) does not exist; create it with: ip netns add ${v.namespace}`);
@@ -153,8 +153,8 @@ export class Testbed {
     }
   }
 
-  /** Create a VM: its namespace (unless attached), its TAP, moved in as eth0 and configured. */
-  async addVm(v: VmSpec, nw: Network): Promise<VmIf> {
+  /** Create a host (a VM or an outside host): its namespace (unless attached), its TAP, moved in as eth0 and configured. */
+  async addVm(v: HostSpec, nw: Network): Promise<HostIf> {
     const nat = loadNative();
     if (!v.attach) {
       ipFor(v.name, ['netns', 'add', v.namespace]);
@@ -195,7 +195,7 @@ export class Testbed {
       w.once('error', (e) => fail(e.message));
       w.once('exit', (code) => code !== 0 && fail(`its thread exited with ${code}`));
     });
-    return { vm: v, fd };
+    return { host: v, fd };
   }
 
   /** Close the TAPs (they vanish with their fd) and delete the namespaces this run created. */

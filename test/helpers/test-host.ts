@@ -2,7 +2,7 @@
  * The third host of the datapath core (after the TAP worker and the replay): a manual clock, traps
  * collected in an array, frames "sent" collected too, and a seeded random source.
  */
-import { FlowMgr, ALLOW, FlowEnv } from '../../src/agent/flow-mgr';
+import { FlowMgr, FlowEnv, allowAllEnv } from '../../src/agent/flow-mgr';
 import { DirectChannel } from '../../src/agent/dp-channel';
 import { xorshift32 } from '../../src/lib/xorshift';
 import { createDatapath, dpBurstEnd, dpRx } from '../../src/dp/datapath';
@@ -70,15 +70,31 @@ export function rx(r: Router, frame: Uint8Array, vif = VM_VIF): void {
 }
 
 
-/** The default agent on a test router: traps are handed over by `agentRun()`. */
-export function testAgent(r: Router, host: TestHost, env: Partial<FlowEnv> = {}, ageMs = 180_000): { agent: FlowMgr; run: () => void } {
+export interface TestEnv {
+  /** The reverse key's nexthop (default: the forward's). */
+  reverseNh?: (vrf: number, sip: number, dip: number, nh: number) => number;
+  /** Override the action of both directions. */
+  decide?: () => { action: number; dropReason: number };
+  /** Replace the environment altogether. */
+  env?: FlowEnv;
+}
+
+/** The default agent on a test router: traps are handed over by `run()`. */
+export function testAgent(r: Router, host: TestHost, opts: TestEnv = {}, ageMs = 180_000): { agent: FlowMgr; run: () => void } {
   const ch = new DirectChannel(r);
-  const agent = new FlowMgr(
-    r.ft, ch,
-    { reverseNh: (_v, _s, _d, nh) => nh, decide: () => ALLOW, ...env },
-    { ageMs, tcpScanMs: 15_000 },
-    () => host.now,
-  );
+  const base = opts.env ?? allowAllEnv(opts.reverseNh);
+  const env: FlowEnv = opts.decide
+    ? {
+        plan: (...a) => {
+          const p = base.plan(...a);
+          const d = (opts.decide as NonNullable<TestEnv['decide']>)();
+          Object.assign(p, d);
+          if (p.rev) Object.assign(p.rev, d);
+          return p;
+        },
+      }
+    : base;
+  const agent = new FlowMgr(r.ft, ch, env, { ageMs, tcpScanMs: 15_000 }, () => host.now);
   const run = (): void => {
     const traps = host.traps.splice(0);
     for (const f of traps) agent.onTrap(f);

@@ -1,0 +1,271 @@
+/**
+ * The agent's flow plans on a routed datapath: network policy (pass, deny, implicit deny, out_policy,
+ * no route), floating-IP NAT both ways with checksums and ICMP errors, fat flow, max_vm_flows, the audit.
+ */
+import test from 'ava';
+import { ComputeNode } from '../../src/agent/compute-node';
+import { DirectChannel, directProgrammer } from '../../src/agent/dp-channel';
+import { FlowMgr } from '../../src/agent/flow-mgr';
+import { topologyFrom } from '../../src/agent/topology';
+import { createDatapath } from '../../src/dp/datapath';
+import { VR_FLOW_ACTION_DROP, VR_FLOW_DR_NAMES, VP_DROP_FLOW_ACTION_DROP, VP_DROP_FLOW_NAT_NO_RFLOW, VR_VIF_MAC } from '../../src/dp/defs';
+import { flowReqNew, flowSet, routerDrainWork } from '../../src/dp/flow';
+import { FTI_ACTIVE, feAction, feDropReason, feFlags, feKeyWord, feProto, feVrf } from '../../src/dp/flow-table';
+import { keyDport, keyIpString, keySport } from '../../src/dp/proto-ip';
+import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
+import { icmpError, inetChecksum, ipToBytes, tcpFrame, udpFrame } from '../../src/io/frame-build';
+import { TestHost, rx } from '../helpers/test-host';
+import { holdAccounting, invariants } from '../helpers/table-check';
+
+const policy = {
+  'network-policy': {
+    fq_name: ['default-domain', 'admin', 'web'],
+    network_policy_entries: {
+      policy_rule: [
+        {
+          rule_uuid: 'aaaaaaaa-0000-0000-0000-000000000080', direction: '>', protocol: 'tcp',
+          src_addresses: [{ virtual_network: 'default-domain:admin:blue' }], dst_addresses: [{ virtual_network: 'default-domain:admin:red' }],
+          src_ports: [{ start_port: -1, end_port: -1 }], dst_ports: [{ start_port: 80, end_port: 80 }],
+          action_list: { simple_action: 'pass', log: true },
+        },
+        {
+          rule_uuid: 'dddddddd-0000-0000-0000-000000000001', direction: '<>', protocol: 'icmp',
+          src_addresses: [{ virtual_network: 'default-domain:admin:blue' }], dst_addresses: [{ virtual_network: 'default-domain:admin:red' }],
+          action_list: { simple_action: 'deny' },
+        },
+      ],
+    },
+  },
+};
+
+function topo(opts: { policies?: boolean; fat?: boolean } = {}) {
+  return {
+    networks: [
+      { name: 'blue', subnet: '10.2.0.0/24', gateway: '10.2.0.1', ...(opts.policies === false ? {} : { network_policy_refs: [{ to: ['default-domain', 'admin', 'web'] }] }) },
+      { name: 'red', subnet: '10.3.0.0/24', gateway: '10.3.0.1', ...(opts.policies === false ? {} : { network_policy_refs: [{ to: ['default-domain', 'admin', 'web'] }] }) },
+      { name: 'public', subnet: '203.0.113.0/24', gateway: '203.0.113.1', router_external: true, outside: { namespace: 'outside', ip: '203.0.113.254' } },
+    ],
+    vms: [
+      { name: 'b1', ip: '10.2.0.10', network: 'blue', floating_ips: ['203.0.113.10'] },
+      {
+        name: 'b2', ip: '10.2.0.11', network: 'blue',
+        ...(opts.fat ? { virtual_machine_interface: { virtual_machine_interface_fat_flow_protocols: { fat_flow_protocol: [{ protocol: 'udp', port: 53 }] } } } : {}),
+      },
+      { name: 'r1', ip: '10.3.0.10', network: 'red' },
+    ],
+    network_policies: opts.policies === false ? [] : [policy],
+  };
+}
+
+function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinity) {
+  const t = topologyFrom(topo(opts), 't.json');
+  const host = new TestHost();
+  const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 1024, vr_oflow_entries: 64 });
+  const cn = new ComputeNode(t);
+  const fds = new Map<string, number>();
+  for (const h of [...t.vms, ...t.outside]) fds.set(h.name, 0);
+  cn.program(directProgrammer(r), fds);
+  const ch = new DirectChannel(r);
+  const agent = new FlowMgr(r.ft, ch, cn.flowEnv(), { ageMs: 180_000, tcpScanMs: 15_000, maxVmFlows }, () => host.now);
+  const run = (): void => {
+    for (const f of host.traps.splice(0)) agent.onTrap(f);
+    agent.tick(host.now);
+    ch.settle();
+  };
+  const vifOf = (name: string): number => (cn.hostVif(name) as { idx: number }).idx;
+  const macOf = (name: string): string => (t.vms.find((v) => v.name === name) ?? t.outside.find((h) => h.name === name))?.macStr as string;
+  return { t, r, host, agent, run, vifOf, macOf, cn };
+}
+
+/** Flows of the table, keyed for reading. */
+function flows(r: ReturnType<typeof node>['r']) {
+  const out: { i: number; key: string; action: number; reason: string; flags: number }[] = [];
+  for (let i = 0; i < r.ft.total; i++) {
+    if ((feFlags(r.ft, i) & 1) === 0 || (feFlags(r.ft, i) & 0x800) !== 0) continue;
+    const k0 = feKeyWord(r.ft, i, 0);
+    out.push({
+      i, key: `${keyIpString(feKeyWord(r.ft, i, 1))}:${keySport(k0)}>${keyIpString(feKeyWord(r.ft, i, 2))}:${keyDport(k0)}/${feProto(r.ft, i)}`,
+      action: feAction(r.ft, i), reason: VR_FLOW_DR_NAMES[feDropReason(r.ft, i)], flags: feFlags(r.ft, i),
+    });
+  }
+  return out;
+}
+
+const from = (vm: string, n: ReturnType<typeof node>, src: string, dst: string) => ({ src, dst, srcMac: n.macOf(vm), dstMac: VR_VIF_MAC });
+
+/** Whether a frame's IPv4 and TCP/UDP checksums hold. */
+function checksumsOk(f: Uint8Array): boolean {
+  if (inetChecksum(f, 14, 20) !== 0) return false;
+  const proto = f[23];
+  if (proto !== 6 && proto !== 17) return true;
+  const len = ((f[16] << 8) | f[17]) - 20;
+  const pseudo = ((f[26] << 8) | f[27]) + ((f[28] << 8) | f[29]) + ((f[30] << 8) | f[31]) + ((f[32] << 8) | f[33]) + proto + len;
+  return inetChecksum(f, 34, len, pseudo) === 0;
+}
+
+test('policy: a pass rule forwards (and logs), an implicit deny and a deny rule drop with reason Policy', (t) => {
+  const n = node();
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40000, dport: 80, flags: 'S' }), n.vifOf('b1'));
+  n.run();
+  t.deepEqual(n.host.sent.map((s) => s.vif), [n.vifOf('r1')], 'blue → red port 80 is routed (the policy leaks the routes)');
+  const ok = flows(n.r).find((f) => f.key === '10.2.0.10:40000>10.3.0.10:80/6');
+  t.is(ok?.action, 2);
+  const fi = ok?.i as number;
+  t.is(n.agent.rules[n.agent.ruleOf[fi]], 'aaaaaaaa-0000-0000-0000-000000000080');
+  t.true(n.agent.logged(fi));
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40001, dport: 22, flags: 'S' }), n.vifOf('b1'));
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40002, dport: 443, flags: 'S' }), n.vifOf('b1'));
+  n.run();
+  const denied = flows(n.r).filter((f) => f.key.endsWith(':22/6') || f.key.endsWith(':443/6'));
+  t.true(denied.length >= 2);
+  for (const f of denied) t.deepEqual([f.action, f.reason], [VR_FLOW_ACTION_DROP, 'Policy']);
+  t.is(n.agent.rules[n.agent.ruleOf[denied[0].i]], '00000000-0000-0000-0000-000000000002', 'implicit deny');
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40001, dport: 22, flags: 'S' }), n.vifOf('b1'));
+  t.is(n.r.drops[VP_DROP_FLOW_ACTION_DROP], 3, 'the held SYNs and the new one met DROP');
+});
+
+test('without a policy, another network has no route: DROP NoDstRt, a short flow', (t) => {
+  const n = node({ policies: false });
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 5000, dport: 53 }), n.vifOf('b1'));
+  n.run();
+  const f = flows(n.r).find((x) => x.key.startsWith('10.2.0.10:5000'));
+  t.deepEqual([f?.action, f?.reason], [VR_FLOW_ACTION_DROP, 'NoDstRt']);
+  t.true(n.agent.isShort(f?.i as number));
+  n.host.advance(1500);
+  n.run();
+  t.is(flows(n.r).filter((x) => x.key.startsWith('10.2.0.10:5000')).length, 0, 'deleted on its first aging visit');
+});
+
+test('floating IP: SNAT out to the outside host, DNAT back, checksums right, ICMP errors rewritten', (t) => {
+  const n = node();
+  const out = n.vifOf('public-outside');
+  const b1 = n.vifOf('b1');
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '203.0.113.254'), { sport: 7000, dport: 9999, payload: 20 }), b1);
+  n.run();
+  const sent = n.host.sent.splice(0);
+  t.is(sent.length, 1);
+  t.is(sent[0].vif, out);
+  t.deepEqual(Array.from(sent[0].data.subarray(26, 30)), ipToBytes('203.0.113.10'), 'the source is the floating IP');
+  t.true(checksumsOk(sent[0].data));
+  const fwd = flows(n.r).find((f) => f.key === '10.2.0.10:7000>203.0.113.254:9999/17');
+  const rev = flows(n.r).find((f) => f.key === '203.0.113.254:9999>203.0.113.10:7000/17');
+  t.truthy(fwd && rev, 'forward keyed with the private address, reverse with the floating IP');
+  t.is(fwd?.action, 3, 'NAT');
+  t.truthy((fwd?.flags ?? 0) & 0x2, 'SNAT');
+  t.truthy((rev?.flags ?? 0) & 0x8, 'DNAT');
+  // The reply comes back to the VM's own address.
+  const outside = { src: '203.0.113.254', dst: '203.0.113.10', srcMac: n.macOf('public-outside'), dstMac: VR_VIF_MAC };
+  rx(n.r, udpFrame(outside, { sport: 9999, dport: 7000, payload: 33 }), out);
+  const back = n.host.sent.splice(0);
+  t.is(back[0].vif, b1);
+  t.deepEqual(Array.from(back[0].data.subarray(30, 34)), ipToBytes('10.2.0.10'));
+  t.true(checksumsOk(back[0].data));
+  // A port unreachable from the outside host about the SNAT'ed datagram: outer and quoted header go back
+  // to the VM's address.
+  rx(n.r, icmpError(outside, 3, 3, sent[0].data), out);
+  const err = n.host.sent.splice(0)[0];
+  t.is(err.vif, b1);
+  t.deepEqual(Array.from(err.data.subarray(30, 34)), ipToBytes('10.2.0.10'), 'outer destination');
+  t.deepEqual(Array.from(err.data.subarray(34 + 8 + 12, 34 + 8 + 16)), ipToBytes('10.2.0.10'), 'quoted source');
+  t.is(inetChecksum(err.data, 14, 20), 0);
+  t.is(inetChecksum(err.data, 34 + 8, 20), 0, 'quoted header checksum');
+  t.is(inetChecksum(err.data, 34, err.data.length - 34), 0, 'ICMP checksum');
+  // The reverse flow deleted on its own: the NAT flow has no key to rewrite from (Flow NAT no rflow).
+  const q = flowReqNew();
+  const ri = rev?.i as number;
+  Object.assign(q, { index: ri, flags: 0, k0: feKeyWord(n.r.ft, ri, 0), k1: feKeyWord(n.r.ft, ri, 1), k2: feKeyWord(n.r.ft, ri, 2), k3: feKeyWord(n.r.ft, ri, 3), proto: 17, vrf: feVrf(n.r.ft, ri) });
+  t.is(flowSet(n.r, q, { err: 0, index: 0, bytes: 0, packets: 0 }).err, 0);
+  routerDrainWork(n.r); // the deferred reset of the deleted entry
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '203.0.113.254'), { sport: 7000, dport: 9999, payload: 20 }), b1);
+  t.is(n.host.sent.length, 0);
+  t.is(n.r.drops[VP_DROP_FLOW_NAT_NO_RFLOW], 1);
+});
+
+test('floating IP: the outside host reaches the VM by its floating IP (DNAT first)', (t) => {
+  const n = node();
+  const outside = { src: '203.0.113.254', dst: '203.0.113.10', srcMac: n.macOf('public-outside'), dstMac: VR_VIF_MAC };
+  rx(n.r, tcpFrame(outside, { sport: 33000, dport: 22, flags: 'S' }), n.vifOf('public-outside'));
+  n.run();
+  const f = n.host.sent.splice(0)[0];
+  t.is(f.vif, n.vifOf('b1'));
+  t.deepEqual(Array.from(f.data.subarray(30, 34)), ipToBytes('10.2.0.10'));
+  t.true(checksumsOk(f.data));
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '203.0.113.254'), { sport: 22, dport: 33000, flags: 'SA', ack: 1 }), n.vifOf('b1'));
+  const r = n.host.sent.splice(0)[0];
+  t.is(r.vif, n.vifOf('public-outside'));
+  t.deepEqual(Array.from(r.data.subarray(26, 30)), ipToBytes('203.0.113.10'), 'the reply leaves from the floating IP');
+  t.true(checksumsOk(r.data));
+});
+
+for (const fat of [true, false]) {
+  test(`fat flow (udp, 53) on the server VMI ${fat ? 'collapses' : 'does not collapse (without it)'} 100 client ports`, (t) => {
+    const n = node({ fat });
+    for (let k = 0; k < 100; k++) {
+      rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.11'), { sport: 20000 + k, dport: 53 }), n.vifOf('b1'));
+      n.run();
+      rx(n.r, udpFrame(from('b2', n, '10.2.0.11', '10.2.0.10'), { sport: 53, dport: 20000 + k }), n.vifOf('b2'));
+      n.run();
+    }
+    const pairs = flows(n.r).filter((f) => f.key.includes('10.2.0.11')).length / 2;
+    t.is(pairs, fat ? 1 : 100);
+    t.is(n.host.sent.length, 200, 'every query and answer was delivered');
+    if (fat) t.truthy(flows(n.r).find((f) => f.key === '10.2.0.10:0>10.2.0.11:53/17'), 'the client port is zeroed');
+    t.is(invariants(n.r.ft), null);
+    t.is(holdAccounting(n.r.ft), null);
+  });
+}
+
+test('max_vm_flows: a VM over its limit gets short DROP flows with reason FlowLim', (t) => {
+  const n = node({}, 4);
+  for (let k = 0; k < 3; k++) {
+    rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.11'), { sport: 1000 + k, dport: 7 }), n.vifOf('b1'));
+    n.run();
+  }
+  const fl = flows(n.r).filter((f) => f.key.startsWith('10.2.0.10:'));
+  t.is(fl.filter((f) => f.action === 2).length, 2, 'two pairs fit in 4 flows');
+  t.deepEqual(fl.filter((f) => f.action === 0).map((f) => f.reason), ['FlowLim']);
+  t.is(n.agent.stats.limited, 1);
+});
+
+test('a lost trap: the audit turns the HOLD entry into a short flow (Audit) within a few seconds', (t) => {
+  const n = node();
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.11'), { sport: 9, dport: 9 }), n.vifOf('b1'));
+  n.host.traps.length = 0; // the trap never reaches the agent
+  let seen = '';
+  for (let s = 0; s < 600 && !seen; s++) {
+    n.host.advance(500);
+    n.run();
+    const f = flows(n.r).find((x) => x.key.startsWith('10.2.0.10:9'));
+    if (f && f.action === 0) seen = f.reason;
+  }
+  t.is(seen, 'Audit');
+  t.is(n.agent.stats.audited, 1);
+  n.host.advance(2000);
+  n.run();
+  t.is(flows(n.r).filter((x) => x.key.startsWith('10.2.0.10:9')).length, 0, 'and the aging deletes it');
+  t.is(n.r.ft.info[FTI_ACTIVE], 0);
+});
+
+test('reload: a policy change re-evaluates established flows', (t) => {
+  const n = node();
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 41000, dport: 80, flags: 'S' }), n.vifOf('b1'));
+  n.run();
+  t.is(flows(n.r).find((f) => f.key.startsWith('10.2.0.10:41000'))?.action, 2);
+  const denyAll = JSON.parse(JSON.stringify(topo()));
+  const rules = denyAll.network_policies[0]['network-policy'].network_policy_entries.policy_rule;
+  rules[0].action_list.simple_action = 'deny';
+  // A pass rule for another port keeps the networks connected (routes leaked); only pass rules connect.
+  rules.push({ ...rules[0], rule_uuid: 'aaaaaaaa-0000-0000-0000-000000000443', dst_ports: [{ start_port: 443, end_port: 443 }], action_list: { simple_action: 'pass' } });
+  n.cn.reconfigure(topologyFrom(denyAll, 't.json'));
+  t.is(n.agent.reevaluate(), 1);
+  n.run();
+  const f = flows(n.r).find((x) => x.key.startsWith('10.2.0.10:41000'));
+  t.deepEqual([f?.action, f?.reason], [VR_FLOW_ACTION_DROP, 'Policy']);
+  // Without any pass rule the routes are withdrawn: a new flow finds no route.
+  rules.splice(0);
+  n.cn.reconfigure(topologyFrom(denyAll, 't.json'));
+  n.agent.reevaluate();
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 41001, dport: 443, flags: 'S' }), n.vifOf('b1'));
+  n.run();
+  t.is(flows(n.r).find((x) => x.key.startsWith('10.2.0.10:41001'))?.reason, 'NoDstRt');
+});
