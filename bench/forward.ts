@@ -11,28 +11,16 @@
  * Run: sudo npm run bench:forward   (needs gcc, iproute2, python3)
  */
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { BIN, GEN, buildUdpgen, median, needRoot, sh, sink, sleep, startEmulator } from './lib/emulator';
 
-const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'vrouter-emu.cjs');
-const GEN = path.join(ROOT, 'dist', 'bench', 'udpgen');
 const SECS = 3;
 const ROUNDS = 3;
 const SCAN_FLOWS = 120000;
 const SCAN_RATE = Number(process.env.SCAN_RATE ?? 100000);
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8' });
-}
-
 function tryDo(cmd: string, args: string[]): void {
   spawnSync(cmd, args, { stdio: 'ignore' });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function rx(ns: string): { packets: number; bytes: number } {
@@ -48,11 +36,6 @@ function blast(ns: string, rxNs: string, dst: string, payload: number): { pps: n
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
   const b = rx(rxNs);
   return { pps: (b.packets - a.packets) / dt, bps: ((b.bytes - a.bytes) * 8) / dt };
-}
-
-/** A UDP socket bound to port 9 in `ns` that never reads: no ICMP port unreachable goes back. */
-function sink(ns: string): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, 'python3', '-c', "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',9))\ntime.sleep(3600)"], { stdio: 'ignore' });
 }
 
 function bridgeUp(): void {
@@ -78,34 +61,18 @@ function bridgeDown(): void {
   tryDo('ip', ['link', 'del', 'brbench0']);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 function agentStats(socket: string): { flowsSetUp: number; table: { added: number; created: number } } {
   return JSON.parse(sh(process.execPath, [BIN, 'agent', 'stats', '--json', '--socket', socket]));
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    console.error('bench:forward needs root (namespaces, TAP devices): sudo npm run bench:forward');
-    process.exit(2);
-  }
-  fs.mkdirSync(path.dirname(GEN), { recursive: true });
-  sh('gcc', ['-std=c99', '-O2', '-Wall', '-o', GEN, path.join(ROOT, 'bench', 'tools', 'udpgen.c')]);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-bench-'));
-  const topo = path.join(dir, 'topology.json');
-  fs.writeFileSync(topo, JSON.stringify({
+  needRoot('bench:forward');
+  buildUdpgen();
+  const emu = await startEmulator({
     networks: [{ name: 'bench', subnet: '10.66.1.0/24', gateway: '10.66.1.1' }],
     vms: [{ name: 'fa', ip: '10.66.1.3', network: 'bench' }, { name: 'fb', ip: '10.66.1.4', network: 'bench' }],
-  }));
-  const socket = path.join(dir, 'vrouter.sock');
-  const emu = spawn(process.execPath, [BIN, 'start', '--topology', topo, '--socket', socket, '--cpu', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  emu.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  for (let k = 0; k < 120 && !out.includes('Stop with Ctrl-C'); k++) await sleep(250);
-  if (!out.includes('Stop with Ctrl-C')) throw new Error(`emulator did not start:\n${out}`);
+  }, ['--cpu', '1']);
+  const socket = emu.socket;
   const sinks: ChildProcess[] = [];
   try {
     bridgeUp();
@@ -170,8 +137,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of sinks) s.kill();
     bridgeDown();
-    emu.kill('SIGTERM');
-    await new Promise((r) => emu.once('exit', r));
+    await emu.stop();
   }
 }
 

@@ -6,6 +6,8 @@
  * Sends PAYLOAD-byte datagrams to DST_IP:PORT as fast as sendmmsg(2) allows for SECONDS and prints
  * the number sent. With "scan NFLOWS RATE" it sends one datagram to each of NFLOWS distinct
  * (source port, destination port) pairs instead (new flows), paced at RATE per second, then exits.
+ * UDPGEN_SPORT=N in the environment binds the blast's source port (the same flow run after run), or
+ * sets the scan's first source port (1024 by default).
  * C99, Linux only.
  */
 #define _GNU_SOURCE
@@ -54,13 +56,14 @@ int main(int argc, char **argv) {
     if (scan > 0) {
         /* One datagram per (source port, destination port): a socket per source port. */
         long per = 60000;
+        long sport0 = getenv("UDPGEN_SPORT") ? atol(getenv("UDPGEN_SPORT")) : 1024;
         double t0 = now();
         for (long base = 0; base < scan; base += per) {
             int s = socket(AF_INET, SOCK_DGRAM, 0);
             struct sockaddr_in me;
             memset(&me, 0, sizeof me);
             me.sin_family = AF_INET;
-            me.sin_port = htons((unsigned short)(1024 + base / per));
+            me.sin_port = htons((unsigned short)(sport0 + base / per));
             if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof me) < 0) {
                 perror("udpgen: socket");
                 return 1;
@@ -80,6 +83,19 @@ int main(int argc, char **argv) {
         return 0;
     }
     int s = socket(AF_INET, SOCK_DGRAM, 0);
+    const char *sport = getenv("UDPGEN_SPORT");
+    if (s >= 0 && sport != NULL) {
+        int one = 1;
+        struct sockaddr_in me;
+        memset(&me, 0, sizeof me);
+        me.sin_family = AF_INET;
+        me.sin_port = htons((unsigned short)atoi(sport));
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(s, (struct sockaddr *)&me, sizeof me) < 0) {
+            perror("udpgen: bind");
+            return 1;
+        }
+    }
     if (s < 0 || connect(s, (struct sockaddr *)&to, sizeof to) < 0) {
         perror("udpgen: socket");
         return 1;

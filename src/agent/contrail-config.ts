@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../dp/defs';
+import { ipParse } from '../lib/ipv4';
 
 /** An aging entry of flow_aging_timeout_list. */
 export interface AgingTimeout {
@@ -153,15 +154,6 @@ export function parseGlobalVrouterConfig(v: unknown, where: string, field = 'glo
   return c;
 }
 
-function ipv4(s: unknown): number {
-  if (typeof s !== 'string') return -1;
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return -1;
-  const p = m.slice(1).map(Number);
-  if (p.some((x) => x > 255)) return -1;
-  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
-}
-
 /** A VN name as an fq-name string: "demo" → "default-domain:admin:demo". */
 export function vnFqName(name: string): string {
   return name.includes(':') ? name : `default-domain:admin:${name}`;
@@ -182,7 +174,7 @@ function parseAddresses(v: unknown, where: string, f: string): Address[] {
     if (a.subnet !== undefined && a.subnet !== null) {
       const s = a.subnet;
       if (!isObj(s)) fail(where, `${af}.subnet`, 'expected {ip_prefix, ip_prefix_len}');
-      const net = ipv4(s.ip_prefix);
+      const net = ipParse(s.ip_prefix);
       const len = integer(s.ip_prefix_len, where, `${af}.subnet.ip_prefix_len`, 0, 32);
       if (net < 0) fail(where, `${af}.subnet.ip_prefix`, `${JSON.stringify(s.ip_prefix)} is not an IPv4 address`);
       const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;

@@ -30,7 +30,7 @@ import {
   VR_FLOW_ACTION_HOLD,
   VR_FLOW_DR_AUDIT_ENTRY,
   VR_FLOW_DR_FLOW_LIMIT,
-  VR_FLOW_DR_UNKNOWN,
+  VR_FLOW_DR_NO_REVERSE_FLOW,
   VR_FLOW_FLAG_ACTIVE,
   VR_FLOW_FLAG_DELETE_MARKED,
   VR_FLOW_FLAG_EVICTED,
@@ -462,11 +462,12 @@ export class FlowMgr {
     }
     if (this.flags[i] & FL_SHORT && r >= 0) this.flags[r] |= FL_SHORT;
     if (r < 0) {
-      // No reverse flow: the forward becomes a short flow that drops.
+      // No reverse flow (its bucket and the overflow are full): the forward becomes a short flow that
+      // drops (SHORT_NO_REVERSE_FLOW).
       this.flags[i] |= FL_SHORT;
       this.stats.short++;
       this.stats.created++;
-      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_UNKNOWN, srcNh: plan.srcNh }, -1);
+      this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_NO_REVERSE_FLOW, srcNh: plan.srcNh }, -1);
       return;
     }
     this.rev[i] = r;

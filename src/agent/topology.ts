@@ -33,6 +33,9 @@ import {
   parseVmi,
   vnFqName,
 } from './contrail-config';
+import { ipParse, ipString } from '../lib/ipv4';
+
+export { ipParse, ipString };
 
 export interface Network {
   name: string;
@@ -93,19 +96,6 @@ export const DEMO_TOPOLOGY = {
     { name: 'vm2', ip: '10.1.1.4', network: 'demo' },
   ],
 };
-
-export function ipParse(s: unknown): number {
-  if (typeof s !== 'string') return -1;
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return -1;
-  const p = m.slice(1).map(Number);
-  if (p.some((x) => x > 255)) return -1;
-  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
-}
-
-export function ipString(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
 
 /** The IP as the flow key and route tables hold it (its 4 bytes read little-endian, int32). */
 export function ipKeyWord(v: number): number {

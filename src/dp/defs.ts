@@ -81,6 +81,7 @@ export const VR_FLOW_DR_NAMES = [
 export const VR_FLOW_DR_UNKNOWN = 0;
 export const VR_FLOW_DR_NO_DST_ROUTE = 5;
 export const VR_FLOW_DR_AUDIT_ENTRY = 6;
+export const VR_FLOW_DR_NO_REVERSE_FLOW = 8;
 export const VR_FLOW_DR_FLOW_LIMIT = 11;
 export const VR_FLOW_DR_POLICY = 13;
 export const VR_FLOW_DR_OUT_POLICY = 14;

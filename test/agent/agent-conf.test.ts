@@ -1,16 +1,6 @@
 import test from 'ava';
 import { parseAgentConf, readAgentConf } from '../../src/agent/agent-conf';
-import { isUserError } from '../../src/errors';
-
-function err(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isUserError(e)) return e.message;
-    throw e;
-  }
-  return '';
-}
+import { userErrorOf as err } from '../helpers/user-error';
 
 test('the keys of a 2.22 contrail-vrouter-agent.conf', (t) => {
   const warns: string[] = [];

@@ -269,3 +269,24 @@ test('reload: a policy change re-evaluates established flows', (t) => {
   n.run();
   t.is(flows(n.r).find((x) => x.key.startsWith('10.2.0.10:41001'))?.reason, 'NoDstRt');
 });
+
+test('a full table: the reverse cannot be added, the forward becomes a short DROP flow (NoRevFlow)', (t) => {
+  const n = node();
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.11'), { sport: 5555, dport: 6666 }), n.vifOf('b1'));
+  t.is(n.host.traps.length, 1, 'the forward is a HOLD entry, trapped');
+  // Before the agent answers, other flows take every bucket and overflow entry.
+  const q = flowReqNew();
+  const resp = { err: 0, index: 0, bytes: 0, packets: 0 };
+  let fails = 0;
+  for (let k = 1; fails < 5000; k++) {
+    Object.assign(q, { index: -1, flags: 1, action: 2, k0: k, k1: 0x0a0a0a0a, k2: 0x0b0b0b0b ^ k, k3: 0, proto: 17, vrf: 1 });
+    if (flowSet(n.r, q, resp).err !== 0) fails++;
+  }
+  t.is(n.r.ft.info[FTI_ACTIVE], n.r.ft.total, 'the table is full');
+  n.run();
+  const f = flows(n.r).find((x) => x.key === '10.2.0.10:5555>10.2.0.11:6666/17');
+  t.deepEqual([f?.action, f?.reason], [VR_FLOW_ACTION_DROP, 'NoRevFlow']);
+  t.is(flows(n.r).filter((x) => x.key.startsWith('10.2.0.11:6666')).length, 0);
+  t.is(n.agent.stats.short, 1);
+  t.is(invariants(n.r.ft), null);
+});

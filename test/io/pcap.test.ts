@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as fs from 'fs';
 import { CaptureReader, captureValidate, pcapBuild } from '../../src/io/pcap';
-import { isUserError } from '../../src/errors';
+import { userErrorOf as userError } from '../helpers/user-error';
 import { udpFrame } from '../../src/io/frame-build';
 import { pcapngBuild, tmpFile } from '../helpers/capture';
 
@@ -13,16 +13,6 @@ function readAll(file: string): { ts: number; len: number; first: number }[] {
   while (r.next()) out.push({ ts: r.tsMs, len: r.caplen, first: r.buf[r.off + 35] });
   r.close();
   return out;
-}
-
-function userError(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isUserError(e)) return e.message;
-    throw e;
-  }
-  return 'no error';
 }
 
 test('libpcap and pcapng captures read the same records', (t) => {

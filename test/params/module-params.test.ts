@@ -1,17 +1,7 @@
 import test from 'ava';
 import { MODULE_PARAM_DEFAULTS, parseParamText, resolveParams, loadModuleParams } from '../../src/params/module-params';
-import { isUserError } from '../../src/errors';
+import { userErrorOf as errorOf } from '../helpers/user-error';
 import { cli, tmpFile } from '../helpers/capture';
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isUserError(e)) return e.message;
-    throw e;
-  }
-  return '';
-}
 
 test('modprobe.d syntax: comments, blank lines, merged options lines, later wins, other modules ignored', (t) => {
   const text = [
