@@ -251,10 +251,32 @@ export class ComputeNode {
     let natFwdDvrf = 0;
     let natRevDvrf = 0;
     const gw = this.gateways.get(dip);
+    // The source as policy sees it: the VM's network, or for SNAT the floating IP's (§7.6: the forward
+    // flow's policy uses the FIP's source route).
+    let policyNet = srcNet;
+    let policySip = sip;
     if (dst && !dst.fip && dst.vif.vrf === vrf) {
       // Within the network (or to the outside host from the public network).
       dstVif = dst.vif;
       dstNet = srcNet;
+    } else if (dst && !dst.fip && inVif?.vm && dst.vif.type === VIF_TYPE_GATEWAY && dst.vif.host &&
+        inVif.vm.floatingIps.some((f) => f.network === dst.vif.host?.network)) {
+      // SNAT: a VM to the outside host of a router-external network where it has a floating IP.
+      const pubNet = dst.vif.host.network;
+      const fip = inVif.vm.floatingIps.find((f) => f.network === pubNet);
+      if (fip) {
+        dstVif = dst.vif;
+        dstNet = this.network(pubNet);
+        policyNet = dstNet;
+        policySip = fip.ip;
+        plan.srcVn = this.vnIndex(pubNet);
+        revDip = ipKeyWord(fip.ip) >>> 0;
+        revVrf = dst.vif.vrf;
+        fwdFlags = VR_FLOW_FLAG_SNAT | VR_FLOW_FLAG_VRFT;
+        natFwdDvrf = dst.vif.vrf;
+        revFlags = VR_FLOW_FLAG_DNAT | VR_FLOW_FLAG_VRFT;
+        natRevDvrf = vrf;
+      }
     } else if (dst && !dst.fip && dst.vif.host && this.connected(srcNet, this.network(dst.vif.host.network))) {
       // Another network that the policies connect: the route was leaked into this VRF.
       dstVif = dst.vif;
@@ -273,20 +295,6 @@ export class ComputeNode {
         revFlags = VR_FLOW_FLAG_SNAT | VR_FLOW_FLAG_VRFT;
         natRevDvrf = vrf;
       }
-    } else if (dst && !dst.fip && inVif?.vm && dst.vif.type === VIF_TYPE_GATEWAY && dst.vif.host) {
-      // SNAT: a VM to the outside host of a router-external network where it has a floating IP.
-      const pubNet = dst.vif.host.network;
-      const fip = inVif.vm.floatingIps.find((f) => f.network === pubNet);
-      if (fip) {
-        dstVif = dst.vif;
-        dstNet = this.network(pubNet);
-        revDip = ipKeyWord(fip.ip) >>> 0;
-        revVrf = dst.vif.vrf;
-        fwdFlags = VR_FLOW_FLAG_SNAT | VR_FLOW_FLAG_VRFT;
-        natFwdDvrf = dst.vif.vrf;
-        revFlags = VR_FLOW_FLAG_DNAT | VR_FLOW_FLAG_VRFT;
-        natRevDvrf = vrf;
-      }
     }
     if (gw === srcNet && !dstVif) {
       // The network's own gateway: routed to the agent (a receive nexthop), allowed for ICMP and DNS.
@@ -301,13 +309,13 @@ export class ComputeNode {
     if (dstVif) revNh = dstVif.nh;
 
     // Policy: the source network's ACL, and the destination network's (out_policy) for a local VM.
-    const src = { ip: sip, vn: srcNet.fqName, port: sport };
+    const src = { ip: policySip, vn: policyNet.fqName, port: sport };
     const dstIpPost = fwdFlags & VR_FLOW_FLAG_DNAT && dstVif?.host ? dstVif.host.ip : dip;
     const dstEp = { ip: dstIpPost, vn: dstNet.fqName, port: dport };
-    const v1 = this.policy.match(srcNet.fqName, proto, src, dstEp, srcNet.gateway);
+    const v1 = this.policy.match(policyNet.fqName, proto, src, dstEp, policyNet.gateway);
     let verdict = v1;
     let reason = VR_FLOW_DR_POLICY;
-    if (v1.pass && dstNet !== srcNet && dstVif?.vm) {
+    if (v1.pass && dstNet !== policyNet && dstVif?.vm) {
       const v2 = this.policy.match(dstNet.fqName, proto, src, dstEp, dstNet.gateway);
       if (!v2.pass) {
         verdict = v2;

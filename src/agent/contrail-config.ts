@@ -137,6 +137,7 @@ export function parseGlobalVrouterConfig(v: unknown, where: string, field = 'glo
   if (list !== undefined) {
     const entries = isObj(list) ? list.flow_aging_timeout : undefined;
     if (!Array.isArray(entries)) fail(where, `${field}.flow_aging_timeout_list`, 'expected {"flow_aging_timeout": [{protocol, port, timeout_in_seconds}]}');
+    if (entries.length > MAX_AGING_ENTRIES) fail(where, `${field}.flow_aging_timeout_list`, `${entries.length} entries: the emulator holds at most ${MAX_AGING_ENTRIES}`);
     entries.forEach((e: unknown, k: number) => {
       const f = `${field}.flow_aging_timeout_list.flow_aging_timeout[${k}]`;
       if (!isObj(e)) fail(where, f, 'expected {protocol, port, timeout_in_seconds}');
@@ -180,11 +181,10 @@ function parseAddresses(v: unknown, where: string, f: string): Address[] {
       const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
       return { kind: 'subnet', net: (net & mask) >>> 0, len };
     }
+    if (a.security_group !== undefined && a.security_group !== null) fail(where, `${af}.security_group`, 'security groups are not supported by the emulator; use virtual_network or subnet');
+    if (a.network_policy !== undefined && a.network_policy !== null) fail(where, `${af}.network_policy`, 'addresses by network policy are not supported by the emulator; use virtual_network or subnet');
     const vn = a.virtual_network;
-    if (vn === 'any' || vn === undefined || vn === null) {
-      if (a.security_group !== undefined && a.security_group !== null) fail(where, `${af}.security_group`, 'security groups are not supported by the emulator yet');
-      return { kind: 'any' };
-    }
+    if (vn === 'any' || vn === undefined || vn === null) return { kind: 'any' };
     if (vn === 'local') return { kind: 'local' };
     const name = fqName(vn);
     if (!name) fail(where, `${af}.virtual_network`, `${JSON.stringify(vn)}: expected a virtual network fq-name, "any" or "local"`);
@@ -250,6 +250,11 @@ export function parseNetworkPolicy(v: unknown, where: string, field: string): Ne
   return { name, rules };
 }
 
+/** Fat-flow entries per interface: what one datapath configuration record carries. */
+export const MAX_FAT_FLOW_ENTRIES = 28;
+/** flow_aging_timeout_list entries. */
+export const MAX_AGING_ENTRIES = 1024;
+
 /** virtual-machine-interface: the fat-flow protocols. */
 export function parseVmi(v: unknown, where: string, field: string): Vmi {
   const o = unwrap(v, 'virtual-machine-interface', where, field);
@@ -258,6 +263,9 @@ export function parseVmi(v: unknown, where: string, field: string): Vmi {
   if (ff === undefined || ff === null) return out;
   const list = isObj(ff) ? ff.fat_flow_protocol : undefined;
   if (!Array.isArray(list)) fail(where, `${field}.virtual_machine_interface_fat_flow_protocols`, 'expected {"fat_flow_protocol": [{protocol, port}]}');
+  if (list.length > MAX_FAT_FLOW_ENTRIES) {
+    fail(where, `${field}.virtual_machine_interface_fat_flow_protocols.fat_flow_protocol`, `${list.length} entries: the emulator holds at most ${MAX_FAT_FLOW_ENTRIES} per interface`);
+  }
   list.forEach((e: unknown, k: number) => {
     const f = `${field}.virtual_machine_interface_fat_flow_protocols.fat_flow_protocol[${k}]`;
     if (!isObj(e)) fail(where, f, 'expected {protocol, port}');

@@ -33,9 +33,14 @@ import {
   VR_FLOW_DR_NO_REVERSE_FLOW,
   VR_FLOW_FLAG_ACTIVE,
   VR_FLOW_FLAG_DELETE_MARKED,
+  VR_FLOW_FLAG_DNAT,
+  VR_FLOW_FLAG_DPAT,
   VR_FLOW_FLAG_EVICTED,
   VR_FLOW_FLAG_EVICT_CANDIDATE,
   VR_FLOW_FLAG_RFLOW_VALID,
+  VR_FLOW_FLAG_SNAT,
+  VR_FLOW_FLAG_SPAT,
+  VR_FLOW_FLAG_VRFT,
   VR_FLOW_KEY_LEN,
   VR_FLOW_TCP_DEAD,
   VR_FLOW_TCP_ESTABLISHED,
@@ -48,15 +53,19 @@ import {
   FlowTable,
   feAction,
   feBytes,
+  feDropReason,
+  feDvrf,
   feFlags,
   feKeyLen,
   feKeyWord,
   feProto,
+  feSrcNh,
   feTcpFlags,
   feVrf,
   flowFind,
 } from '../dp/flow-table';
 import { rd16, rd32 } from '../dp/pkt';
+import { UserError } from '../errors';
 import { AGING_INITIAL_COUNT_PER_PASS, AGING_DEFAULT_INTERVAL_MS, FLOW_TCP_SYN_AGE_TIME_MS, agingMultiplier, agingPace } from './aging';
 import type { AgingTimeout } from './contrail-config';
 import type { DpChannel } from './dp-channel';
@@ -157,6 +166,8 @@ const FL_FWD = 0x4; // the direction that trapped (the plan's forward)
 
 /** KSync flow audit (flowtable_ksync): every 500 ms, 1024 entries; a HOLD entry unknown for 2 s is lost. */
 export const AUDIT_INTERVAL_MS = 500;
+/** Aging tables the agent holds at once (ids fit the per-flow Uint16Array). */
+export const MAX_AGING_TABLES = 4096;
 export const AUDIT_ENTRIES_PER_RUN = 1024;
 export const AUDIT_TIMEOUT_MS = 2000;
 
@@ -186,8 +197,8 @@ export class FlowMgr {
   readonly lastBytes: Float64Array;
   readonly lastModified: Float64Array;
   readonly setupTime: Float64Array;
-  /** The collector of each tracked flow, and its position in that collector's member list. */
-  readonly coll: Uint8Array;
+  /** The collector (id) of each tracked flow, and its position in that collector's member list. */
+  readonly coll: Uint16Array;
   private readonly pos: Int32Array;
   /** Flow metadata: networks (the environment's indices), the deciding rule, the local VMs, a UUID. */
   readonly srcVn: Int16Array;
@@ -201,12 +212,20 @@ export class FlowMgr {
   readonly inVif: Int16Array;
   readonly uuid: Uint8Array; // 16 bytes per index
   private readonly vmFlows: number[] = [];
-  /** When the audit first saw an unknown HOLD entry (0 = not seen). */
+  /** When the audit's scan found an unknown HOLD entry (0 = not on the list). */
   private readonly auditSeen: Float64Array;
+  /** The audit's list of unknown HOLD entries, oldest first. */
+  private auditList: number[] = [];
   private auditCursor = 0;
   private auditNextMs: number;
+  /** The aging tables that exist (configured, or removed and still holding flows). */
   readonly collectors: Collector[] = [];
   private readonly byKey = new Map<number, Collector>();
+  /** Collectors by id; ids of freed tables are reused. */
+  private readonly byId: (Collector | undefined)[] = [];
+  private readonly freeIds: number[] = [];
+  /** ("all", 0) and ("tcp", 0) entries: they change tables that cannot be removed, until restart (§4.4). */
+  private readonly stickyAgeMs = new Map<number, number>();
   private maxVmFlows: number;
   readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, audited: 0, limited: 0, errors: 0, scanned: 0 };
   private readonly req: FlowReq = flowReqNew();
@@ -230,7 +249,7 @@ export class FlowMgr {
     this.lastBytes = new Float64Array(n);
     this.lastModified = new Float64Array(n);
     this.setupTime = new Float64Array(n);
-    this.coll = new Uint8Array(n);
+    this.coll = new Uint16Array(n);
     this.pos = new Int32Array(n).fill(-1);
     this.srcVn = new Int16Array(n);
     this.dstVn = new Int16Array(n);
@@ -249,34 +268,47 @@ export class FlowMgr {
 
   /**
    * Apply an aging configuration (start, and reload): the default table gets `ageMs`, the TCP table
-   * its age and `tcpScanMs`, and one table per flow_aging_timeout_list entry ("all", 0) changes the
-   * default table's age). Tables no longer configured keep aging their flows and take no new ones.
-   * Flows stay in the table they joined (the table is chosen once, at creation).
+   * its age and `tcpScanMs`, and one table per flow_aging_timeout_list entry. ("all", 0) and ("tcp", 0)
+   * change the default and the TCP table, which cannot be removed: such an override lasts until restart
+   * (§4.4). Tables no longer configured are marked deleted: they keep aging their flows and are freed
+   * when empty. Flows stay in the table they joined (the table is chosen once, at creation).
    */
   configureAging(cfg: FlowMgrConfig, now = this.clock()): void {
     this.maxVmFlows = cfg.maxVmFlows ?? Infinity;
-    const want = new Map<number, { ageMs: number; scanMs: number }>();
-    want.set(collectorKey(0, 0), { ageMs: cfg.ageMs, scanMs: cfg.ageMs });
-    want.set(collectorKey(IPPROTO_TCP, 0), { ageMs: cfg.ageMs, scanMs: cfg.tcpScanMs });
+    const dflt = collectorKey(0, 0);
+    const tcp = collectorKey(IPPROTO_TCP, 0);
+    const sticky = new Map(this.stickyAgeMs);
     for (const a of cfg.agingTimeouts ?? []) {
       const k = collectorKey(a.proto, a.port);
-      if (a.timeoutS <= 0) {
-        if (k !== collectorKey(0, 0) && k !== collectorKey(IPPROTO_TCP, 0)) want.delete(k);
-        continue;
-      }
-      const ms = a.timeoutS * 1000;
-      want.set(k, k === collectorKey(IPPROTO_TCP, 0) ? { ageMs: ms, scanMs: cfg.tcpScanMs } : { ageMs: ms, scanMs: ms });
+      if ((k === dflt || k === tcp) && a.timeoutS > 0) sticky.set(k, a.timeoutS * 1000);
     }
+    const want = new Map<number, { ageMs: number; scanMs: number }>();
+    want.set(dflt, { ageMs: sticky.get(dflt) ?? cfg.ageMs, scanMs: sticky.get(dflt) ?? cfg.ageMs });
+    want.set(tcp, { ageMs: sticky.get(tcp) ?? cfg.ageMs, scanMs: cfg.tcpScanMs });
+    for (const a of cfg.agingTimeouts ?? []) {
+      const k = collectorKey(a.proto, a.port);
+      if (k === dflt || k === tcp) continue;
+      if (a.timeoutS <= 0) want.delete(k);
+      else want.set(k, { ageMs: a.timeoutS * 1000, scanMs: a.timeoutS * 1000 });
+    }
+    // Checked before anything changes, so that a refused configuration leaves the old one whole.
+    let adding = 0;
+    for (const k of want.keys()) if (!this.byKey.has(k)) adding++;
+    if (this.collectors.length + adding > MAX_AGING_TABLES) {
+      throw new UserError(`flow_aging_timeout_list: ${want.size} aging tables, with ${this.collectors.length - this.byKeyLive()} removed ones still aging flows: more than the ${MAX_AGING_TABLES} the emulator holds; use fewer entries`);
+    }
+    for (const [k, v] of sticky) this.stickyAgeMs.set(k, v);
     for (const [k, c] of this.byKey) if (!want.has(k)) c.deleted = true;
     for (const [k, w] of want) {
       let c = this.byKey.get(k);
       if (!c) {
+        const id = this.freeIds.pop() ?? this.byId.length;
         c = {
-          id: this.collectors.length, proto: k >>> 16, port: k & 0xffff, ageMs: w.ageMs, scanMs: w.scanMs,
+          id, proto: k >>> 16, port: k & 0xffff, ageMs: w.ageMs, scanMs: w.scanMs,
           multiplier: agingMultiplier(w.scanMs), intervalMs: AGING_DEFAULT_INTERVAL_MS, countPerPass: AGING_INITIAL_COUNT_PER_PASS,
-          nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, members: new Int32Array(1024), flows: 0, deleted: false,
+          nextRunMs: now + AGING_DEFAULT_INTERVAL_MS, cursor: 0, members: new Int32Array(64), flows: 0, deleted: false,
         };
-        if (c.id > 255) throw new Error('more than 256 aging tables');
+        this.byId[id] = c;
         this.collectors.push(c);
         this.byKey.set(k, c);
       }
@@ -287,21 +319,37 @@ export class FlowMgr {
         c.multiplier = agingMultiplier(w.scanMs);
       }
     }
+    this.freeEmptyDeleted();
+  }
+
+  private byKeyLive(): number {
+    let n = 0;
+    for (const c of this.collectors) if (!c.deleted) n++;
+    return n;
+  }
+
+  /** Free the removed tables that hold no flows any more (their ids are reused). */
+  private freeEmptyDeleted(): void {
+    for (let k = this.collectors.length - 1; k >= 0; k--) {
+      const c = this.collectors[k];
+      if (!c.deleted || c.flows > 0) continue;
+      this.collectors.splice(k, 1);
+      this.byKey.delete(collectorKey(c.proto, c.port));
+      this.byId[c.id] = undefined;
+      this.freeIds.push(c.id);
+    }
   }
 
   /**
    * The aging table of a new flow (FlowStatsManager::GetFlowStatsCollector at 2.22, §4.3): neither
-   * (proto, sport) nor (proto, dport) configured → the protocol's table (proto, 0), else the default;
-   * otherwise (proto, sport) if configured, else (proto, dport). Tables being removed take no flows.
+   * (proto, sport) nor (proto, dport) exists → the protocol's table (proto, 0), else the default;
+   * otherwise (proto, sport) if it exists, else (proto, dport). As in 2.22 a table marked deleted is
+   * found while it exists, and a port of 0 (a fat flow's zeroed client port) finds the protocol's table.
    */
   collectorFor(proto: number, sport: number, dport: number): Collector {
-    const live = (p: number, port: number): Collector | undefined => {
-      const c = this.byKey.get(collectorKey(p, port));
-      return c && !c.deleted ? c : undefined;
-    };
-    const bySport = live(proto, sport);
-    const byDport = live(proto, dport);
-    if (!bySport && !byDport) return live(proto, 0) ?? (this.byKey.get(0) as Collector);
+    const bySport = this.byKey.get(collectorKey(proto, sport));
+    const byDport = this.byKey.get(collectorKey(proto, dport));
+    if (!bySport && !byDport) return this.byKey.get(collectorKey(proto, 0)) ?? (this.byKey.get(0) as Collector);
     return (bySport ?? byDport) as Collector;
   }
 
@@ -324,7 +372,7 @@ export class FlowMgr {
   }
 
   private leave(i: number): void {
-    const c = this.collectors[this.coll[i]];
+    const c = this.byId[this.coll[i]] as Collector;
     const p = this.pos[i];
     const last = c.members[--c.flows];
     c.members[p] = last;
@@ -432,7 +480,9 @@ export class FlowMgr {
     // Forgotten meanwhile, or already paired by the other direction's reply (both trapped at once):
     // an entry added for nothing is deleted again.
     if (this.state[i] !== ST_PENDING || this.rev[i] >= 0) {
-      if (resp.err === 0 && this.state[resp.index] === ST_NONE) {
+      if (resp.err === 0) {
+        // An index the agent still holds was evicted for this add: forget that flow first.
+        if (this.state[resp.index] !== ST_NONE) this.forgetEvicted(resp.index);
         this.track(resp.index, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
         this.state[resp.index] = ST_ACTIVE;
         this.deleteOne(resp.index);
@@ -452,6 +502,7 @@ export class FlowMgr {
       if (r >= 0) {
         if (this.state[r] === ST_ACTIVE) this.forgetEvicted(r);
         if (this.state[r] === ST_NONE) this.track(r, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
+        else this.adoptAsReverse(r, plan);
         this.state[r] = ST_PENDING;
         this.rev[r] = i;
         this.rev[i] = r;
@@ -464,8 +515,8 @@ export class FlowMgr {
     if (r < 0) {
       // No reverse flow (its bucket and the overflow are full): the forward becomes a short flow that
       // drops (SHORT_NO_REVERSE_FLOW).
+      if ((this.flags[i] & FL_SHORT) === 0) this.stats.short++;
       this.flags[i] |= FL_SHORT;
-      this.stats.short++;
       this.stats.created++;
       this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_NO_REVERSE_FLOW, srcNh: plan.srcNh }, -1);
       return;
@@ -507,6 +558,17 @@ export class FlowMgr {
     });
   }
 
+  /**
+   * Entry `r`, trapped on its own and being set up as a forward flow, turns out to be the reverse of a
+   * pair (both directions trapped before the agent answered): it takes the pair's plan as its reverse.
+   */
+  private adoptAsReverse(r: number, plan: FlowPlan): void {
+    this.flags[r] = plan.log ? FL_LOG : 0;
+    this.srcVn[r] = plan.dstVn;
+    this.dstVn[r] = plan.srcVn;
+    this.ruleOf[r] = this.ruleIndex(plan.rule);
+  }
+
   /** Start tracking flow `i`; a reverse flow (`reverse`) has the plan's networks the other way round. */
   private track(i: number, k0: number, k1: number, k2: number, k3: number, proto: number, now: number, plan?: FlowPlan, reverse = false): void {
     if (this.state[i] === ST_NONE) {
@@ -540,7 +602,6 @@ export class FlowMgr {
     this.lastBytes[i] = 0;
     this.lastModified[i] = now;
     this.setupTime[i] = now;
-    this.auditSeen[i] = 0;
     this.srcVn[i] = (reverse ? plan?.dstVn : plan?.srcVn) ?? -1;
     this.dstVn[i] = (reverse ? plan?.srcVn : plan?.dstVn) ?? -1;
     this.ruleOf[i] = this.ruleIndex(plan?.rule ?? '');
@@ -621,24 +682,34 @@ export class FlowMgr {
   // Audit of lost traps
 
   /**
-   * One audit run: the next AUDIT_ENTRIES_PER_RUN entries of the table. A HOLD entry the agent does not
-   * know, still there AUDIT_TIMEOUT_MS after it was first seen, lost its trap: it becomes a short flow
-   * (DROP, reason Audit) that the next aging visit deletes.
+   * One audit run (KSync flow audit): the next AUDIT_ENTRIES_PER_RUN entries of the table are scanned
+   * and HOLD entries the agent does not know go on a list; an entry of the list still HOLD and unknown
+   * AUDIT_TIMEOUT_MS after the scan found it lost its trap: it becomes a short flow (DROP, reason Audit)
+   * that the next aging visit deletes. (The scan covers the table in total / 1024 × 500 ms: up to
+   * ~4.3 min on a 512K table before the 2 s start.)
    */
   audit(now: number): void {
     const t = this.t;
     for (let k = 0; k < AUDIT_ENTRIES_PER_RUN; k++) {
       const i = this.auditCursor;
       this.auditCursor = i + 1 === t.total ? 0 : i + 1;
-      if (this.state[i] !== ST_NONE || !this.isHold(i)) {
-        this.auditSeen[i] = 0;
-        continue;
-      }
-      if (this.auditSeen[i] === 0) {
+      if (this.auditSeen[i] === 0 && this.state[i] === ST_NONE && this.isHold(i)) {
         this.auditSeen[i] = now;
+        this.auditList.push(i);
+      }
+    }
+    if (this.auditList.length === 0) return;
+    const keep: number[] = [];
+    for (const i of this.auditList) {
+      if (this.state[i] !== ST_NONE || !this.isHold(i)) {
+        this.auditSeen[i] = 0; // answered meanwhile, or gone
         continue;
       }
-      if (now - this.auditSeen[i] < AUDIT_TIMEOUT_MS) continue;
+      if (now - this.auditSeen[i] < AUDIT_TIMEOUT_MS) {
+        keep.push(i);
+        continue;
+      }
+      this.auditSeen[i] = 0;
       this.track(i, feKeyWord(t, i, 0), feKeyWord(t, i, 1), feKeyWord(t, i, 2), feKeyWord(t, i, 3), feProto(t, i), now);
       this.state[i] = ST_PENDING;
       this.flags[i] |= FL_SHORT;
@@ -646,6 +717,7 @@ export class FlowMgr {
       this.stats.audited++;
       this.sendSet(i, -1, { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_AUDIT_ENTRY, srcNh: 0 }, -1);
     }
+    this.auditList = keep;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -683,6 +755,7 @@ export class FlowMgr {
         c.nextRunMs += c.intervalMs;
       }
     }
+    this.freeEmptyDeleted();
   }
 
   /** One run of a collector: visit up to countPerPass of its flows from the cursor, then re-pace. */
@@ -770,22 +843,44 @@ export class FlowMgr {
   reevaluate(): number {
     let changed = 0;
     const t = this.t;
+    // The forward flows first: programming a pair can untrack entries (a failed FLOW_SET), which would
+    // reorder the member lists under the walk.
+    const fwd: number[] = [];
     for (const c of this.collectors) {
       for (let k = 0; k < c.flows; k++) {
         const i = c.members[k];
-        if (this.state[i] !== ST_ACTIVE || (this.flags[i] & (FL_FWD | FL_SHORT)) !== FL_FWD || !this.keyEqualsKernel(i)) continue;
-        const plan = this.env.plan(this.inVif[i], this.key[i * 4], this.key[i * 4 + 1], this.key[i * 4 + 2], this.key[i * 4 + 3], this.kproto[i], feVrf(t, i));
-        this.ruleOf[i] = this.ruleIndex(plan.rule);
-        this.flags[i] = (this.flags[i] & ~FL_LOG) | (plan.log ? FL_LOG : 0);
-        if (plan.action === feAction(t, i)) continue;
-        changed++;
-        const r = this.rev[i];
-        this.sendSet(i, r, plan, -1);
-        if (r >= 0 && plan.rev && this.state[r] === ST_ACTIVE) {
-          this.ruleOf[r] = this.ruleOf[i];
-          this.sendSet(r, i, plan.rev, -1);
-        }
+        if (this.state[i] === ST_ACTIVE && (this.flags[i] & (FL_FWD | FL_SHORT)) === FL_FWD) fwd.push(i);
       }
+    }
+    for (const i of fwd) {
+      if (this.state[i] !== ST_ACTIVE || !this.keyEqualsKernel(i)) continue;
+      const plan = this.env.plan(this.inVif[i], this.key[i * 4], this.key[i * 4 + 1], this.key[i * 4 + 2], this.key[i * 4 + 3], this.kproto[i], feVrf(t, i));
+      const r = this.rev[i];
+      const flagMask = VR_FLOW_FLAG_SNAT | VR_FLOW_FLAG_DNAT | VR_FLOW_FLAG_SPAT | VR_FLOW_FLAG_DPAT | VR_FLOW_FLAG_VRFT;
+      const same = plan.action === feAction(t, i) && plan.dropReason === (plan.action === VR_FLOW_ACTION_DROP ? feDropReason(t, i) : plan.dropReason) &&
+        (feFlags(t, i) & flagMask) === plan.flags && (plan.flags & VR_FLOW_FLAG_VRFT ? feDvrf(t, i) === plan.dvrf : true);
+      this.ruleOf[i] = this.ruleIndex(plan.rule);
+      this.flags[i] = (this.flags[i] & ~FL_LOG) | (plan.log ? FL_LOG : 0);
+      if (r >= 0 && this.state[r] === ST_ACTIVE) {
+        this.ruleOf[r] = this.ruleOf[i];
+        this.flags[r] = (this.flags[r] & ~FL_LOG) | (plan.log ? FL_LOG : 0);
+      }
+      if (same && !plan.short) continue;
+      changed++;
+      if (plan.short || plan.rev === null) {
+        // No longer routable (routes withdrawn): both directions drop and go on their next aging visit.
+        const d: SetPlan = { action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: plan.dropReason, srcNh: plan.srcNh };
+        this.flags[i] |= FL_SHORT;
+        this.stats.short++;
+        this.sendSet(i, r, d, -1);
+        if (r >= 0 && this.state[r] === ST_ACTIVE) {
+          this.flags[r] |= FL_SHORT;
+          this.sendSet(r, i, { ...d, srcNh: feSrcNh(t, r) }, -1);
+        }
+        continue;
+      }
+      this.sendSet(i, r, plan, -1);
+      if (r >= 0 && this.state[r] === ST_ACTIVE) this.sendSet(r, i, plan.rev, -1);
     }
     return changed;
   }
@@ -795,7 +890,7 @@ export class FlowMgr {
 
   /** The aging table of flow `i`. */
   collectorOf(i: number): Collector {
-    return this.collectors[this.coll[i]];
+    return this.byId[this.coll[i]] as Collector;
   }
 
   /** Whether the agent holds a flow at `i`. */

@@ -6,7 +6,8 @@
  * `<>` rule also mirrored (addresses and ports swapped); then the implicit rules: my network → my network
  * pass; for each rule a deny of any traffic between its address pair, both ways; then any → any pass.
  * A network without policies has no ACL: implicit allow. A match is first-match-wins; protocol any matches
- * every protocol; ports are compared for TCP and UDP only; ICMP and DNS (UDP 53) to or from the network's
+ * every protocol; ports are TCP's and UDP's (other protocols match as port 0, ICMP skips them); ICMP and
+ * DNS (UDP 53) to or from the network's
  * own gateway are always allowed.
  * @module
  */
@@ -107,11 +108,14 @@ export class PolicyEngine {
     }
     const acl = this.acls.get(aclVn);
     if (!acl) return { pass: true, log: false, uuid: UUID_IMPLICIT_ALLOW };
+    // Ports are TCP's and UDP's; other protocols match as port 0, and ICMP skips the port check.
     const ports = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+    const sp = ports ? src.port : 0;
+    const dp = ports ? dst.port : 0;
     for (const e of acl) {
       if (e.rule.proto >= 0 && e.rule.proto !== proto) continue;
       if (!addrMatch(e.src, src, aclVn) || !addrMatch(e.dst, dst, aclVn)) continue;
-      if (ports && (!portMatch(e.srcPorts, src.port) || !portMatch(e.dstPorts, dst.port))) continue;
+      if (proto !== IPPROTO_ICMP && (!portMatch(e.srcPorts, sp) || !portMatch(e.dstPorts, dp))) continue;
       return { pass: e.rule.pass, log: e.rule.log, uuid: e.rule.uuid };
     }
     // ACLs present and nothing matched: implicit deny.

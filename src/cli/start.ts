@@ -68,7 +68,7 @@ function loadConfig(p: Parsed, params: ModuleParams): Config {
   const topo: Topology = topoFile ? readTopology(topoFile) : topologyFrom(DEMO_TOPOLOGY, '(demo topology)');
   const gFile = opt(p, '--global-config');
   if (gFile) {
-    const src = inlineOrFile(gFile, '.', '--global-config', gFile);
+    const src = inlineOrFile(gFile, '.', 'vrouter-emu start', '--global-config');
     topo.global = parseGlobalVrouterConfig(src.value, src.where, 'global-vrouter-config');
     notes.push(...topo.global.ignored.map((x) => `${gFile}: ${x}: ignored`));
   }
@@ -283,9 +283,11 @@ export async function cmdStart(p: Parsed): Promise<number> {
       if (ComputeNode.shape(next.topo) !== ComputeNode.shape(node.topo)) {
         throw new UserError('the topology\'s networks, hosts, addresses or floating IPs changed: restart to apply them; the old configuration stays');
       }
+      // configureAging checks before it changes anything; it goes first so that a refusal leaves the old
+      // configuration whole.
+      a.configureAging(next.aging);
       node.reconfigure(next.topo);
       node.programRuntime(d);
-      a.configureAging(next.aging);
       const changed = a.reevaluate();
       cfg = next;
       for (const n of next.notes) log(`vrouter-emu: ${n}`);

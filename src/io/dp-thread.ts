@@ -176,7 +176,9 @@ export class DpThread implements DpChannel {
 
   vifFatFlow(idx: number, rules: number[]): void {
     const rec = new Int32Array(RING_RECORD);
-    const n = Math.min(rules.length, RING_RECORD - 4);
+    // One record: at most MAX_FAT_FLOW_ENTRIES (28) rules, which the configuration parser enforces.
+    if (rules.length > RING_RECORD - 4) throw new Error(`vif ${idx}: ${rules.length} fat-flow rules do not fit a record`);
+    const n = rules.length;
     rec.set([OP_VIF_FAT, 0, idx, n]);
     rec.set(rules.slice(0, n), 4);
     this.send(rec);

@@ -1,12 +1,15 @@
 /**
- * The aging scheduler's pacing (reference vrouter-agent.md §3.2 examples) and the protocol-aging table
- * lookup order (§4.3), with an injected clock.
+ * The aging scheduler (reference vrouter-agent.md §3.2: its pacing, and the scan driven with an injected
+ * clock over flows set up through the datapath) and the protocol-aging tables (§4.3 lookup, §4.4 quirks).
  */
 import test from 'ava';
 import { agingMultiplier, agingPace } from '../../src/agent/aging';
 import { FlowMgr, allowAllEnv } from '../../src/agent/flow-mgr';
 import { DirectChannel } from '../../src/agent/dp-channel';
-import { testRouter } from '../helpers/test-host';
+import { FTI_ACTIVE, feAction, feDropReason, feFlags } from '../../src/dp/flow-table';
+import { VR_FLOW_ACTION_DROP, VR_FLOW_ACTION_HOLD, VR_FLOW_DR_AUDIT_ENTRY } from '../../src/dp/defs';
+import { udpFrame } from '../../src/io/frame-build';
+import { rx, testAgent, testRouter } from '../helpers/test-host';
 
 test('the multiplier is 145 at 180 s', (t) => {
   t.is(agingMultiplier(180_000), 145);
@@ -25,9 +28,72 @@ for (const [n, interval, count, sweep] of [[1000, 1000, 100, 10], [50000, 522, 1
 
 test('an empty table re-arms at 1000 ms; the 32-bit product wraps above ~8.2 h as in the agent', (t) => {
   t.deepEqual(agingPace(180_000, 145, 0), { intervalMs: 1000, countPerPass: 100 });
+  // 10 h, 1 000 000 flows: 36 000 000 × 145 = 5 220 000 000 wraps to 925 032 704 → 925 ms (unwrapped
+  // the interval would be the 1000 ms cap).
   const m = agingMultiplier(10 * 3600_000);
-  const wrapped = agingPace(10 * 3600_000, m, 1000);
-  t.true(wrapped.intervalMs <= 1000);
+  t.is(m, 145);
+  t.is(agingPace(10 * 3600_000, m, 1_000_000).intervalMs, 925);
+  t.is(agingPace(8 * 3600_000, m, 1_000_000).intervalMs, 1000, 'below the wrap: the cap');
+});
+
+/** An agent holding `pairs` idle UDP pairs set up through the datapath, at the default age time. */
+function filled(pairs: number) {
+  const { r, host } = testRouter({ vr_flow_entries: 4 * pairs + 1024, vr_oflow_entries: 4096 });
+  const { agent, run } = testAgent(r, host);
+  for (let k = 0; k < pairs; k++) {
+    rx(r, udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:00:00:00:03', dstMac: '00:00:5e:00:01:00' }, { sport: 1024 + (k % 60000), dport: 1 + Math.floor(k / 60000) }));
+    if (k % 64 === 63) run();
+  }
+  run();
+  return { r, host, agent, run };
+}
+
+// The scheduler itself, driven by an injected clock: flows visited per run and the time between runs
+// reproduce the §3.2 examples (after the first run, which starts from 200 flows and 1000 ms).
+for (const [flows, interval, count] of [[1000, 1000, 100], [50000, 522, 145]] as const) {
+  test(`the scan with ${flows} flows at 180 s visits ${count} flows every ${interval} ms`, (t) => {
+    const { host, agent } = filled(flows / 2);
+    t.is(agent.flowCount, flows);
+    const c = agent.collectorFor(17, 1024, 1);
+    // Runs happen at nextRunMs; step the clock from run to run and record what each visited.
+    const runs: { at: number; visited: number }[] = [];
+    for (let k = 0; k < 6; k++) {
+      const before = agent.stats.scanned;
+      host.advance(c.nextRunMs - host.now);
+      agent.tick(host.now);
+      runs.push({ at: host.now, visited: agent.stats.scanned - before });
+    }
+    t.is(runs[0].visited, 200, 'the first run: the initial FlowCountPerPass');
+    for (let k = 1; k < runs.length; k++) {
+      t.is(runs[k].visited, count, `run ${k}`);
+      t.is(runs[k].at - runs[k - 1].at, interval, `interval before run ${k}`);
+    }
+    t.is(agent.stats.aged, 0, 'nothing idle for 180 s yet');
+  });
+}
+
+test('a full sweep visits every flow once, then idle pairs age together after the age time', (t) => {
+  const { host, agent, r, run } = filled(500);
+  const c = agent.collectorFor(17, 1024, 1);
+  let visits = 0;
+  while (visits < 1000) {
+    const before = agent.stats.scanned;
+    host.advance(c.nextRunMs - host.now);
+    agent.tick(host.now);
+    visits += agent.stats.scanned - before;
+  }
+  t.is(visits, 1000, 'one sweep: 1000 visits, none twice');
+  t.is(agent.stats.aged, 0);
+  // 180 s later (the runs in between catch up at once), one more sweep of 10 s deletes every pair.
+  host.advance(180_000);
+  run();
+  for (let k = 0; k < 12 && agent.flowCount > 0; k++) {
+    host.advance(1000);
+    run();
+  }
+  t.is(agent.flowCount, 0, 'idle for the age time: all aged');
+  t.is(agent.stats.aged, 1000, 'both directions of every pair');
+  t.is(r.ft.info[FTI_ACTIVE], 0, 'and deleted from the table');
 });
 
 function mgr(aging: { proto: number; port: number; timeoutS: number }[]) {
@@ -56,10 +122,64 @@ test('protocol aging lookup (§4.3): port tables, then the protocol table, then 
   t.is(key(both.collectorFor(6, 8080, 80)), '6/8080');
 });
 
-test('("all", 0) sets the default table\'s age; a removed table takes no new flows', (t) => {
-  const m = mgr([{ proto: 0, port: 0, timeoutS: 42 }, { proto: 17, port: 53, timeoutS: 5 }]);
+test('("all", 0) and ("tcp", 0) change tables that cannot be removed: the override lasts until restart', (t) => {
+  const m = mgr([{ proto: 0, port: 0, timeoutS: 42 }, { proto: 6, port: 0, timeoutS: 77 }]);
   t.is(m.collectorFor(47, 0, 0).ageMs, 42_000);
+  t.is(m.collectorFor(6, 1000, 22).ageMs, 77_000);
   m.configureAging({ ageMs: 180_000, tcpScanMs: 15_000, agingTimeouts: [] });
-  t.is(m.collectorFor(17, 5353, 53).port, 0, 'udp/53 is gone for new flows');
-  t.true(m.collectors.some((c) => c.proto === 17 && c.port === 53 && c.deleted), 'but the table stays for its flows');
+  t.is(m.collectorFor(47, 0, 0).ageMs, 42_000, 'removed from the list, still in force');
+  t.is(m.collectorFor(6, 1000, 22).ageMs, 77_000);
+  m.configureAging({ ageMs: 180_000, tcpScanMs: 15_000, agingTimeouts: [{ proto: 0, port: 0, timeoutS: 9 }] });
+  t.is(m.collectorFor(47, 0, 0).ageMs, 9_000, 'a new value replaces it');
+});
+
+test('a removed table keeps its flows and is found by lookups (2.22) until it is empty, then freed', (t) => {
+  const { r, host } = testRouter({ vr_flow_entries: 1024, vr_oflow_entries: 64 });
+  const { agent, run } = testAgent(r, host);
+  agent.configureAging({ ageMs: 180_000, tcpScanMs: 15_000, agingTimeouts: [{ proto: 17, port: 53, timeoutS: 5 }, { proto: 17, port: 123, timeoutS: 7 }] });
+  rx(r, udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:00:00:00:03', dstMac: '00:00:5e:00:01:00' }, { sport: 5353, dport: 53 }));
+  run();
+  t.is(agent.flowCount, 2);
+  agent.configureAging({ ageMs: 180_000, tcpScanMs: 15_000, agingTimeouts: [] });
+  const key = (c: { proto: number; port: number; deleted: boolean }): string => `${c.proto}/${c.port}${c.deleted ? ' deleted' : ''}`;
+  t.deepEqual(agent.collectors.map(key).sort(), ['0/0', '17/53 deleted', '6/0'], 'the empty 17/123 is freed at once');
+  t.is(key(agent.collectorFor(17, 5353, 53)), '17/53 deleted', 'still found while it exists');
+  t.is(agent.collectorOf(agent.collectors.find((c) => c.port === 53)?.members[0] as number).ageMs, 5000);
+  // Its flows age with its 5 s; then it is freed.
+  for (let k = 0; k < 20; k++) {
+    host.advance(1000);
+    run();
+  }
+  t.is(agent.flowCount, 0);
+  t.deepEqual(agent.collectors.map(key).sort(), ['0/0', '6/0']);
+  t.is(agent.collectorFor(17, 5353, 53).port, 0, 'gone: new flows take the default table');
+});
+
+test('more aging tables than the emulator holds: one line, and the old configuration stays', (t) => {
+  const m = mgr([{ proto: 17, port: 53, timeoutS: 5 }]);
+  const many = Array.from({ length: 5000 }, (_, k) => ({ proto: 17, port: 1000 + k, timeoutS: 5 }));
+  t.throws(() => m.configureAging({ ageMs: 180_000, tcpScanMs: 15_000, agingTimeouts: many }), { message: /more than the 4096 the emulator holds/ });
+  t.is(m.collectorFor(17, 5353, 53).ageMs, 5000);
+  t.false(m.collectors.some((c) => c.deleted));
+});
+
+test('the audit of lost traps at the default table size: 2 s after its scan (1024 entries each 500 ms) finds the entry', (t) => {
+  const { r, host } = testRouter({ vr_flow_entries: 524288, vr_oflow_entries: 8192 });
+  const { agent, run } = testAgent(r, host);
+  const t0 = host.now;
+  rx(r, udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:00:00:00:03', dstMac: '00:00:5e:00:01:00' }, { sport: 777, dport: 9 }));
+  host.traps.length = 0; // the trap is lost
+  let hold = -1;
+  for (let k = 0; k < r.ft.total && hold < 0; k++) if (feAction(r.ft, k) === VR_FLOW_ACTION_HOLD && feFlags(r.ft, k) & 1) hold = k;
+  t.true(hold >= 0);
+  let at = -1;
+  while (at < 0 && host.now - t0 < 400_000) {
+    host.advance(500);
+    run();
+    if ((feFlags(r.ft, hold) & 1) && feAction(r.ft, hold) === VR_FLOW_ACTION_DROP) at = host.now - t0;
+  }
+  const found = 500 * Math.ceil((hold + 1) / 1024);
+  t.is(at, found + 2000, `entry ${hold}: found by the scan at ${found} ms`);
+  t.is(feDropReason(r.ft, hold), VR_FLOW_DR_AUDIT_ENTRY);
+  t.is(agent.stats.audited, 1);
 });

@@ -9,7 +9,8 @@ import { FlowMgr } from '../../src/agent/flow-mgr';
 import { topologyFrom } from '../../src/agent/topology';
 import { createDatapath } from '../../src/dp/datapath';
 import { VR_FLOW_ACTION_DROP, VR_FLOW_DR_NAMES, VP_DROP_FLOW_ACTION_DROP, VP_DROP_FLOW_NAT_NO_RFLOW, VR_VIF_MAC } from '../../src/dp/defs';
-import { flowReqNew, flowSet, routerDrainWork } from '../../src/dp/flow';
+import { FlowReq, FlowResp, flowReqNew, flowSet, routerDrainWork } from '../../src/dp/flow';
+import type { Router } from '../../src/dp/router';
 import { FTI_ACTIVE, feAction, feDropReason, feFlags, feKeyWord, feProto, feVrf } from '../../src/dp/flow-table';
 import { keyDport, keyIpString, keySport } from '../../src/dp/proto-ip';
 import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
@@ -57,7 +58,26 @@ function topo(opts: { policies?: boolean; fat?: boolean } = {}) {
   };
 }
 
-function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinity) {
+/**
+ * A channel whose replies come later (at settle), as over the datapath thread's ring: traps of both
+ * directions can reach the agent before it hears back.
+ */
+class LaterChannel {
+  private readonly q: [FlowReq, (resp: FlowResp) => void][] = [];
+  constructor(private readonly r: Router) {}
+  flowSet(req: FlowReq, done: (resp: FlowResp) => void): void {
+    this.q.push([{ ...req }, done]);
+  }
+  settle(): void {
+    for (let e = this.q.shift(); e; e = this.q.shift()) {
+      const resp = flowSet(this.r, e[0], { err: 0, index: 0, bytes: 0, packets: 0 });
+      e[1]({ ...resp });
+    }
+    routerDrainWork(this.r);
+  }
+}
+
+function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinity, later = false) {
   const t = topologyFrom(topo(opts), 't.json');
   const host = new TestHost();
   const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 1024, vr_oflow_entries: 64 });
@@ -65,7 +85,7 @@ function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinity) {
   const fds = new Map<string, number>();
   for (const h of [...t.vms, ...t.outside]) fds.set(h.name, 0);
   cn.program(directProgrammer(r), fds);
-  const ch = new DirectChannel(r);
+  const ch = later ? new LaterChannel(r) : new DirectChannel(r);
   const agent = new FlowMgr(r.ft, ch, cn.flowEnv(), { ageMs: 180_000, tcpScanMs: 15_000, maxVmFlows }, () => host.now);
   const run = (): void => {
     for (const f of host.traps.splice(0)) agent.onTrap(f);
@@ -289,4 +309,87 @@ test('a full table: the reverse cannot be added, the forward becomes a short DRO
   t.is(flows(n.r).filter((x) => x.key.startsWith('10.2.0.11:6666')).length, 0);
   t.is(n.agent.stats.short, 1);
   t.is(invariants(n.r.ft), null);
+});
+
+test('both directions trapped before the agent answers: one pair, the reply adopted as the reverse; a no-op reload changes nothing', (t) => {
+  const n = node({}, Infinity, true);
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40000, dport: 80, flags: 'S' }), n.vifOf('b1'));
+  rx(n.r, tcpFrame(from('r1', n, '10.3.0.10', '10.2.0.10'), { sport: 80, dport: 40000, flags: 'SA' }), n.vifOf('r1'));
+  t.is(n.host.traps.length, 2);
+  n.run();
+  n.run();
+  const fl = flows(n.r).filter((f) => f.key.includes(':40000'));
+  t.deepEqual(fl.map((f) => f.action), [2, 2], 'both forward: the one-way rule admits the answers (stateful)');
+  const rev = fl.find((f) => f.key.startsWith('10.3.0.10')) as (typeof fl)[0];
+  t.is(n.agent.rules[n.agent.ruleOf[rev.i]], 'aaaaaaaa-0000-0000-0000-000000000080', 'the reverse carries the pair\'s rule');
+  t.is(n.agent.srcVn[rev.i], 1, 'and its networks the other way round (red → blue)');
+  n.cn.reconfigure(topologyFrom(topo(), 't.json'));
+  t.is(n.agent.reevaluate(), 0);
+  n.run();
+  t.deepEqual(flows(n.r).filter((f) => f.key.includes(':40000')).map((f) => f.action), [2, 2]);
+  t.is(invariants(n.r.ft), null);
+});
+
+test('a reload that withdraws the route: both directions drop and go on the next aging visit', (t) => {
+  const n = node();
+  rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 41000, dport: 80, flags: 'S' }), n.vifOf('b1'));
+  n.run();
+  t.is(flows(n.r).filter((f) => f.key.includes(':41000')).length, 2);
+  n.cn.reconfigure(topologyFrom(topo({ policies: false }), 't.json'));
+  t.is(n.agent.reevaluate(), 1);
+  n.run();
+  const fl = flows(n.r).filter((f) => f.key.includes(':41000'));
+  t.deepEqual(fl.map((f) => [f.action, f.reason]), [[0, 'NoDstRt'], [0, 'NoDstRt']]);
+  n.host.advance(16_000); // the TCP table's sweep
+  n.run();
+  t.is(flows(n.r).filter((f) => f.key.includes(':41000')).length, 0, 'short flows: deleted on their first visit');
+});
+
+test('max_vm_flows: the limit is released when the short pair ages', (t) => {
+  const n = node({}, 4);
+  for (let k = 0; k < 3; k++) {
+    rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.11'), { sport: 2000 + k, dport: 7 }), n.vifOf('b1'));
+    n.run();
+  }
+  t.is(n.agent.stats.limited, 1);
+  // The two forwarding pairs age out after 180 s idle; then new flows fit again.
+  n.host.advance(200_000);
+  n.run();
+  for (let k = 0; k < 30; k++) {
+    n.host.advance(1000);
+    n.run();
+  }
+  t.is(n.agent.flowCount, 0);
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.11'), { sport: 3000, dport: 7 }), n.vifOf('b1'));
+  n.run();
+  t.is(flows(n.r).find((f) => f.key === '10.2.0.10:3000>10.2.0.11:7/17')?.action, 2);
+  t.is(n.agent.stats.limited, 1);
+});
+
+test('NAT keeps a TCP checksum of 0x0000 right, and UDP sends 0xffff for a computed 0', (t) => {
+  const n = node();
+  // Find a SYN whose TCP checksum is 0 (1 in 65 536 sequence numbers or so).
+  let syn: Uint8Array | undefined;
+  for (let seq = 0; seq < 1 << 20 && !syn; seq++) {
+    const f = tcpFrame(from('b1', n, '10.2.0.10', '203.0.113.254'), { sport: 45000, dport: 443, flags: 'S', seq });
+    if (f[34 + 16] === 0 && f[34 + 17] === 0) syn = f;
+  }
+  t.truthy(syn, 'a SYN with checksum 0');
+  t.true(checksumsOk(syn as Uint8Array));
+  rx(n.r, syn as Uint8Array, n.vifOf('b1'));
+  n.run();
+  const out = n.host.sent.splice(0);
+  t.is(out.length, 1);
+  t.deepEqual(Array.from(out[0].data.subarray(26, 30)), ipToBytes('203.0.113.10'));
+  t.true(checksumsOk(out[0].data), 'the SNAT\'ed SYN checksums');
+  // UDP: a datagram whose checksum after SNAT computes to 0 goes out as 0xffff (0 would mean "none").
+  const pub = { src: '203.0.113.10', dst: '203.0.113.254', srcMac: n.macOf('b1'), dstMac: VR_VIF_MAC };
+  let sport = 1;
+  while (sport < 65536 && !(udpFrame(pub, { sport, dport: 9999, payload: 8 })[40] === 0xff && udpFrame(pub, { sport, dport: 9999, payload: 8 })[41] === 0xff)) sport++;
+  t.true(sport < 65536);
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '203.0.113.254'), { sport, dport: 9999, payload: 8 }), n.vifOf('b1'));
+  n.run();
+  const u = n.host.sent.splice(0);
+  t.deepEqual([u[0].data[40], u[0].data[41]], [0xff, 0xff]);
+  t.true(checksumsOk(u[0].data));
 });
