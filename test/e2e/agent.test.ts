@@ -20,13 +20,17 @@ while True:
         d, a = s.recvfrom(2048); s.sendto(d, a)
 `;
 
-/** N queries to HOST:PORT, each from its own socket (a distinct client port); prints the answers received. */
+/**
+ * N queries to HOST:PORT, each from its own client port (FIRST + k: distinct, where ephemeral ports
+ * could repeat); prints the answers received.
+ */
 const UDP_QUERIES = `
 import socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+host, port, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ok = 0
 for k in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', first + k))
     s.sendto(b'query %d' % k, (host, port))
     try:
         s.recvfrom(2048); ok += 1
@@ -57,10 +61,11 @@ test.serial('protocol aging (udp, 53, 5) and fat flow (udp, 53) with real UDP qu
   try {
     t.regex(i.out(), /flow_cache_timeout 120 s \(.*contrail-vrouter-agent\.conf\)/);
     await sleep(800);
-    const q = (dst: string, port: number, n: number): string => i.inVm('vm-pac', ['python3', '-c', UDP_QUERIES, dst, String(port), String(n)], 60000).stdout.trim();
-    t.is(q('10.31.1.4', 53, 100), '100', 'every query to the fat-flow server answered');
-    t.is(q('10.31.1.5', 53, 100), '100', 'every query to the plain server answered');
-    t.is(q('10.31.1.5', 9999, 1), '1');
+    const q = (dst: string, port: number, n: number, first: number): string =>
+      i.inVm('vm-pac', ['python3', '-c', UDP_QUERIES, dst, String(port), String(n), String(first)], 60000).stdout.trim();
+    t.is(q('10.31.1.4', 53, 100, 20000), '100', 'every query to the fat-flow server answered');
+    t.is(q('10.31.1.5', 53, 100, 21000), '100', 'every query to the plain server answered');
+    t.is(q('10.31.1.5', 9999, 1, 22000), '1');
     const udp = () => parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 17);
     const l = udp();
     const toFat = l.filter((f) => f.dip === '10.31.1.4' && f.dport === 53);
