@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as ini from 'ini';
 import { UserError } from '../errors';
+import { ipParse } from '../lib/ipv4';
 
 export interface AgentConf {
   /** [DEFAULT] flow_cache_timeout, seconds (0 = the built-in 180 s). */
@@ -28,6 +29,8 @@ export interface AgentConf {
   maxVmLinklocalFlows: number;
   /** [FLOWS] tcp_flow_scan_interval, seconds (15): a full sweep of the TCP aging table. */
   tcpFlowScanInterval: number;
+  /** [VIRTUAL-HOST-INTERFACE] ip (vhost0's address, the router-id), without its prefix; '' when unset. */
+  vhostIp: string;
   /** The file it came from ('' for the defaults). */
   file: string;
 }
@@ -42,6 +45,7 @@ export const AGENT_CONF_DEFAULTS: Readonly<AgentConf> = Object.freeze({
   maxSystemLinklocalFlows: 2048,
   maxVmLinklocalFlows: 2048,
   tcpFlowScanInterval: 15,
+  vhostIp: '',
   file: '',
 });
 
@@ -120,6 +124,13 @@ export function parseAgentConf(text: string, file: string, warn: (msg: string) =
   if (scan !== undefined) {
     if (scan === 0) throw bad(F, 'tcp_flow_scan_interval', 0, 'seconds, an integer 1..3600');
     c.tcpFlowScanInterval = scan;
+  }
+
+  const vh = raw['VIRTUAL-HOST-INTERFACE']?.ip;
+  if (vh !== undefined) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?:\/\d{1,2})?$/.exec(str(vh).trim());
+    if (!m || ipParse(m[1]) < 0) throw bad('VIRTUAL-HOST-INTERFACE', 'ip', vh, 'vhost0\'s IPv4 address, e.g. 10.1.1.3/24');
+    c.vhostIp = m[1];
   }
 
   const used: Record<string, string[]> = {

@@ -12,6 +12,7 @@
  * interface nexthops from 10.
  * @module
  */
+import type { ExportEnv } from './flow-export';
 import {
   IPPROTO_ICMP,
   VR_FLOW_ACTION_DROP,
@@ -213,6 +214,17 @@ export class ComputeNode {
     return name === undefined ? -1 : this.topo.networks.findIndex((n) => n.name === name);
   }
 
+  /** What flow export needs: network and interface names (`vrouterIp`: the router-id). */
+  exportEnv(vrouterIp: string): ExportEnv {
+    const vmis = new Map<number, { vm: string; vmiUuid: string }>();
+    for (const v of this.vifs) if (v.vm) vmis.set(v.idx, { vm: v.vm.name, vmiUuid: nameUuid(`virtual-machine-interface:${v.vm.name}`) });
+    return {
+      vnName: (k) => this.vnNames[k],
+      vmInterface: (idx) => vmis.get(idx),
+      vrouterIp,
+    };
+  }
+
   /** The flow module's view: the plan of each new flow. */
   flowEnv(): FlowEnv {
     return { plan: (vif, k0, k1, k2, k3, proto, vrf) => this.plan(vif, k0, k1, k2, k3, proto, vrf) };
@@ -348,9 +360,25 @@ export class ComputeNode {
       dvrf: verdict.pass ? natRevDvrf : 0,
       dropReason: verdict.pass ? 0 : plan.dropReason,
       srcNh: revNh & 0xffff,
+      vif: dstVif?.idx ?? -1,
     };
     return plan;
   }
+}
+
+/**
+ * A stable UUID for a configuration object named `name` (the emulator has no API server to assign one):
+ * 128 bits of FNV-1a over the name and three salts, shaped as a version-4 UUID.
+ */
+export function nameUuid(name: string): string {
+  let h = '';
+  for (const salt of ['a', 'b', 'c', 'd']) {
+    let x = 0x811c9dc5;
+    const s = `${salt}:${name}`;
+    for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 0x01000193);
+    h += (x >>> 0).toString(16).padStart(8, '0');
+  }
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Numeric IPv4 of a key word (bytes in network order, read little-endian). */

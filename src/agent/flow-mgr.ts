@@ -58,6 +58,7 @@ import {
   feFlags,
   feKeyLen,
   feKeyWord,
+  fePackets,
   feProto,
   feSrcNh,
   feTcpFlags,
@@ -66,6 +67,7 @@ import {
 } from '../dp/flow-table';
 import { rd16, rd32 } from '../dp/pkt';
 import { UserError } from '../errors';
+import { fillUuid4, uuidString } from '../lib/uuid';
 import { AGING_INITIAL_COUNT_PER_PASS, AGING_DEFAULT_INTERVAL_MS, FLOW_TCP_SYN_AGE_TIME_MS, agingMultiplier, agingPace } from './aging';
 import type { AgingTimeout } from './contrail-config';
 import type { DpChannel } from './dp-channel';
@@ -85,7 +87,7 @@ export interface SetPlan {
 /** The agent's plan of a new flow: its forward entry (the trapped one), its reverse, what it belongs to. */
 export interface FlowPlan extends SetPlan {
   /** The reverse entry to add (key as the datapath will build it for the replies), or null. */
-  rev: (SetPlan & { k0: number; k1: number; k2: number; k3: number; proto: number; vrf: number }) | null;
+  rev: (SetPlan & { k0: number; k1: number; k2: number; k3: number; proto: number; vrf: number; vif?: number }) | null;
   /** A short flow: programmed (DROP) and deleted on its first aging visit. */
   short: boolean;
   /** Source and destination network (indices the environment names), −1 when none. */
@@ -163,6 +165,19 @@ const ST_ACTIVE = 2;
 const FL_SHORT = 0x1;
 const FL_LOG = 0x2;
 const FL_FWD = 0x4; // the direction that trapped (the plan's forward)
+const FL_EXPORTED = 0x8; // a record of this flow went out
+
+/**
+ * Where a flow's stats samples go (flow export, flow-export.ts): deltas since the last sample, and the
+ * final one at deletion. @returns whether the sample was exported.
+ */
+export interface FlowSampler {
+  sample(i: number, diffBytes: number, diffPackets: number, teardown: boolean, now: number): boolean;
+}
+
+/** Kernel counter widths (§1.8): the agent extends them to 64 bits across wraps. */
+const BYTES_WRAP = 2 ** 48;
+const PACKETS_WRAP = 2 ** 40;
 
 /** KSync flow audit (flowtable_ksync): every 500 ms, 1024 entries; a HOLD entry unknown for 2 s is lost. */
 export const AUDIT_INTERVAL_MS = 500;
@@ -194,7 +209,13 @@ export class FlowMgr {
   readonly rev: Int32Array;
   readonly key: Uint32Array; // 4 words per index
   readonly kproto: Uint8Array;
+  /** The agent's copies of the kernel counters, extended to 64 bits. */
   readonly lastBytes: Float64Array;
+  readonly lastPackets: Float64Array;
+  /** A generation per index, bumped for each new flow there (so that per-flow state elsewhere can tell). */
+  readonly gen: Uint32Array;
+  /** Flow export, when configured. */
+  sampler: FlowSampler | undefined;
   readonly lastModified: Float64Array;
   readonly setupTime: Float64Array;
   /** The collector (id) of each tracked flow, and its position in that collector's member list. */
@@ -247,6 +268,8 @@ export class FlowMgr {
     this.key = new Uint32Array(n * 4);
     this.kproto = new Uint8Array(n);
     this.lastBytes = new Float64Array(n);
+    this.lastPackets = new Float64Array(n);
+    this.gen = new Uint32Array(n);
     this.lastModified = new Float64Array(n);
     this.setupTime = new Float64Array(n);
     this.coll = new Uint16Array(n);
@@ -564,6 +587,7 @@ export class FlowMgr {
    */
   private adoptAsReverse(r: number, plan: FlowPlan): void {
     this.flags[r] = plan.log ? FL_LOG : 0;
+    this.inVif[r] = plan.rev?.vif ?? -1;
     this.srcVn[r] = plan.dstVn;
     this.dstVn[r] = plan.srcVn;
     this.ruleOf[r] = this.ruleIndex(plan.rule);
@@ -572,6 +596,7 @@ export class FlowMgr {
   /** Start tracking flow `i`; a reverse flow (`reverse`) has the plan's networks the other way round. */
   private track(i: number, k0: number, k1: number, k2: number, k3: number, proto: number, now: number, plan?: FlowPlan, reverse = false): void {
     if (this.state[i] === ST_NONE) {
+      this.gen[i]++;
       const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
       const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
       this.join(i, this.collectorFor(proto, sport, dport));
@@ -581,16 +606,7 @@ export class FlowMgr {
       this.vmB[i] = b;
       if (a >= 0) this.vmFlows[a] = (this.vmFlows[a] ?? 0) + 1;
       if (b >= 0) this.vmFlows[b] = (this.vmFlows[b] ?? 0) + 1;
-      const u = i * 16;
-      for (let k = 0; k < 16; k += 4) {
-        const x = this.random();
-        this.uuid[u + k] = x;
-        this.uuid[u + k + 1] = x >>> 8;
-        this.uuid[u + k + 2] = x >>> 16;
-        this.uuid[u + k + 3] = x >>> 24;
-      }
-      this.uuid[u + 6] = (this.uuid[u + 6] & 0x0f) | 0x40; // version 4
-      this.uuid[u + 8] = (this.uuid[u + 8] & 0x3f) | 0x80; // variant 1
+      fillUuid4(this.uuid, i * 16, this.random);
     }
     this.key[i * 4] = k0;
     this.key[i * 4 + 1] = k1;
@@ -600,8 +616,10 @@ export class FlowMgr {
     this.flags[i] = plan?.log ? FL_LOG : 0;
     this.rev[i] = -1;
     this.lastBytes[i] = 0;
+    this.lastPackets[i] = 0;
     this.lastModified[i] = now;
     this.setupTime[i] = now;
+    if (reverse) this.inVif[i] = plan?.rev?.vif ?? -1;
     this.srcVn[i] = (reverse ? plan?.dstVn : plan?.srcVn) ?? -1;
     this.dstVn[i] = (reverse ? plan?.srcVn : plan?.dstVn) ?? -1;
     this.ruleOf[i] = this.ruleIndex(plan?.rule ?? '');
@@ -634,11 +652,13 @@ export class FlowMgr {
   /** The datapath evicted flow `i`: forget it without a delete; its reverse is deleted as usual. */
   private forgetEvicted(i: number): void {
     const r = this.rev[i];
+    if (this.sampler && this.state[i] === ST_ACTIVE) this.finalSample(i, this.clock());
     this.untrack(i);
     this.stats.evicted++;
     if (r >= 0 && this.state[r] !== ST_NONE) {
       const rf = feFlags(this.t, r);
       if (rf & (VR_FLOW_FLAG_EVICTED | VR_FLOW_FLAG_EVICT_CANDIDATE) || !this.keyEqualsKernel(r)) {
+        if (this.sampler && this.state[r] === ST_ACTIVE) this.finalSample(r, this.clock());
         this.untrack(r);
         this.stats.evicted++;
       } else {
@@ -662,6 +682,7 @@ export class FlowMgr {
     q.proto = this.kproto[i];
     q.vrf = 0;
     q.dvrf = 0;
+    if (this.sampler && this.state[i] === ST_ACTIVE) this.finalSample(i, this.clock());
     this.untrack(i);
     this.stats.deleted++;
     this.ch.flowSet(q, () => undefined);
@@ -821,15 +842,60 @@ export class FlowMgr {
     return n;
   }
 
-  /** Read a flow's byte counter (check, copy, check) and note activity. @returns whether it changed. */
+  /**
+   * Read a flow's counters (check, copy, check), note activity and export a sample of the change (or,
+   * for a flow never exported, a zero sample). @returns whether the bytes changed.
+   */
   private refresh(i: number, now: number): boolean {
-    if (!this.keyEqualsKernel(i)) return false;
-    const bytes = feBytes(this.t, i);
-    if (!this.keyEqualsKernel(i)) return false;
-    if (bytes === this.lastBytes[i]) return false;
-    this.lastBytes[i] = bytes;
+    if (!this.readCounters(i)) return false;
+    const db = this.readBytes - this.lastBytes[i];
+    const dp = this.readPackets - this.lastPackets[i];
+    if (db === 0) {
+      if (this.sampler && (this.flags[i] & FL_EXPORTED) === 0 && this.sampler.sample(i, 0, 0, false, now)) this.flags[i] |= FL_EXPORTED;
+      return false;
+    }
+    this.lastBytes[i] = this.readBytes;
+    this.lastPackets[i] = this.readPackets;
     this.lastModified[i] = now;
+    if (this.sampler && this.sampler.sample(i, db, dp, false, now)) this.flags[i] |= FL_EXPORTED;
     return true;
+  }
+
+  private readBytes = 0;
+  private readPackets = 0;
+
+  /**
+   * The kernel counters of flow `i` into readBytes/readPackets, extended past the agent's copy across a
+   * 48-bit (bytes) or 40-bit (packets) wrap. @returns false when the entry is not this flow any more.
+   */
+  private readCounters(i: number): boolean {
+    if (!this.keyEqualsKernel(i)) return false;
+    const b = feBytes(this.t, i);
+    const p = fePackets(this.t, i);
+    if (!this.keyEqualsKernel(i)) return false;
+    const lb = this.lastBytes[i];
+    const lp = this.lastPackets[i];
+    let bytes = lb - (lb % BYTES_WRAP) + b;
+    if (bytes < lb) bytes += BYTES_WRAP;
+    let packets = lp - (lp % PACKETS_WRAP) + p;
+    if (packets < lp) packets += PACKETS_WRAP;
+    this.readBytes = bytes;
+    this.readPackets = packets;
+    return true;
+  }
+
+  /** The final sample of a flow being deleted: the last counters when the entry still holds it. */
+  private finalSample(i: number, now: number): void {
+    if (!this.sampler) return;
+    let db = 0;
+    let dp = 0;
+    if (this.readCounters(i)) {
+      db = this.readBytes - this.lastBytes[i];
+      dp = this.readPackets - this.lastPackets[i];
+      this.lastBytes[i] = this.readBytes;
+      this.lastPackets[i] = this.readPackets;
+    }
+    this.sampler.sample(i, db, dp, true, now);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -910,7 +976,7 @@ export class FlowMgr {
 
   /** The UUID of flow `i` (8-4-4-4-12 hex). */
   uuidOf(i: number): string {
-    const h = Array.from(this.uuid.subarray(i * 16, i * 16 + 16), (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    return uuidString(this.uuid, i * 16);
   }
+
 }

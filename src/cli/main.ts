@@ -3,6 +3,7 @@
  * `dropstats`, `vif --list`) plus the emulator's (`replay`). User errors print one line and exit 2.
  * @module
  */
+import { COLLECTOR_OPTS, COLLECTOR_USAGE, cmdCollector } from './collector';
 import { isUserError } from '../errors';
 import { loadModuleParams } from '../params/module-params';
 import { parseArgs } from './args';
@@ -25,12 +26,14 @@ verbs:
   agent aging on|off           stop or restart the aging scan (an emulator knob; flows then never age)
   config reload                re-read agent.conf, policies, fat flow, global-vrouter-config (or SIGHUP)
   vrouter --info               its limits; with --params/--param, the limits a parameter file sets
+  collector [query]            the flow-record collector (serve, or query what it stored)
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
 The tools take --socket PATH (default ${DEFAULT_SOCKET}).
 
   ${START_USAGE}
   ${REPLAY_USAGE}
+  ${COLLECTOR_USAGE}
 `;
 
 /** A vRouter tool on the running instance (flow, vif, dropstats, vrouter). */
@@ -94,6 +97,8 @@ export function main(argv: string[]): number | Promise<number> {
         return cmdReplay(parseArgs(rest, REPLAY_OPTS, REPLAY_USAGE));
       case 'start':
         return cmdStart(parseArgs(rest, START_OPTS, START_USAGE)).catch(userErrorExit);
+      case 'collector':
+        return cmdCollector(parseArgs(rest, COLLECTOR_OPTS, COLLECTOR_USAGE)).catch(userErrorExit);
       case 'flow':
       case 'vif':
       case 'dropstats':

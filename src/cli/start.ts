@@ -17,6 +17,10 @@ import { FLOW_AGE_TIME_MS } from '../agent/aging';
 import { AGENT_CONF_DEFAULTS, AgentConf, readAgentConf } from '../agent/agent-conf';
 import { inlineOrFile, parseGlobalVrouterConfig } from '../agent/contrail-config';
 import { agentFlows, agentFlowsText } from './agent-flows';
+import { FlowExport, FlowRecord } from '../agent/flow-export';
+import { RecordSink, TcpExporter } from '../collector/exporter';
+import { IpfixExporter } from '../collector/ipfix';
+import { xorshift32 } from '../lib/xorshift';
 import { FTI_ACTION_COUNT, FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, flowCreatedCount, flowTableAttach } from '../dp/flow-table';
 import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
@@ -87,7 +91,7 @@ function loadConfig(p: Parsed, params: ModuleParams): Config {
 /** The tools a running instance answers (server side of the control socket). */
 function toolHandler(
   params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined,
-  reload: () => string, clock: () => number,
+  reload: () => string, clock: () => number, exportOf: () => Export | undefined,
 ): ToolHandler {
   const drops = new Float64Array(shared.dropsSab);
   const vifStats = new Float64Array(shared.vifStatsSab);
@@ -119,7 +123,7 @@ function toolHandler(
       const u = 'vrouter-emu agent stats|flows [--json] | agent aging on|off';
       const p = parseArgs(args, { '--json': {} }, u);
       const agent = agentOf();
-      if (p.positional[0] === 'stats') agentStats(table, agent, p.flags.has('--json'), collect);
+      if (p.positional[0] === 'stats') agentStats(table, agent, exportOf(), p.flags.has('--json'), collect);
       else if (p.positional[0] === 'aging' && agent && (p.positional[1] === 'on' || p.positional[1] === 'off') && p.positional.length === 2) {
         agent.setAging(p.positional[1] === 'on', clock());
         collect(`flow aging ${p.positional[1]}\n`);
@@ -144,7 +148,7 @@ function toolHandler(
 }
 
 /** `agent stats`: the agent's flow counters and the table's (FlowStatsResp-like). */
-function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out: (s: string) => void): void {
+function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undefined, json: boolean, out: (s: string) => void): void {
   const info = t.info;
   const created = flowCreatedCount(t);
   const s = {
@@ -160,6 +164,11 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out
       created, added: info[FTI_ADDED], processed: info[FTI_ACTION_COUNT], active: info[FTI_ACTIVE],
       activePeak: info[FTI_ACTIVE_PEAK], overflowUsed: info[FTI_OFLOW_USED], overflowPeak: info[FTI_OFLOW_PEAK],
     },
+    export: ex && {
+      configuredRate: ex.fx.sampler.configuredRate, measuredRate: ex.fx.sampler.measuredRate, threshold: ex.fx.sampler.threshold,
+      exported: ex.fx.sampler.stats.exported, sampledAway: ex.fx.sampler.stats.sampledAway, disabled: ex.fx.sampler.stats.disabled,
+      collectors: ex.sinks.map((k) => ({ name: k.name, ...k.stats() })),
+    },
   };
   if (json) {
     out(JSON.stringify(s) + '\n');
@@ -167,7 +176,49 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, json: boolean, out
   }
   out(`flows active ${s.flowsActive}, set up ${s.flowsSetUp}, aged ${s.flowsAged}, evicted by the vrouter ${s.flowsEvictedByVrouter}, short ${s.shortFlows}, FLOW_SET errors ${s.flowSetErrors}\n`);
   out(`aging ${s.aging ? 'on' : 'off'}, flows scanned ${s.flowsScanned}\n`);
+  const e = s.export;
+  if (e) {
+    out(`flow export: rate configured ${e.configuredRate}/s, measured ${e.measuredRate}/s, sampling threshold ${e.threshold} bytes; records exported ${e.exported}, sampled away ${e.sampledAway}, not exported (rate 0 / disable_flow_collection) ${e.disabled}\n`);
+    if (e.collectors.length === 0) out('  no collectors configured ([DEFAULT] collectors in agent.conf): records are counted, not sent\n');
+    for (const c of e.collectors) {
+      if (c.name.startsWith('ipfix://')) out(`  ${c.name}: UDP, sent ${c.sent}, queued ${c.queued}, dropped (queue full) ${c.dropped}\n`);
+      else out(`  ${c.name}: ${c.connected ? 'connected' : 'not connected'}, sent ${c.sent}, acknowledged ${c.acked}, queued ${c.queued}, dropped (queue full) ${c.dropped}, reconnects ${c.reconnects}\n`);
+    }
+  }
   out(`table: Created ${created} Added ${s.table.added} Processed ${s.table.processed}; active ${s.table.active} (peak ${s.table.activePeak}); overflow in use ${s.table.overflowUsed} (peak ${s.table.overflowPeak})\n`);
+}
+
+/** Flow export: the sampler in the agent and the transports it feeds. */
+interface Export {
+  fx: FlowExport;
+  sinks: RecordSink[];
+}
+
+/** The host's first non-loopback IPv4 address: vhost0's, the router-id, when agent.conf names none. */
+function hostIp(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function startExport(a: FlowMgr, table: FlowTable, node: ComputeNode, cfg: Config, clock: () => number): Export {
+  const sinks: RecordSink[] = cfg.conf.collectors.map((c) => {
+    const m = /^(ipfix:\/\/)?(.+):(\d+)$/.exec(c) as RegExpExecArray;
+    return m[1] ? new IpfixExporter(m[2], Number(m[3])) : new TcpExporter(m[2], Number(m[3]), { log });
+  });
+  const logFlow = cfg.conf.logFlow;
+  const emit = sinks.length > 0 || logFlow
+    ? (r: FlowRecord, startMs: number, endMs: number): void => {
+        for (const k of sinks) k.push(r, startMs, endMs);
+        if (logFlow) log(`flow: ${JSON.stringify(r)}`);
+      }
+    : undefined;
+  const fx = new FlowExport(a, table, node.exportEnv(cfg.conf.vhostIp || hostIp()), { rate: cfg.topo.global.flowExportRate, disable: cfg.conf.disableFlowCollection },
+    clock, xorshift32((Math.random() * 0x100000000) >>> 0), emit);
+  a.sampler = fx;
+  for (const k of sinks) log(`vrouter-emu: flow export to ${k.name} (flow_export_rate ${cfg.topo.global.flowExportRate})`);
+  return { fx, sinks };
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -216,12 +267,15 @@ export async function cmdStart(p: Parsed): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let server: { close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
+  let exporting: Export | undefined;
 
   const shutdown = (why: string): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
       if (timer) clearInterval(timer);
       if (server) await server.close();
+      // What the exporters hold goes out (the collector gets up to a second to acknowledge it).
+      if (exporting) await Promise.all(exporting.sinks.map((x) => x.close()));
       if (dp) await dp.stop();
       for (const prob of bed.teardown()) log(`vrouter-emu: ${prob}`);
       if (why) log(`vrouter-emu: ${why}; removed the VMs' namespaces and interfaces`);
@@ -276,7 +330,13 @@ export async function cmdStart(p: Parsed): Promise<number> {
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
     const d = dp;
-    timer = setInterval(() => a.tick(clock()), 100);
+    const ex = startExport(a, table, node, cfg, clock);
+    exporting = ex;
+    timer = setInterval(() => {
+      const now = clock();
+      a.tick(now);
+      ex.fx.tick(now);
+    }, 100);
     /** Reload without restart: agent.conf, the topology's Contrail objects, global-vrouter-config. */
     const reload = (): string => {
       const next = loadConfig(p, params);
@@ -289,11 +349,13 @@ export async function cmdStart(p: Parsed): Promise<number> {
       node.reconfigure(next.topo);
       node.programRuntime(d);
       const changed = a.reevaluate();
+      ex.fx.configure({ rate: next.topo.global.flowExportRate, disable: next.conf.disableFlowCollection });
+      if (next.conf.collectors.join(' ') !== cfg.conf.collectors.join(' ')) log('vrouter-emu: collectors changed: restart to apply them');
       cfg = next;
       for (const n of next.notes) log(`vrouter-emu: ${n}`);
       return `configuration reloaded: ${a.collectors.filter((c) => !c.deleted).length} aging tables, ${next.topo.policies.size} network policies, ${changed} flow pairs re-evaluated with a new action`;
     };
-    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent, reload, clock));
+    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent, reload, clock, () => exporting));
     reloadHook = (): void => {
       try {
         log(`vrouter-emu: SIGHUP: ${reload()}`);

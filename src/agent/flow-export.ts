@@ -1,0 +1,365 @@
+/**
+ * Flow export (the 2.22 agent's FlowExport and FlowStatsManager threshold; reference vrouter-agent.md
+ * §1–§2): each stats sample of a flow (its aging visit saw new bytes, a never-exported flow's visit, its
+ * deletion) passes the gates — `disable_flow_collection`, `flow_export_rate` 0 — and, for flows whose
+ * rule did not ask for `log`, the sampling test against one global threshold that a 2 s timer adapts to
+ * the measured export rate. A sample that passes becomes a FlowDataIpv4 record with its deltas
+ * normalized by the probability it had of passing (the documented intent; the shipped code zeroed them),
+ * handed to the transports; a local flow (VM to VM on this node) is exported twice, ingress and egress.
+ *
+ * The sampling needs nothing of the transports: they take the records (bounded queues, see
+ * src/collector/). The random source is injected (seedable for tests).
+ * @module
+ */
+import {
+  IPPROTO_TCP,
+  VR_FLOW_ACTION_DROP,
+  VR_FLOW_ACTION_NAT,
+  VR_FLOW_DR_AUDIT_ENTRY,
+  VR_FLOW_DR_FLOW_LIMIT,
+  VR_FLOW_DR_NO_DST_ROUTE,
+  VR_FLOW_DR_NO_REVERSE_FLOW,
+  VR_FLOW_DR_OUT_POLICY,
+  VR_FLOW_DR_POLICY,
+} from '../dp/defs';
+import { FlowTable, feAction, feDropReason, feKeyWord, feTcpFlags } from '../dp/flow-table';
+import type { FlowMgr, FlowSampler } from './flow-mgr';
+import { UUID_IMPLICIT_ALLOW, UUID_IMPLICIT_DENY } from './policy';
+import { fillUuid4, uuidString } from '../lib/uuid';
+
+/** kDefaultFlowSamplingThreshold (bytes). */
+export const SAMPLING_THRESHOLD_DEFAULT = 500;
+/** FlowThresoldUpdateTime: the threshold timer (ms). */
+export const THRESHOLD_UPDATE_MS = 2000;
+
+/** FlowDataIpv4 (flow.sandesh at R2.20/2.22), the fields the agent fills. */
+export interface FlowRecord {
+  flowuuid: string;
+  direction_ing: number;
+  sourcevn: string;
+  sourceip: number;
+  destvn: string;
+  destip: number;
+  protocol: number;
+  /** i16 in the sandesh definition: ports ≥ 32768 are negative, as the 2.22 collector stored them. */
+  sport: number;
+  dport: number;
+  tcp_flags: number;
+  vm?: string;
+  reverse_uuid?: string;
+  /** µs since the epoch; on the first exported record only. */
+  setup_time?: number;
+  /** µs since the epoch; on the final record only. */
+  teardown_time?: number;
+  bytes: number;
+  packets: number;
+  diff_bytes: number;
+  diff_packets: number;
+  action: string;
+  sg_rule_uuid: string;
+  nw_ace_uuid: string;
+  vrouter_ip?: string;
+  other_vrouter_ip?: string;
+  underlay_proto?: number;
+  underlay_source_port: number;
+  vmi_uuid?: string;
+  drop_reason: string;
+}
+
+/** What the exporter needs of the node: names of networks and interfaces, this vrouter's address. */
+export interface ExportEnv {
+  /** fq-name of network index `k` (the plan's srcVn/dstVn), or undefined. */
+  vnName(k: number): string | undefined;
+  /** The VM interface at vif `idx`: its VM's name and the VMI's UUID; undefined for other vifs. */
+  vmInterface(idx: number): { vm: string; vmiUuid: string } | undefined;
+  /** vrouter_ip: the router-id (vhost0's address). */
+  vrouterIp: string;
+}
+
+export interface ExportConfig {
+  /** global-vrouter-config flow_export_rate (records per second; 0 = log flows only; negative = all). */
+  rate: number;
+  /** [DEFAULT] disable_flow_collection. */
+  disable: boolean;
+}
+
+export interface ExportStats {
+  /** Records exported (a local flow's two count 2): what the rate is measured on. */
+  exported: number;
+  /** Samples dropped by the sampling test. */
+  sampledAway: number;
+  /** Samples dropped by disable_flow_collection or flow_export_rate 0. */
+  disabled: number;
+}
+
+/** fe_drop_reason → FlowEntry drop reason string (§2.2). */
+function dropReasonString(action: number, dr: number): string {
+  if (action !== VR_FLOW_ACTION_DROP) return 'UNKNOWN';
+  switch (dr) {
+    case VR_FLOW_DR_NO_DST_ROUTE: return 'SHORT_NO_DST_ROUTE';
+    case VR_FLOW_DR_AUDIT_ENTRY: return 'SHORT_AUDIT_ENTRY';
+    case VR_FLOW_DR_NO_REVERSE_FLOW: return 'SHORT_NO_REVERSE_FLOW';
+    case VR_FLOW_DR_FLOW_LIMIT: return 'SHORT_FLOW_LIMIT';
+    case VR_FLOW_DR_POLICY: return 'DROP_POLICY';
+    case VR_FLOW_DR_OUT_POLICY: return 'DROP_OUT_POLICY';
+    default: return 'UNKNOWN';
+  }
+}
+
+/** The action bits as the agent joins them, lowest bit first: deny 3, log 4, pass 5, implicit deny 29. */
+function actionString(pass: boolean, log: boolean, implicitDeny: boolean): string {
+  const a: string[] = [];
+  if (!pass) a.push('deny');
+  if (log) a.push('log');
+  if (pass) a.push('pass');
+  if (implicitDeny) a.push('implicit deny');
+  return a.join('|');
+}
+
+/** Host-order number of a key word's address (bytes in network order, read little-endian). */
+function keyIpNumber(w: number): number {
+  return (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | ((w >>> 24) & 0xff)) >>> 0;
+}
+
+/** A port as the i16 field holds it. */
+const i16 = (p: number): number => (p << 16) >> 16;
+
+/** IPv4 as the i32 field holds it. */
+const i32 = (ip: number): number => ip | 0;
+
+/**
+ * The 2.22 threshold table (§1.5), first match: measured rate below 0.8 × configured → back to 500;
+ * above 3× → ×4; above 2× → ×3; above 1.25× → ×2; else unchanged. uint32, no cap.
+ */
+export function nextThreshold(threshold: number, rate: number, cfg: number): number {
+  if (rate < 0.8 * cfg) return SAMPLING_THRESHOLD_DEFAULT;
+  if (rate > 3 * cfg) return (threshold * 4) >>> 0;
+  if (rate > 2 * cfg) return (threshold * 3) >>> 0;
+  if (rate > 1.25 * cfg) return (threshold * 2) >>> 0;
+  return threshold;
+}
+
+/**
+ * The sampling decision and its threshold (FlowExport's test and FlowStatsManager's 2 s timer), apart
+ * from flows and records: `decide()` per sample, `count()` per exported record, `tick()` for the timer.
+ */
+export class ExportSampler {
+  /** The sampling threshold (bytes), one for the agent. */
+  threshold = SAMPLING_THRESHOLD_DEFAULT;
+  /** The measured export rate (records per second), as of the last computation. */
+  measuredRate = 0;
+  readonly stats: ExportStats = { exported: 0, sampledAway: 0, disabled: 0 };
+  /** The deltas of the last sample decide() passed, normalized when it was sampled. */
+  diffBytes = 0;
+  diffPackets = 0;
+  private cfg: ExportConfig;
+  /** The configured rate as the 2.22 agent stores it (uint32: −1 is 4294967295). */
+  private cfgRate: number;
+  private prevCfgRate: number;
+  private windowCount = 0;
+  private windowStart = -1;
+  private nextUpdate: number;
+
+  constructor(cfg: ExportConfig, now: number, private readonly random: () => number) {
+    this.cfg = cfg;
+    this.cfgRate = cfg.rate >>> 0;
+    this.prevCfgRate = this.cfgRate;
+    this.nextUpdate = now + THRESHOLD_UPDATE_MS;
+  }
+
+  configure(cfg: ExportConfig): void {
+    this.cfg = cfg;
+    this.cfgRate = cfg.rate >>> 0;
+  }
+
+  get configuredRate(): number {
+    return this.cfg.rate;
+  }
+
+  /**
+   * The gates and the sampling test for one sample (§1.2, §1.3). @returns whether it is exported; its
+   * deltas (normalized by the probability it had, when sampled) are then in diffBytes/diffPackets.
+   */
+  decide(diffBytes: number, diffPackets: number, log: boolean): boolean {
+    if (!log && (this.cfg.disable || this.cfgRate === 0)) {
+      this.stats.disabled++;
+      return false;
+    }
+    this.diffBytes = diffBytes;
+    this.diffPackets = diffPackets;
+    if (!log && diffBytes < this.threshold && this.measuredRate >= 0.8 * this.cfgRate) {
+      // Drop unless rand() mod threshold ≤ diff_bytes: probability (diff_bytes + 1) / threshold.
+      const num = this.random() % this.threshold;
+      if (num > diffBytes) {
+        this.stats.sampledAway++;
+        return false;
+      }
+      // Normalized by that probability, so that the sum of exported deltas estimates the true sum.
+      const scale = this.threshold / (diffBytes + 1);
+      this.diffBytes = Math.round(diffBytes * scale);
+      this.diffPackets = Math.round(diffPackets * scale);
+    }
+    return true;
+  }
+
+  /** `n` records went out (2 for a local flow's sample). */
+  count(n: number): void {
+    this.stats.exported += n;
+    this.windowCount += n;
+  }
+
+  /**
+   * The threshold timer (FlowStatsManager::UpdateFlowThreshold every 2 s, §1.5): measure the export
+   * rate over the window since the last computation and move the threshold by the 2.22 table.
+   */
+  tick(now: number): void {
+    while (this.nextUpdate <= now) {
+      this.updateThreshold(this.nextUpdate);
+      this.nextUpdate += THRESHOLD_UPDATE_MS;
+    }
+  }
+
+  private updateThreshold(now: number): void {
+    if (this.windowCount === 0) return;
+    if (this.windowStart < 0) {
+      this.windowStart = now;
+      this.windowCount = 0;
+      return;
+    }
+    let computed = false;
+    const secs = Math.floor((now - this.windowStart) / 1000);
+    if (secs >= 1) {
+      this.measuredRate = Math.floor(this.windowCount / secs);
+      this.windowCount = 0;
+      this.windowStart = now;
+      computed = true;
+    }
+    if (!computed && this.cfgRate === this.prevCfgRate) return;
+    const next = nextThreshold(this.threshold, this.measuredRate, this.cfgRate);
+    if (next !== 0) this.threshold = next; // an update to 0 is ignored
+    this.prevCfgRate = this.cfgRate;
+  }
+}
+
+export class FlowExport implements FlowSampler {
+  readonly sampler: ExportSampler;
+  /** Per index: the flow generation (FlowMgr.gen) whose first record went out, and its egress UUID's. */
+  private readonly exportedGen: Uint32Array;
+  private readonly egressGen: Uint32Array;
+  private readonly egressUuid: Uint8Array;
+  /** Epoch ms at clock 0. */
+  private readonly wallBase: number;
+
+  constructor(
+    private readonly agent: FlowMgr,
+    private readonly t: FlowTable,
+    private readonly env: ExportEnv,
+    cfg: ExportConfig,
+    clock: () => number,
+    /** Uniform 32-bit integers (C rand's role). */
+    private readonly random: () => number,
+    /**
+     * Where exported records go (the transports), with the flow's start and this sample's time (epoch
+     * ms); undefined: nowhere (the sampling still runs and counts, no record is built).
+     */
+    private readonly emit: ((r: FlowRecord, startMs: number, endMs: number) => void) | undefined,
+    wallNow: () => number = Date.now,
+  ) {
+    this.sampler = new ExportSampler(cfg, clock(), random);
+    const n = t.total;
+    this.exportedGen = new Uint32Array(n);
+    this.egressGen = new Uint32Array(n);
+    this.egressUuid = new Uint8Array(n * 16);
+    this.wallBase = wallNow() - clock();
+  }
+
+  /** A new flow_export_rate or disable_flow_collection (reload). */
+  configure(cfg: ExportConfig): void {
+    this.sampler.configure(cfg);
+  }
+
+  tick(now: number): void {
+    this.sampler.tick(now);
+  }
+
+  /**
+   * One stats sample of flow `i` (FlowExport): the gates, the sampling test, the record(s).
+   * @returns whether it was exported.
+   */
+  sample(i: number, diffBytes: number, diffPackets: number, teardown: boolean, now: number): boolean {
+    const s = this.sampler;
+    if (!s.decide(diffBytes, diffPackets, this.agent.logged(i))) return false;
+    s.count(this.emit ? this.build(i, s.diffBytes, s.diffPackets, teardown, now, this.emit) : this.isLocal(i) ? 2 : 1);
+    return true;
+  }
+
+  private isLocal(i: number): boolean {
+    const r = this.agent.rev[i];
+    return this.env.vmInterface(this.agent.inVif[i]) !== undefined && r >= 0 && this.env.vmInterface(this.agent.inVif[r]) !== undefined;
+  }
+
+  private build(i: number, diffBytes: number, diffPackets: number, teardown: boolean, now: number, emit: (r: FlowRecord, startMs: number, endMs: number) => void): number {
+    const a = this.agent;
+    const t = this.t;
+    const gen = a.gen[i];
+    const first = this.exportedGen[i] !== gen;
+    this.exportedGen[i] = gen;
+    const k0 = feKeyWord(t, i, 0);
+    const proto = a.kproto[i];
+    const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
+    const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
+    const action = feAction(t, i);
+    const rule = a.rules[a.ruleOf[i]] ?? '';
+    const pass = action !== VR_FLOW_ACTION_DROP;
+    const r = a.rev[i];
+    const inIf = this.env.vmInterface(a.inVif[i]);
+    const outIf = r >= 0 ? this.env.vmInterface(a.inVif[r]) : undefined;
+    const wall = this.wallBase + now;
+    const rec: FlowRecord = {
+      flowuuid: a.uuidOf(i),
+      direction_ing: inIf ? 1 : 0,
+      sourcevn: this.env.vnName(a.srcVn[i]) ?? '__UNKNOWN__',
+      sourceip: i32(keyIpNumber(a.key[i * 4 + 1])),
+      destvn: this.env.vnName(a.dstVn[i]) ?? '__UNKNOWN__',
+      destip: i32(keyIpNumber(a.key[i * 4 + 2])),
+      protocol: proto,
+      sport: i16(sport),
+      dport: i16(dport),
+      tcp_flags: proto === IPPROTO_TCP ? feTcpFlags(t, i) : 0,
+      bytes: a.lastBytes[i],
+      packets: a.lastPackets[i],
+      diff_bytes: diffBytes,
+      diff_packets: diffPackets,
+      action: actionString(pass, a.logged(i), !pass && rule === UUID_IMPLICIT_DENY),
+      sg_rule_uuid: UUID_IMPLICIT_ALLOW,
+      nw_ace_uuid: rule,
+      underlay_source_port: 0,
+      drop_reason: dropReasonString(action, feDropReason(t, i)),
+    };
+    if (inIf) {
+      rec.vm = inIf.vm;
+      rec.vmi_uuid = inIf.vmiUuid;
+    }
+    if (r >= 0) rec.reverse_uuid = a.uuidOf(r);
+    // NAT: on ingress records the source is the post-NAT one (the reverse key's destination).
+    if (action === VR_FLOW_ACTION_NAT && inIf && r >= 0) rec.sourceip = i32(keyIpNumber(a.key[r * 4 + 2]));
+    if (first) {
+      rec.setup_time = Math.round((this.wallBase + a.setupTime[i]) * 1000);
+      rec.vrouter_ip = this.env.vrouterIp;
+      // No fabric: the peer of every flow is this vrouter (local flows name the router-id too).
+      rec.other_vrouter_ip = this.env.vrouterIp;
+      rec.underlay_proto = 0;
+    }
+    if (teardown) rec.teardown_time = Math.round(wall * 1000);
+    const start = this.wallBase + a.setupTime[i];
+    emit(rec, start, wall);
+    if (!(inIf && outIf)) return 1;
+    // A local flow: the egress copy, with its own UUID.
+    if (this.egressGen[i] !== gen) {
+      this.egressGen[i] = gen;
+      fillUuid4(this.egressUuid, i * 16, this.random);
+    }
+    emit({ ...rec, flowuuid: uuidString(this.egressUuid, i * 16), direction_ing: 0, sourceip: i32(keyIpNumber(a.key[i * 4 + 1])) }, start, wall);
+    return 2;
+  }
+}

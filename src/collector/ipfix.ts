@@ -1,0 +1,168 @@
+/**
+ * Flow records as IPFIX (RFC 7011) over UDP, for standard collectors (nfcapd, tshark, pmacct): one
+ * template of standard information elements (RFC 7012), re-sent every TEMPLATE_REFRESH_MS and with the
+ * first message; data sets of up to RECORDS_PER_MESSAGE records; the header's sequence number counts
+ * the data records sent before the message (modulo 2^32). Contrail 2.22 exported to its own collector
+ * only: IPFIX is the emulator's addition. The deltas are the agent's (normalized when sampled).
+ * @module
+ */
+import * as dgram from 'dgram';
+import type { FlowRecord } from '../agent/flow-export';
+import type { RecordSink, SinkStats } from './exporter';
+
+export const IPFIX_VERSION = 10;
+export const TEMPLATE_ID = 256;
+export const OBSERVATION_DOMAIN = 1;
+export const TEMPLATE_REFRESH_MS = 10_000;
+
+/** The template: (information element id, length). */
+export const TEMPLATE: readonly [number, number][] = [
+  [8, 4], // sourceIPv4Address
+  [12, 4], // destinationIPv4Address
+  [7, 2], // sourceTransportPort
+  [11, 2], // destinationTransportPort
+  [4, 1], // protocolIdentifier
+  [6, 2], // tcpControlBits
+  [1, 8], // octetDeltaCount
+  [2, 8], // packetDeltaCount
+  [152, 8], // flowStartMilliseconds
+  [153, 8], // flowEndMilliseconds
+  [61, 1], // flowDirection: 0 ingress, 1 egress
+];
+export const RECORD_LEN = TEMPLATE.reduce((n, [, l]) => n + l, 0);
+/** Records per message: keeps a message with its template under 1400 bytes. */
+export const RECORDS_PER_MESSAGE = Math.floor((1400 - 16 - 4 - (4 + TEMPLATE.length * 4) - 4) / RECORD_LEN);
+
+/** One IPFIX record's values. */
+export interface IpfixRecord {
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  tcpFlags: number;
+  octets: number;
+  packets: number;
+  startMs: number;
+  endMs: number;
+  egress: boolean;
+}
+
+function put64(dv: DataView, at: number, v: number): void {
+  const x = Math.max(0, Math.floor(v));
+  dv.setUint32(at, Math.floor(x / 0x100000000));
+  dv.setUint32(at + 4, x >>> 0);
+}
+
+/**
+ * One IPFIX message: header, the template set when `withTemplate`, one data set.
+ * @param seq the count of data records sent before this message
+ */
+export function ipfixMessage(records: IpfixRecord[], seq: number, exportSecs: number, withTemplate: boolean): Uint8Array {
+  const tmplLen = withTemplate ? 4 + 4 + TEMPLATE.length * 4 : 0;
+  const dataLen = records.length > 0 ? 4 + records.length * RECORD_LEN : 0;
+  const len = 16 + tmplLen + dataLen;
+  const b = new Uint8Array(len);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, IPFIX_VERSION);
+  dv.setUint16(2, len);
+  dv.setUint32(4, exportSecs >>> 0);
+  dv.setUint32(8, seq >>> 0);
+  dv.setUint32(12, OBSERVATION_DOMAIN);
+  let at = 16;
+  if (withTemplate) {
+    dv.setUint16(at, 2); // template set
+    dv.setUint16(at + 2, tmplLen);
+    dv.setUint16(at + 4, TEMPLATE_ID);
+    dv.setUint16(at + 6, TEMPLATE.length);
+    at += 8;
+    for (const [id, l] of TEMPLATE) {
+      dv.setUint16(at, id);
+      dv.setUint16(at + 2, l);
+      at += 4;
+    }
+  }
+  if (records.length > 0) {
+    dv.setUint16(at, TEMPLATE_ID);
+    dv.setUint16(at + 2, dataLen);
+    at += 4;
+    for (const r of records) {
+      dv.setUint32(at, r.src >>> 0);
+      dv.setUint32(at + 4, r.dst >>> 0);
+      dv.setUint16(at + 8, r.sport & 0xffff);
+      dv.setUint16(at + 10, r.dport & 0xffff);
+      dv.setUint8(at + 12, r.proto);
+      dv.setUint16(at + 13, r.tcpFlags & 0xfff);
+      put64(dv, at + 15, r.octets);
+      put64(dv, at + 23, r.packets);
+      put64(dv, at + 31, r.startMs);
+      put64(dv, at + 39, r.endMs);
+      dv.setUint8(at + 47, r.egress ? 1 : 0);
+      at += RECORD_LEN;
+    }
+  }
+  return b;
+}
+
+/** The exporter: records batched into messages every `flushMs` (or when a message is full). */
+export class IpfixExporter implements RecordSink {
+  readonly name: string;
+  private readonly sock: dgram.Socket;
+  private pending: IpfixRecord[] = [];
+  private seq = 0;
+  private lastTemplate = -Infinity;
+  private readonly timer: NodeJS.Timeout;
+  private readonly st = { sent: 0, dropped: 0 };
+  private readonly queueMax: number;
+
+  constructor(private readonly host: string, private readonly port: number, o: { flushMs?: number; queueMax?: number; now?: () => number } = {}) {
+    this.name = `ipfix://${host}:${port}`;
+    this.queueMax = o.queueMax ?? 20000;
+    this.now = o.now ?? Date.now;
+    this.sock = dgram.createSocket('udp4');
+    this.sock.on('error', () => undefined);
+    this.timer = setInterval(() => this.flush(), o.flushMs ?? 100);
+    this.timer.unref();
+  }
+
+  private readonly now: () => number;
+
+  push(rec: FlowRecord, startMs: number, endMs: number): void {
+    if (this.pending.length >= this.queueMax) {
+      this.st.dropped++;
+      return;
+    }
+    // Transport ports for TCP, UDP (and SCTP); the flow key's ICMP identifier/type is not a port.
+    const ports = rec.protocol === 6 || rec.protocol === 17 || rec.protocol === 132;
+    this.pending.push({
+      src: rec.sourceip, dst: rec.destip, sport: ports ? rec.sport : 0, dport: ports ? rec.dport : 0, proto: rec.protocol, tcpFlags: rec.tcp_flags,
+      octets: rec.diff_bytes, packets: rec.diff_packets, startMs, endMs, egress: rec.direction_ing === 0,
+    });
+    if (this.pending.length >= RECORDS_PER_MESSAGE) this.flush();
+  }
+
+  private flush(): void {
+    const now = this.now();
+    while (this.pending.length > 0 || now - this.lastTemplate >= TEMPLATE_REFRESH_MS) {
+      const records = this.pending.splice(0, RECORDS_PER_MESSAGE);
+      const withTemplate = now - this.lastTemplate >= TEMPLATE_REFRESH_MS;
+      if (withTemplate) this.lastTemplate = now;
+      const msg = ipfixMessage(records, this.seq, Math.floor(now / 1000), withTemplate);
+      this.seq = (this.seq + records.length) >>> 0;
+      this.st.sent += records.length;
+      this.sock.send(msg, this.port, this.host);
+      if (this.pending.length === 0) break;
+    }
+  }
+
+  stats(): SinkStats {
+    return { queued: this.pending.length, sent: this.st.sent, acked: 0, dropped: this.st.dropped, connected: true, reconnects: 0 };
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    clearInterval(this.timer);
+    await new Promise<void>((r) => setTimeout(r, 50));
+    this.sock.close();
+  }
+}
