@@ -24,8 +24,14 @@ export interface TestbedState {
   taps: string[];
 }
 
-export function statePath(socket: string): string {
-  return `${socket}.state.json`;
+/**
+ * Every instance registers what it creates under one directory, whatever its --socket, so that the next
+ * start finds a crashed run's leftovers even when that run used another socket (a test's private one).
+ */
+export const INSTANCES_DIR = `${RUN_DIR}/instances`;
+
+export function statePath(pid: number): string {
+  return `${INSTANCES_DIR}/${pid}.json`;
 }
 
 function ip(args: string[]): string {
@@ -62,26 +68,10 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/**
- * Find what an earlier run that did not exit cleanly left behind (its state file names a dead pid) and
- * remove it. @returns a description of what was removed, one line each.
- * @throws UserError when a live instance uses this socket.
- */
-export function cleanLeftovers(socket: string): string[] {
-  const sp = statePath(socket);
-  if (!fs.existsSync(sp)) return [];
-  let st: TestbedState;
-  try {
-    st = JSON.parse(fs.readFileSync(sp, 'utf8')) as TestbedState;
-  } catch {
-    fs.rmSync(sp, { force: true });
-    return [`removed an unreadable state file ${sp}`];
-  }
-  if (st.pid !== process.pid && pidAlive(st.pid)) {
-    throw new UserError(`an instance (pid ${st.pid}) is running with socket ${socket}; stop it, or give another --socket PATH`);
-  }
+/** Remove what one dead instance created. @returns one line per object removed or left. */
+function cleanInstance(st: TestbedState): string[] {
   const done: string[] = [];
-  for (const ns of st.namespaces) {
+  for (const ns of st.namespaces ?? []) {
     if (nsExists(ns)) {
       try {
         ip(['netns', 'del', ns]);
@@ -91,18 +81,53 @@ export function cleanLeftovers(socket: string): string[] {
       }
     }
   }
-  for (const t of st.taps) {
+  for (const t of st.taps ?? []) {
     if (linkExists(t)) {
       try {
         ip(['link', 'del', t]);
         done.push(`removed interface ${t} left by pid ${st.pid}`);
       } catch {
-        done.push(`could not remove interface ${t}; remove it with: ip link del ${t}`);
+        done.push(`could not remove interface ${t} left by pid ${st.pid}; remove it with: ip link del ${t}`);
       }
     }
   }
-  fs.rmSync(sp, { force: true });
-  if (fs.existsSync(socket)) fs.rmSync(socket, { force: true });
+  if (typeof st.socket === 'string' && fs.existsSync(st.socket)) fs.rmSync(st.socket, { force: true });
+  return done;
+}
+
+/**
+ * Find what earlier runs that did not exit cleanly left behind (state files naming dead pids, whatever
+ * socket they used) and remove it. @returns a description of what was removed, one line each.
+ * @throws UserError when a live instance uses this socket.
+ */
+export function cleanLeftovers(socket: string): string[] {
+  let files: string[];
+  try {
+    files = fs.readdirSync(INSTANCES_DIR).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const done: string[] = [];
+  for (const f of files) {
+    const sp = path.join(INSTANCES_DIR, f);
+    let st: TestbedState;
+    try {
+      st = JSON.parse(fs.readFileSync(sp, 'utf8')) as TestbedState;
+      if (typeof st.pid !== 'number') throw new Error('no pid');
+    } catch {
+      fs.rmSync(sp, { force: true });
+      done.push(`removed an unreadable state file ${sp}`);
+      continue;
+    }
+    if (st.pid !== process.pid && pidAlive(st.pid)) {
+      if (st.socket === socket) {
+        throw new UserError(`an instance (pid ${st.pid}) is running with socket ${socket}; stop it, or give another --socket PATH`);
+      }
+      continue;
+    }
+    done.push(...cleanInstance(st));
+    fs.rmSync(sp, { force: true });
+  }
   return done;
 }
 
@@ -120,10 +145,11 @@ export class Testbed {
   constructor(readonly socket: string) {
     this.state = { pid: process.pid, socket, namespaces: [], taps: [] };
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(INSTANCES_DIR, { recursive: true, mode: 0o700 });
   }
 
   private save(): void {
-    fs.writeFileSync(statePath(this.socket), JSON.stringify(this.state) + '\n', { mode: 0o600 });
+    fs.writeFileSync(statePath(this.state.pid), JSON.stringify(this.state) + '\n', { mode: 0o600 });
   }
 
   /** Check every name before anything is created. @throws UserError naming the first one taken. */
@@ -225,7 +251,7 @@ export class Testbed {
         }
       }
     }
-    fs.rmSync(statePath(this.socket), { force: true });
+    fs.rmSync(statePath(this.state.pid), { force: true });
     return problems;
   }
 }

@@ -220,8 +220,9 @@ test.serial('a crashed run\'s leftovers are removed at the next start', async (t
   first.proc.kill('SIGKILL');
   await firstDone;
   t.true(nsExists('vm-c1a'), 'kill -9 left the namespaces');
-  // Same socket, so the same state file: start again.
-  const again = spawn(process.execPath, [BIN, 'start', '--topology', path.join(first.dir, 'topology.json'), '--socket', first.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Another socket: the state files of all instances live in one directory, so the next start finds them.
+  const socket2 = path.join(first.dir, 'second.sock');
+  const again = spawn(process.execPath, [BIN, 'start', '--topology', path.join(first.dir, 'topology.json'), '--socket', socket2], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   again.stdout.on('data', (d: Buffer) => (out += d.toString()));
   for (let k = 0; k < 60 && !out.includes('Stop with Ctrl-C'); k++) await sleep(250);
@@ -232,4 +233,6 @@ test.serial('a crashed run\'s leftovers are removed at the next start', async (t
   await againDone;
   t.false(nsExists('vm-c1a'));
   t.false(nsExists('vm-c1b'));
+  t.false(fs.existsSync(first.socket), 'the dead instance\'s socket was removed');
+  t.false(fs.existsSync(socket2));
 });
