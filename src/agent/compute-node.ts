@@ -65,7 +65,8 @@ export interface VifInfo {
 
 /** What the agent programs into the datapath. */
 export interface DpProgrammer {
-  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void;
+  /** `io`: how the datapath reads the fd (VIF_IO_TAP, VIF_IO_PACKET). */
+  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void;
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void;
   rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void;
   rtDelete(vrf: number, ipWord: number): void;
@@ -78,6 +79,12 @@ export const VIF_PKT0 = 2;
 export const VIF_FIRST_VM = 3;
 export const NH_GATEWAY = 1;
 export const NH_FIRST_VM = 10;
+
+/** A host's OS side as the testbed opened it: the fd the datapath reads and how (VIF_IO_*). */
+export interface HostFd {
+  fd: number;
+  io: number;
+}
 
 /** What an address is on this node. */
 interface Owner {
@@ -93,6 +100,8 @@ export class ComputeNode {
   private readonly byIp = new Map<number, Owner>(); // numeric IPv4 → owner
   private readonly gateways = new Map<number, Network>(); // numeric IPv4 → network
   private policy: PolicyEngine;
+  /** Per-VM flow accounting index of the next VM (never reused, so a re-added VM starts from zero). */
+  private nextVmIndex = 0;
 
   constructor(readonly topo: Topology) {
     const vrmac = macParse(VR_VIF_MAC) as Uint8Array;
@@ -107,7 +116,7 @@ export class ComputeNode {
     topo.vms.forEach((vm, i) => {
       const info = v({
         idx: VIF_FIRST_VM + i, os: vm.tap, type: VIF_TYPE_VIRTUAL, vrf: this.vrfOf(vm.network), flags: flags | VIF_FLAG_DHCP_ENABLED,
-        mtu: vm.mtu, mac: vrmac, nh: NH_FIRST_VM + i, host: vm, vm, vmIndex: i,
+        mtu: vm.mtu, mac: vrmac, nh: NH_FIRST_VM + i, host: vm, vm, vmIndex: this.nextVmIndex++,
       });
       this.byIp.set(vm.ip, { vif: info, fip: false });
       for (const f of vm.floatingIps) this.byIp.set(f.ip, { vif: info, fip: true });
@@ -164,21 +173,85 @@ export class ComputeNode {
     this.policy = new PolicyEngine(this.topo.networks, this.topo.policies);
   }
 
-  /** Tell the datapath about the hosts (their TAP fds by name), nexthops, routes, fat flow and bridge entries. */
-  program(dp: DpProgrammer, fds: Map<string, number>): void {
+  /** Tell the datapath about the hosts (their fds by name), nexthops, routes, fat flow and bridge entries. */
+  program(dp: DpProgrammer, fds: Map<string, HostFd>): void {
     dp.nhAdd(NH_GATEWAY, NH_RCV, VIF_PKT0, new Uint8Array(6));
     for (const n of this.topo.networks) dp.rtAdd(this.vrfOf(n.name), ipKeyWord(n.gateway), NH_GATEWAY, VR_RT_ARP_PROXY_FLAG);
     for (const v of this.vifs) {
-      const h = v.host;
-      if (!h) continue;
-      dp.vifAdd(v.idx, fds.get(h.name) as number, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac);
-      dp.nhAdd(v.nh, NH_ENCAP, v.idx, h.mac);
-      dp.rtAdd(v.vrf, ipKeyWord(h.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
-      dp.bridgeAdd(v.vrf, h.mac, v.idx);
-      // A floating IP is answered (proxy ARP) and routed to its VM in the router-external network.
-      for (const f of v.vm?.floatingIps ?? []) dp.rtAdd(this.vrfOf(f.network), ipKeyWord(f.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
+      if (v.host) this.programVif(dp, v, fds.get(v.host.name) as HostFd);
     }
     this.programRuntime(dp);
+  }
+
+  /** One host's vif, interface nexthop, /32 route (and its floating IPs') and bridge entry. */
+  private programVif(dp: DpProgrammer, v: VifInfo, hf: HostFd): void {
+    const h = v.host as HostSpec;
+    dp.vifAdd(v.idx, hf.fd, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac, hf.io);
+    dp.nhAdd(v.nh, NH_ENCAP, v.idx, h.mac);
+    dp.rtAdd(v.vrf, ipKeyWord(h.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
+    dp.bridgeAdd(v.vrf, h.mac, v.idx);
+    // A floating IP is answered (proxy ARP) and routed to its VM in the router-external network.
+    for (const f of v.vm?.floatingIps ?? []) dp.rtAdd(this.vrfOf(f.network), ipKeyWord(f.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
+  }
+
+  /**
+   * Check that `vm` can join this node at run time (`vif --add`): its network exists, its address and
+   * MAC are free. @returns the problem, or undefined.
+   */
+  addable(vm: VmSpec): string | undefined {
+    const nw = this.topo.networks.find((n) => n.name === vm.network);
+    if (!nw) return `no network ${vm.network} (the networks are ${this.topo.networks.map((n) => n.name).join(', ')})`;
+    const mask = (0xffffffff << (32 - nw.prefixLen)) >>> 0;
+    if (((vm.ip & mask) >>> 0) !== nw.net || vm.ip === nw.gateway || vm.ip === nw.net || vm.ip === ((nw.net | ~mask) >>> 0)) {
+      return `${vm.ipStr} is not a host address of ${nw.name} (${nw.subnet}, gateway ${nw.gatewayStr})`;
+    }
+    const owner = this.byIp.get(vm.ip);
+    if (owner) return `${vm.ipStr} is already vif0/${owner.vif.idx} (${owner.vif.host?.name ?? owner.vif.os})`;
+    const mac = this.vifs.find((v) => v.host?.macStr === vm.macStr);
+    if (mac) return `MAC ${vm.macStr} is already vif0/${mac.idx} (${mac.host?.name})`;
+    const name = this.vifs.find((v) => v.host?.name === vm.name);
+    if (name) return `VM ${vm.name} is already vif0/${name.idx}`;
+    const os = this.vifs.find((v) => v.os === vm.tap);
+    if (os) return `interface ${vm.tap} is already vif0/${os.idx}`;
+    return undefined;
+  }
+
+  /** Add a VM at run time on the lowest free vif index (as the agent reuses them) and program it. */
+  addVm(dp: DpProgrammer, vm: VmSpec, hf: HostFd): VifInfo {
+    let idx = VIF_FIRST_VM;
+    while (this.vifs.some((v) => v.idx === idx)) idx++;
+    const info: VifInfo = {
+      idx, os: vm.tap, type: VIF_TYPE_VIRTUAL, vrf: this.vrfOf(vm.network),
+      flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED | VIF_FLAG_DHCP_ENABLED,
+      mtu: vm.mtu, mac: macParse(VR_VIF_MAC) as Uint8Array, nh: NH_FIRST_VM - VIF_FIRST_VM + idx, // as the topology's vifs: nexthop = vif + 7
+      host: vm, vm, vmIndex: this.nextVmIndex++, up: true,
+    };
+    this.vifs.push(info);
+    this.vifs.sort((a, b) => a.idx - b.idx);
+    this.byIp.set(vm.ip, { vif: info, fip: false });
+    for (const f of vm.floatingIps) this.byIp.set(f.ip, { vif: info, fip: true });
+    this.programVif(dp, info, hf);
+    this.programRuntime(dp);
+    return info;
+  }
+
+  /**
+   * Take a VM's vif off this node (`vif --delete`): its routes go, so new flows towards it find no route
+   * and its existing flows age out. The caller deletes the vif in the datapath.
+   */
+  removeVm(dp: DpProgrammer, idx: number): VifInfo | undefined {
+    const at = this.vifs.findIndex((v) => v.idx === idx);
+    const v = this.vifs[at];
+    if (at < 0 || !v.vm) return undefined;
+    this.vifs.splice(at, 1);
+    dp.rtDelete(v.vrf, ipKeyWord(v.vm.ip));
+    this.byIp.delete(v.vm.ip);
+    for (const f of v.vm.floatingIps) {
+      dp.rtDelete(this.vrfOf(f.network), ipKeyWord(f.ip));
+      this.byIp.delete(f.ip);
+    }
+    this.programRuntime(dp); // withdraws the routes leaked for it
+    return v;
   }
 
   /** What reconfigure() can change: routes leaked between connected networks, fat-flow lists. */

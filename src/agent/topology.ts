@@ -13,7 +13,9 @@
  *                  "router_external": true, "outside": { "namespace": "outside", "ip": "203.0.113.254" } }],
  *   "vms": [{ "name": "vm1", "ip": "10.1.1.3", "network": "demo", "floating_ips": ["203.0.113.10"] },
  *           { "name": "vm2", "ip": "10.1.1.4", "network": "demo", "mac": "02:00:0a:01:01:04",
- *             "mtu": 1500, "namespace": "an-existing-netns", "virtual_machine_interface": "vm2-vmi.json" }],
+ *             "mtu": 1500, "namespace": "an-existing-netns", "virtual_machine_interface": "vm2-vmi.json" },
+ *           { "name": "g1", "ip": "10.1.1.5", "network": "demo", "kind": "qemu", "run": "ping -c 3 10.1.1.3" },
+ *           { "name": "lv", "ip": "10.1.1.6", "network": "demo", "mac": "52:54:00:12:34:56", "attach": "vnet0" }],
  *   "network_policies": ["web.json"],
  *   "global_vrouter_config": "global-vrouter-config.json" }
  * ```
@@ -62,13 +64,26 @@ export interface HostSpec {
   macStr: string;
   network: string;
   mtu: number;
-  /** The namespace that is the VM. */
+  /**
+   * What the VM is: `netns`, a namespace whose eth0 is a TAP the emulator owns; `qemu`, a guest the
+   * emulator boots with its NIC on a tap the vif attaches to; `attach`, an existing interface (a guest's
+   * tap, a veth) the vif attaches to by packet socket.
+   */
+  kind: HostKind;
+  /** The namespace that is the VM ('' for qemu and attach). */
   namespace: string;
-  /** Whether the namespace exists already (attached, never created or deleted by the emulator). */
-  attach: boolean;
-  /** The TAP device's name (Contrail style, tapXXXXXXXX-XX). */
+  /** Whether the namespace exists already (never created or deleted by the emulator). */
+  nsExisting: boolean;
+  /** The vif's OS interface: the TAP (Contrail style, tapXXXXXXXX-XX), or the attached interface. */
   tap: string;
+  /** qemu guests: what the guest runs once its network is up (a busybox sh script), and its memory in MiB. */
+  guest?: { run: string; memoryMb: number };
 }
+
+export type HostKind = 'netns' | 'qemu' | 'attach';
+
+/** Linux interface names: 1 to 15 bytes, no '/', ':' or white space. */
+export const IFNAME_RE = /^[A-Za-z0-9_.-][A-Za-z0-9_.@-]{0,14}$/;
 
 export interface VmSpec extends HostSpec {
   /** virtual_machine_interface_fat_flow_protocols: (protocol, port). */
@@ -221,11 +236,28 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     const mtu = o.mtu === undefined ? 1500 : o.mtu;
     check(Number.isInteger(mtu) && (mtu as number) >= 576 && (mtu as number) <= 9000, file, `${f}.mtu`, `${JSON.stringify(o.mtu)}: expected an MTU from 576 to 9000`);
     if (o.namespace !== undefined) check(typeof o.namespace === 'string' && NAME_RE.test(o.namespace), file, `${f}.namespace`, 'expected a namespace name');
-    const ns = (o.namespace as string | undefined) ?? defaultNs;
-    check(!hosts.some((x) => x.namespace === ns), file, `${f}.namespace`, `namespace ${ns} is used twice`);
+    check(o.kind === undefined || o.kind === 'netns' || o.kind === 'qemu', file, `${f}.kind`, `${JSON.stringify(o.kind)}: expected "netns" (the default) or "qemu"`);
+    if (o.attach !== undefined) {
+      check(typeof o.attach === 'string' && IFNAME_RE.test(o.attach), file, `${f}.attach`, `${JSON.stringify(o.attach)} is not an interface name (1 to 15 characters)`);
+      check(o.kind === undefined && o.namespace === undefined, file, `${f}.attach`, 'an attached interface has no "kind" and no "namespace": the VM is whatever is behind the interface');
+      check(!hosts.some((x) => x.tap === o.attach), file, `${f}.attach`, `interface ${o.attach} is attached twice`);
+    }
+    const kind: HostKind = o.attach !== undefined ? 'attach' : o.kind === 'qemu' ? 'qemu' : 'netns';
+    check(kind !== 'qemu' || o.namespace === undefined, file, `${f}.namespace`, 'a qemu guest has no namespace');
+    const ns = kind === 'netns' ? ((o.namespace as string | undefined) ?? defaultNs) : '';
+    check(ns === '' || !hosts.some((x) => x.namespace === ns), file, `${f}.namespace`, `namespace ${ns} is used twice`);
+    let guest: HostSpec['guest'];
+    if (kind === 'qemu') {
+      check(o.run === undefined || typeof o.run === 'string', file, `${f}.run`, 'expected the shell commands the guest runs, as one string');
+      const mem = o.memory_mb === undefined ? 256 : o.memory_mb;
+      check(Number.isInteger(mem) && (mem as number) >= 128 && (mem as number) <= 4096, file, `${f}.memory_mb`, `${JSON.stringify(o.memory_mb)}: expected MiB from 128 to 4096`);
+      guest = { run: (o.run as string | undefined) ?? '', memoryMb: mem as number };
+    } else {
+      check(o.run === undefined && o.memory_mb === undefined, file, `${f}.${o.run !== undefined ? 'run' : 'memory_mb'}`, 'only a "kind": "qemu" VM has these');
+    }
     const h: HostSpec = {
-      name, ip, ipStr: o.ip as string, mac, macStr, network: nw.name, mtu: mtu as number, namespace: ns,
-      attach: o.namespace !== undefined, tap: tapName(name),
+      name, ip, ipStr: o.ip as string, mac, macStr, network: nw.name, mtu: mtu as number, kind, namespace: ns,
+      nsExisting: kind === 'netns' && o.namespace !== undefined, tap: kind === 'attach' ? (o.attach as string) : tapName(name), guest,
     };
     hosts.push(h);
     return h;
@@ -236,7 +268,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     const f = `vms[${i}]`;
     check(typeof v === 'object' && v !== null, file, f, 'expected {name, ip, network}');
     const o = v as Record<string, unknown>;
-    onlyKeys(o, ['name', 'ip', 'mac', 'network', 'mtu', 'namespace', 'floating_ips', 'virtual_machine_interface'], file, f);
+    onlyKeys(o, ['name', 'ip', 'mac', 'network', 'mtu', 'kind', 'namespace', 'attach', 'run', 'memory_mb', 'floating_ips', 'virtual_machine_interface'], file, f);
     check(typeof o.name === 'string' && NAME_RE.test(o.name), file, `${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
     check(!vms.some((x) => x.name === o.name), file, `${f}.name`, `VM ${String(o.name)} is defined twice`);
     const nw = networks.find((n) => n.name === o.network);

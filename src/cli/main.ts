@@ -4,7 +4,8 @@
  * @module
  */
 import { COLLECTOR_OPTS, COLLECTOR_USAGE, cmdCollector } from './collector';
-import { isUserError } from '../errors';
+import * as fs from 'fs';
+import { UserError, isUserError } from '../errors';
 import { loadModuleParams } from '../params/module-params';
 import { parseArgs } from './args';
 import { StdoutWriter } from './out';
@@ -17,9 +18,14 @@ import { vrouterInfo } from './vrouter-info';
 const USAGE = `usage: vrouter-emu <verb> [options]
 
 verbs:
-  start [options]              run a compute node: VMs in namespaces with TAP NICs, the datapath, the agent
+  start [options]              run a compute node: VMs (namespaces, qemu guests, attached interfaces), the
+                               datapath, the agent
   flow -l [--show-evicted]     the running instance's flow table (R2.22 flow -l)
   vif --list                   its interfaces
+  vif --add IFNAME --type virtual --vm NAME [--ip A --mac M --network N]
+                               attach a vif to an existing interface (a guest's tap, a veth)
+  vif --delete N|IFNAME        detach it, leaving the interface as it was
+  vm console NAME              follow a qemu guest's serial console
   dropstats                    its drop counters
   agent stats [--json]         its agent's flow counters
   agent flows [--json]         its agent's flows: UUIDs, networks, aging table, idle time, policy rule
@@ -49,6 +55,50 @@ async function cmdTool(tool: string, argv: string[]): Promise<number> {
   await controlCall(socket, [tool, ...args], out.write);
   out.flush();
   return 0;
+}
+
+/**
+ * `vm console NAME [--no-follow]`: a guest's serial console. The instance names the log file; this
+ * process prints it and follows it (like tail -f) until interrupted.
+ */
+async function cmdVm(argv: string[]): Promise<number> {
+  const u = 'vrouter-emu vm console NAME [--no-follow] [--socket PATH]';
+  const p = parseArgs(argv, { '--no-follow': {}, '--socket': { value: true } }, u);
+  if (p.positional[0] !== 'console' || p.positional.length !== 2) throw new UserError(`usage: ${u}`);
+  let file = '';
+  await controlCall(p.opts.get('--socket')?.[0] ?? DEFAULT_SOCKET, ['vm', 'console-path', p.positional[1]], (s) => {
+    file += s;
+  });
+  file = file.trim();
+  let pos = 0;
+  const dump = (): void => {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, pos);
+        if (n <= 0) break;
+        pos += n;
+        process.stdout.write(buf.subarray(0, n));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  dump();
+  if (p.flags.has('--no-follow')) return 0;
+  return new Promise<number>((resolve) => {
+    const t = setInterval(dump, 200);
+    process.once('SIGINT', () => {
+      clearInterval(t);
+      resolve(0);
+    });
+  });
 }
 
 function cmdVrouter(argv: string[]): number | Promise<number> {
@@ -105,6 +155,8 @@ export function main(argv: string[]): number | Promise<number> {
       case 'agent':
       case 'config':
         return cmdTool(verb, rest).catch(userErrorExit);
+      case 'vm':
+        return cmdVm(rest).catch(userErrorExit);
       case 'vrouter': {
         const r = cmdVrouter(rest);
         return typeof r === 'number' ? r : r.catch(userErrorExit);

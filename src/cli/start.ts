@@ -25,6 +25,11 @@ import { FTI_ACTION_COUNT, FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_OFLOW_PEA
 import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
 import { Testbed, cleanLeftovers } from '../io/testbed';
+import { Guest, GuestImage, guestAccel, guestCheck, guestImage } from '../io/guest';
+import { PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS } from '../io/native';
+import { Attachments } from './attachments';
+import type { HostFd } from '../agent/compute-node';
+import * as path from 'path';
 import { macString } from '../dp/interface';
 import { Parsed, opt, optInt, optOnOff, parseArgs } from './args';
 import { DEFAULT_SOCKET, ToolHandler, controlAlive, controlServe } from './control';
@@ -33,6 +38,7 @@ import { flowList, flowListChunks } from './flow-list';
 import { snapshotFlowTable } from './flow-snapshot';
 import { defaultParamsFile } from '../lib/package-root';
 import { vifList } from './vif-list';
+import { VIF_ADD_USAGE, VIF_DELETE_USAGE } from './attachments';
 import { vrouterInfo } from './vrouter-info';
 
 export const START_USAGE =
@@ -91,7 +97,7 @@ function loadConfig(p: Parsed, params: ModuleParams): Config {
 /** The tools a running instance answers (server side of the control socket). */
 function toolHandler(
   params: ModuleParams, shared: RouterShared, table: FlowTable, node: ComputeNode, agentOf: () => FlowMgr | undefined,
-  reload: () => string, clock: () => number, exportOf: () => Export | undefined,
+  reload: () => string, clock: () => number, exportOf: () => Export | undefined, io: RuntimeIo,
 ): ToolHandler {
   const drops = new Float64Array(shared.dropsSab);
   const vifStats = new Float64Array(shared.vifStatsSab);
@@ -112,10 +118,20 @@ function toolHandler(
       }
       return;
     }
-    if (tool === 'vif') {
+    if (tool === 'vif' && args.includes('--add')) {
+      collect(io.attachments.add(args) + '\n');
+    } else if (tool === 'vif' && args.includes('--delete')) {
+      collect((await io.attachments.remove(args)) + '\n');
+    } else if (tool === 'vif') {
       const p = parseArgs(args, { '--list': { alias: ['-l'] } }, 'vrouter-emu vif --list');
-      if (!p.flags.has('--list')) throw new UserError('usage: vrouter-emu vif --list');
+      if (!p.flags.has('--list')) throw new UserError(`usage: vrouter-emu vif --list | ${VIF_ADD_USAGE} | ${VIF_DELETE_USAGE}`);
       vifList(node.vifs, vifStats, collect);
+    } else if (tool === 'vm') {
+      const p = parseArgs(args, {}, 'vrouter-emu vm console-path NAME');
+      const g = io.guests.find((x) => x.name === p.positional[1]);
+      if (p.positional[0] !== 'console-path' || p.positional.length !== 2) throw new UserError('usage: vrouter-emu vm console NAME');
+      if (!g) throw new UserError(`no qemu guest ${p.positional[1]} (the guests are: ${io.guests.map((x) => x.name).join(', ') || 'none'})`);
+      collect(g.consoleLog + '\n');
     } else if (tool === 'dropstats') {
       parseArgs(args, {}, 'vrouter-emu dropstats');
       dropstats(drops, collect);
@@ -123,7 +139,7 @@ function toolHandler(
       const u = 'vrouter-emu agent stats|flows [--json] | agent aging on|off';
       const p = parseArgs(args, { '--json': {} }, u);
       const agent = agentOf();
-      if (p.positional[0] === 'stats') agentStats(table, agent, exportOf(), p.flags.has('--json'), collect);
+      if (p.positional[0] === 'stats') agentStats(table, agent, exportOf(), io.offload, p.flags.has('--json'), collect);
       else if (p.positional[0] === 'aging' && agent && (p.positional[1] === 'on' || p.positional[1] === 'off') && p.positional.length === 2) {
         agent.setAging(p.positional[1] === 'on', clock());
         collect(`flow aging ${p.positional[1]}\n`);
@@ -148,7 +164,7 @@ function toolHandler(
 }
 
 /** `agent stats`: the agent's flow counters and the table's (FlowStatsResp-like). */
-function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undefined, json: boolean, out: (s: string) => void): void {
+function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undefined, offload: number[], json: boolean, out: (s: string) => void): void {
   const info = t.info;
   const created = flowCreatedCount(t);
   const s = {
@@ -169,6 +185,11 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undef
       exported: ex.fx.sampler.stats.exported, sampledAway: ex.fx.sampler.stats.sampledAway, disabled: ex.fx.sampler.stats.disabled,
       collectors: ex.sinks.map((k) => ({ name: k.name, ...k.stats() })),
     },
+    // The datapath's work on frames from attached interfaces (guest offloads).
+    offload: {
+      checksumsCompleted: offload[PS_CSUM] ?? 0, tsoFrames: offload[PS_GSO_FRAMES] ?? 0, tsoSegments: offload[PS_GSO_SEGS] ?? 0,
+      dropped: offload[PS_DROPPED] ?? 0,
+    },
   };
   if (json) {
     out(JSON.stringify(s) + '\n');
@@ -185,7 +206,19 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undef
       else out(`  ${c.name}: ${c.connected ? 'connected' : 'not connected'}, sent ${c.sent}, acknowledged ${c.acked}, queued ${c.queued}, dropped (queue full) ${c.dropped}, reconnects ${c.reconnects}\n`);
     }
   }
+  const o = s.offload;
+  if (o.checksumsCompleted + o.tsoFrames + o.dropped > 0) {
+    out(`attached interfaces: partial checksums completed ${o.checksumsCompleted}, TSO frames ${o.tsoFrames} cut into ${o.tsoSegments} segments, frames dropped (other GSO types, bad offsets) ${o.dropped}\n`);
+  }
   out(`table: Created ${created} Added ${s.table.added} Processed ${s.table.processed}; active ${s.table.active} (peak ${s.table.activePeak}); overflow in use ${s.table.overflowUsed} (peak ${s.table.overflowPeak})\n`);
+}
+
+/** What the control socket's vif and vm tools reach at run time. */
+interface RuntimeIo {
+  attachments: Attachments;
+  guests: Guest[];
+  /** Cumulative offload counters of the packet-socket vifs (Native.packetReadBatch's stats). */
+  offload: number[];
 }
 
 /** Flow export: the sampler in the agent and the transports it feeds. */
@@ -251,6 +284,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
 
   if (await controlAlive(socket)) throw new UserError(`an instance is already running at ${socket}; stop it, or give another --socket PATH`);
   for (const line of cleanLeftovers(socket)) log(`vrouter-emu: ${line}`);
+  guestCheck(topo.vms);
+  const img: GuestImage | undefined = topo.vms.some((v) => v.kind === 'qemu') ? guestImage(log) : undefined;
   const bed = new Testbed(socket);
   bed.checkFree([...topo.vms, ...topo.outside]);
 
@@ -268,6 +303,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
   let server: { close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
   let exporting: Export | undefined;
+  const guests: Guest[] = [];
 
   const shutdown = (why: string): Promise<void> => {
     if (stopping) return stopping;
@@ -276,6 +312,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
       if (server) await server.close();
       // What the exporters hold goes out (the collector gets up to a second to acknowledge it).
       if (exporting) await Promise.all(exporting.sinks.map((x) => x.close()));
+      await Promise.all(guests.map((g) => g.stop()));
       if (dp) await dp.stop();
       for (const prob of bed.teardown()) log(`vrouter-emu: ${prob}`);
       if (why) log(`vrouter-emu: ${why}; removed the VMs' namespaces and interfaces`);
@@ -297,14 +334,16 @@ export async function cmdStart(p: Parsed): Promise<number> {
   };
 
   try {
-    const fds = new Map<string, number>();
+    const fds = new Map<string, HostFd>();
     for (const h of [...topo.vms, ...topo.outside]) {
       const nw = topo.networks.find((n) => n.name === h.network);
       if (!nw) throw new Error(`network ${h.network} missing`);
       const hif = await bed.addVm(h, nw);
-      fds.set(h.name, hif.fd);
+      fds.set(h.name, { fd: hif.fd, io: hif.io });
       checkSignal();
     }
+    let attachments: Attachments | undefined;
+    const offload: number[] = [];
     const clock = (): number => performance.now();
     dp = new DpThread({
       params,
@@ -319,6 +358,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
         if (v) v.up = false;
         log(`vrouter-emu: vif0/${idx} (${v?.os ?? '?'}) went away (${code}); marked down, its flows age out`);
       },
+      onVifError: (idx, code) => attachments?.onVifError(idx, code),
+      onOffload: (stats) => offload.splice(0, stats.length, ...stats),
       onError: (e) => {
         log(`vrouter-emu: the datapath thread failed: ${e.message}`);
         void shutdown('the datapath thread failed').then(() => process.exit(1));
@@ -327,15 +368,22 @@ export async function cmdStart(p: Parsed): Promise<number> {
     const dpCpu = await dp.whenReady();
     checkSignal();
     node.program(dp, fds);
+    const att = new Attachments(bed, node, dp, topo, log, fds);
+    attachments = att;
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
     const d = dp;
     const ex = startExport(a, table, node, cfg, clock);
     exporting = ex;
+    let lastAttachTick = 0;
     timer = setInterval(() => {
       const now = clock();
       a.tick(now);
       ex.fx.tick(now);
+      if (now - lastAttachTick >= 1000) {
+        lastAttachTick = now;
+        att.tick();
+      }
     }, 100);
     /** Reload without restart: agent.conf, the topology's Contrail objects, global-vrouter-config. */
     const reload = (): string => {
@@ -355,7 +403,16 @@ export async function cmdStart(p: Parsed): Promise<number> {
       for (const n of next.notes) log(`vrouter-emu: ${n}`);
       return `configuration reloaded: ${a.collectors.filter((c) => !c.deleted).length} aging tables, ${next.topo.policies.size} network policies, ${changed} flow pairs re-evaluated with a new action`;
     };
-    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent, reload, clock, () => exporting));
+    server = await controlServe(socket, toolHandler(params, shared, table, node, () => agent, reload, clock, () => exporting, { attachments: att, guests, offload }));
+    // Guests boot once their vifs are programmed, so their first ARP is answered.
+    for (const vm of topo.vms) {
+      if (vm.kind !== 'qemu' || !img) continue;
+      const nw = topo.networks.find((n) => n.name === vm.network) as (typeof topo.networks)[number];
+      const g = Guest.start(vm, nw, img, path.join(path.dirname(socket), 'console', `${vm.name}.log`));
+      guests.push(g);
+      bed.addGuest(g.pid);
+      checkSignal();
+    }
     reloadHook = (): void => {
       try {
         log(`vrouter-emu: SIGHUP: ${reload()}`);
@@ -371,13 +428,16 @@ export async function cmdStart(p: Parsed): Promise<number> {
     const hosts = [...topo.vms, ...topo.outside];
     const w = (f: (h: HostSpec) => string, min: number): number => Math.max(min, ...hosts.map((h) => f(h).length));
     const wName = w((h) => h.name, 11);
-    const wNs = w((h) => h.namespace, 15);
+    const where = (h: HostSpec): string => (h.kind === 'netns' ? h.namespace : h.kind === 'qemu' ? `qemu (${guestAccel()})` : 'attached');
+    const wNs = w(where, 15);
     log(`  ${'VM'.padEnd(wName)} ${'namespace'.padEnd(wNs)} ${'interface'.padEnd(21)} ${'address'.padEnd(19)} ${'MAC'.padEnd(17)}  vif`);
     for (const vm of hosts) {
       const nw = topo.networks.find((n) => n.name === vm.network);
       const v = node.hostVif(vm.name);
-      log(`  ${vm.name.padEnd(wName)} ${vm.namespace.padEnd(wNs)} ${`eth0 (${vm.tap})`.padEnd(21)} ${`${vm.ipStr}/${nw?.prefixLen}`.padEnd(19)} ${macString(vm.mac)}  vif0/${v?.idx}${topo.outside.includes(vm) ? ' (outside host)' : ''}`);
+      const ifc = vm.kind === 'netns' ? `eth0 (${vm.tap})` : vm.tap;
+      log(`  ${vm.name.padEnd(wName)} ${where(vm).padEnd(wNs)} ${ifc.padEnd(21)} ${`${vm.ipStr}/${nw?.prefixLen}`.padEnd(19)} ${macString(vm.mac)}  vif0/${v?.idx}${topo.outside.includes(vm) ? ' (outside host)' : ''}`);
     }
+    for (const g of guests) log(`  guest ${g.name}: qemu pid ${g.pid}, console ${g.consoleLog} (vrouter-emu vm console ${g.name})`);
     for (const vm of topo.vms) for (const f of vm.floatingIps) log(`  floating IP ${f.ipStr} (${f.network}) → ${vm.name} ${vm.ipStr}`);
     const [v1, v2] = topo.vms;
     if (!topoFile && !p.flags.has('--no-demo-traffic') && v1 && v2) {
@@ -394,7 +454,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
       log('');
     }
     log('Look at it with:');
-    if (v1 && v2) log(`  sudo ip netns exec ${v1.namespace} ping -c 3 ${v2.ipStr}`);
+    if (v1 && v2 && v1.kind === 'netns') log(`  sudo ip netns exec ${v1.namespace} ping -c 3 ${v2.ipStr}`);
     const sock = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
     log(`  sudo vrouter-emu flow -l${sock}      sudo vrouter-emu vif --list${sock}`);
     log(`  sudo vrouter-emu dropstats${sock}    sudo vrouter-emu vrouter --info${sock}`);

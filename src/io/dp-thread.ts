@@ -12,7 +12,10 @@ import type { ModuleParams } from '../params/module-params';
 import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
 import { Native, loadNative } from './native';
-import { OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_FAT, RING_RECORD, Ring } from './ring';
+import {
+  OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH, OP_VIF_DEL, OP_VIF_DETACH, OP_VIF_FAT,
+  RING_RECORD, Ring,
+} from './ring';
 
 export interface DpThreadOptions {
   params: ModuleParams;
@@ -22,6 +25,10 @@ export interface DpThreadOptions {
   seed?: number;
   onTraps: (frames: Uint8Array[]) => void;
   onVifDown: (idx: number, code: string) => void;
+  /** A packet-socket vif's socket reported an error (the agent checks its interface). */
+  onVifError?: (idx: number, code: string) => void;
+  /** Offload counters of the packet-socket vifs (cumulative; see Native.packetReadBatch). */
+  onOffload?: (stats: number[]) => void;
   onError: (e: Error) => void;
 }
 
@@ -57,6 +64,8 @@ export class DpThread implements DpChannel {
       if (m.type === 'batch') this.onBatch(m.resps, m.traps, m.trapLens);
       else if (m.type === 'ready') resolveReady(m.cpu);
       else if (m.type === 'vifDown') o.onVifDown(m.idx, m.code);
+      else if (m.type === 'vifError') o.onVifError?.(m.idx, m.code);
+      else if (m.type === 'offload') o.onOffload?.(m.stats);
       else if (m.type === 'error') {
         const e = new Error(`datapath thread: ${m.message}`);
         e.stack = m.stack;
@@ -160,11 +169,36 @@ export class DpThread implements DpChannel {
     this.send(rec);
   }
 
-  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void {
+  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void {
     const rec = new Int32Array(RING_RECORD);
     rec.set([OP_VIF_ADD, 0, idx, fd, type, vrf, nh, flags, mtu]);
     rec.set(mac, 9);
+    rec[15] = io;
     this.send(rec);
+  }
+
+  /** The vif's OS interface is back on a new fd: up again, counters kept. */
+  vifAttach(idx: number, fd: number, io: number): void {
+    this.send(Int32Array.from([OP_VIF_ATTACH, 0, idx, fd, io]));
+  }
+
+  /** The vif's OS interface is gone: down, and its fd released. Resolves once the datapath stopped using the fd. */
+  vifDetach(idx: number): Promise<void> {
+    return this.acked(OP_VIF_DETACH, idx);
+  }
+
+  /** Delete the vif. Resolves once the datapath stopped using its fd. */
+  vifDelete(idx: number): Promise<void> {
+    return this.acked(OP_VIF_DEL, idx);
+  }
+
+  private acked(op: number, idx: number): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    const seq = ++this.seq;
+    return new Promise<void>((resolve) => {
+      this.waiting.set(seq, () => resolve());
+      this.send(Int32Array.from([op, seq, idx]));
+    });
   }
 
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void {

@@ -13,11 +13,11 @@ import { performance } from 'perf_hooks';
 import { createDatapath, dpRx } from '../dp/datapath';
 import { flowReqNew, flowSet, routerDrainWork, FlowResp } from '../dp/flow';
 import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN, vifAdd, vifDelete, vifSetFatFlow } from '../dp/interface';
-import { VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
+import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
 import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
 import { DpConfig, HostOs, RouterShared } from '../dp/router';
 import type { ModuleParams } from '../params/module-params';
-import { loadNative } from './native';
+import { PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, loadNative } from './native';
 import { xorshift32 } from '../lib/xorshift';
 import {
   OP_BRIDGE_ADD,
@@ -27,9 +27,12 @@ import {
   OP_RT_DEL,
   OP_STOP,
   OP_VIF_ADD,
+  OP_VIF_ATTACH,
   OP_VIF_DEL,
+  OP_VIF_DETACH,
   OP_VIF_FAT,
   Ring,
+  VIF_IO_PACKET,
 } from './ring';
 
 export interface DpWorkerData {
@@ -49,10 +52,15 @@ export type DpWorkerMsg =
   | { type: 'ready'; cpu: number }
   | { type: 'batch'; resps: Int32Array; traps: Uint8Array; trapLens: Int32Array }
   | { type: 'vifDown'; idx: number; code: string }
+  /** A packet-socket vif's socket reported an error (ENETDOWN: its interface went down or away). */
+  | { type: 'vifError'; idx: number; code: string }
+  /** Offload work on packet-socket vifs since the last report: checksums completed, TSO frames, segments. */
+  | { type: 'offload'; stats: number[] }
   | { type: 'stopped' }
   | { type: 'error'; message: string; stack?: string };
 
 const BURST = 64; // frames read from one TAP per poll round
+const PKT_BURST = 256; // slots for one packet socket per poll round (TSO frames take several)
 const MAX_VIFS = 4352;
 
 function run(d: DpWorkerData): void {
@@ -69,6 +77,7 @@ function run(d: DpWorkerData): void {
   const txLens: (Int32Array | undefined)[] = [];
   const txCount = new Int32Array(MAX_VIFS);
   const vifFd = new Int32Array(MAX_VIFS).fill(-1);
+  const vifIo = new Uint8Array(MAX_VIFS); // VIF_IO_*
   const pending: number[] = []; // vifs with frames to write
 
   // traps: concatenated frames, posted once per burst
@@ -115,6 +124,13 @@ function run(d: DpWorkerData): void {
   const ring = new Ring(d.ring);
   const rxSlab = new Uint8Array(BURST * SLOT);
   const rxLens = new Int32Array(BURST);
+  // Packet sockets: their own slab (TSO frames become many segments) and staging area, made on first use.
+  let pktSlab: Uint8Array | undefined;
+  let pktStage: Uint8Array | undefined;
+  const pktLens = new Int32Array(PKT_BURST);
+  const pktStats = new Float64Array(PS_COUNT_LEN);
+  let pktDropped = 0;
+  let offloadReported = 0;
   const fds = new Int32Array(MAX_VIFS + 1);
   const fdVif = new Int32Array(MAX_VIFS + 1);
   const revents = new Int32Array(MAX_VIFS + 1);
@@ -153,12 +169,15 @@ function run(d: DpWorkerData): void {
     if (n === 0 || vifFd[v] < 0) return;
     let w = 0;
     try {
-      w = nat.writeBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n);
+      w = vifIo[v] === VIF_IO_PACKET
+        ? nat.packetWriteBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n)
+        : nat.writeBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-      // EBADFD: the TAP was deleted under its fd. Anything else (EIO: the VM took its link down) loses
-      // these frames but keeps the vif.
-      if (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV') vifDown(v, code);
+      // EBADFD: the TAP was deleted under its fd. Anything else (EIO: the VM took its link down; ENETDOWN
+      // on a packet socket, whose interface the agent checks on the error it reads) loses these frames
+      // but keeps the vif.
+      if (vifIo[v] !== VIF_IO_PACKET && (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV')) vifDown(v, code);
     }
     if (w < n) {
       r.vifs.stats[v * VIFS_LEN + VIFS_TX_ERRORS] += n - w;
@@ -202,13 +221,32 @@ function run(d: DpWorkerData): void {
           mac: Uint8Array.from(a.subarray(o + 9, o + 15)), up: true,
         });
         vifFd[idx] = a[o + 3];
+        vifIo[idx] = a[o + 15];
         rebuildPollSet();
-      } else if (op === OP_VIF_DEL) {
+      } else if (op === OP_VIF_ATTACH) {
         const idx = a[o + 2];
-        vifDelete(r.vifs, idx);
+        const vif = r.vifs.vifs[idx];
+        if (vif !== undefined) {
+          vif.up = true;
+          vifFd[idx] = a[o + 3];
+          vifIo[idx] = a[o + 4];
+          rebuildPollSet();
+        }
+      } else if (op === OP_VIF_DEL || op === OP_VIF_DETACH) {
+        const idx = a[o + 2];
+        flushVif(idx); // what was queued for it goes out first (or is counted)
+        if (op === OP_VIF_DEL) vifDelete(r.vifs, idx);
+        else {
+          const vif = r.vifs.vifs[idx];
+          // Counted as a TAP's vanishing is: one RX error.
+          if (vif !== undefined && vif.up) r.vifs.stats[idx * VIFS_LEN + VIFS_RX_ERRORS]++;
+          if (vif !== undefined) vif.up = false;
+        }
         vifFd[idx] = -1;
         txCount[idx] = 0;
         rebuildPollSet();
+        // The agent closes the fd once it has this: nothing here uses it any more.
+        if (a[o + 1] !== 0) resps.push(a[o + 1], 0, idx, 0, 0);
       } else if (op === OP_NH_ADD) {
         nhAdd(r.rt, { id: a[o + 2], type: a[o + 3], vif: a[o + 4], dmac: Uint8Array.from(a.subarray(o + 5, o + 11)) });
       } else if (op === OP_RT_ADD) {
@@ -242,6 +280,48 @@ function run(d: DpWorkerData): void {
     port.postMessage(msg, [msg.resps.buffer as ArrayBuffer, msg.traps.buffer as ArrayBuffer, msg.trapLens.buffer as ArrayBuffer]);
   }
 
+  /**
+   * A packet socket is readable or reports an error. Its errors (ENETDOWN when the interface goes down
+   * or is deleted) go to the agent, which knows whether the interface still exists; the socket stays.
+   */
+  function rxPacket(v: number, fd: number, ev: number): void {
+    if (ev & POLLNVAL) {
+      vifDown(v, 'EBADF');
+      return;
+    }
+    if (ev & (POLLERR | POLLHUP)) {
+      const code = nat.sockError(fd);
+      if (code !== '') port.postMessage({ type: 'vifError', idx: v, code } satisfies DpWorkerMsg);
+      if ((ev & POLLIN) === 0) return;
+    }
+    if (pktSlab === undefined) {
+      pktSlab = new Uint8Array(PKT_BURST * SLOT);
+      pktStage = new Uint8Array(PACKET_STAGE_BYTES);
+    }
+    let n: number;
+    try {
+      n = nat.packetReadBatch(fd, pktSlab, SLOT, PKT_BURST, pktLens, pktStage as Uint8Array, pktStats);
+    } catch (e) {
+      port.postMessage({ type: 'vifError', idx: v, code: (e as NodeJS.ErrnoException).code ?? 'EIO' } satisfies DpWorkerMsg);
+      return;
+    }
+    // Frames the offload step could not take (a GSO type other than TCP/IPv4, bad offsets, no room).
+    const dropped = pktStats[PS_DROPPED] - pktDropped;
+    if (dropped > 0) {
+      pktDropped = pktStats[PS_DROPPED];
+      r.drops[VP_DROP_INTERFACE_RX_DISCARD] += dropped;
+      r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += dropped;
+    }
+    for (let f = 0; f < n; f++) dpRx(r, v, pktSlab, f * SLOT, pktLens[f]);
+  }
+
+  /** Offload counters go to the agent about once a second (for `vrouter --info`'s offload line). */
+  function reportOffload(now: number): void {
+    if (pktSlab === undefined || now - offloadReported < 1000) return;
+    offloadReported = now;
+    port.postMessage({ type: 'offload', stats: Array.from(pktStats) } satisfies DpWorkerMsg);
+  }
+
   port.postMessage({ type: 'ready', cpu: nat.getCpu() } satisfies DpWorkerMsg);
   for (;;) {
     const ready = nat.poll(fds, nfds, POLLIN, revents, 50);
@@ -251,8 +331,12 @@ function run(d: DpWorkerData): void {
         const ev = revents[k];
         if (ev === 0) continue;
         const v = fdVif[k];
-        if (ev & (POLLERR | POLLHUP | POLLNVAL)) {
+        if (ev & (POLLERR | POLLHUP | POLLNVAL) && vifIo[v] !== VIF_IO_PACKET) {
           vifDown(v, ev & POLLNVAL ? 'EBADF' : 'EBADFD');
+          continue;
+        }
+        if (vifIo[v] === VIF_IO_PACKET) {
+          rxPacket(v, fds[k], ev);
           continue;
         }
         let n: number;
@@ -273,6 +357,7 @@ function run(d: DpWorkerData): void {
       pollDirty = false;
       rebuildPollSet();
     }
+    reportOffload(performance.now());
   }
   flushTx();
   post();

@@ -83,8 +83,37 @@ export interface Native {
    * thread creates afterwards belong to that namespace).
    */
   setns(path: string, nstype: number): void;
+  /**
+   * A packet socket (AF_PACKET, SOCK_RAW, all protocols, non-blocking) bound to the interface `ifname`,
+   * with PACKET_VNET_HDR (so guest offloads are visible), PACKET_IGNORE_OUTGOING where the kernel has it,
+   * PACKET_QDISC_BYPASS and a 4 MiB receive buffer.
+   */
+  packetOpen(ifname: string): { fd: number; ifindex: number };
+  /**
+   * recvmmsg() frames from a packet socket into `buf` slots as readBatch does, completing partial
+   * checksums and cutting TCP/IPv4 TSO frames into segments (several slots). `stage` is scratch of at
+   * least PACKET_STAGE_BYTES; `stats` (Float64Array(5)) accumulates: checksums completed, TSO frames,
+   * segments made, frames dropped (other GSO types, bad offload offsets, no room), own transmissions seen.
+   */
+  packetReadBatch(fd: number, buf: Uint8Array, slotSize: number, maxFrames: number, lens: Int32Array, stage: Uint8Array, stats: Float64Array): number;
+  /** sendmmsg() frames to a packet socket as writeBatch writes them (EAGAIN or ENOBUFS stop it). */
+  packetWriteBatch(fd: number, buf: Uint8Array, offs: Int32Array, lens: Int32Array, n: number): number;
+  /** The socket's pending error (SO_ERROR, read and cleared) as an errno name, or ''. */
+  sockError(fd: number): string;
   readonly constants: NativeConstants;
 }
+
+/** Bytes of packetReadBatch's `stage`: 16 frames of 64 KiB with their headers. */
+export const PACKET_STAGE_BYTES = 16 * (10 + 65536 + 32);
+/** Slots packetReadBatch keeps free before reading more (one TSO frame's segments). */
+export const PACKET_SEG_ROOM = 46;
+/** Indices of packetReadBatch's stats. */
+export const PS_CSUM = 0;
+export const PS_GSO_FRAMES = 1;
+export const PS_GSO_SEGS = 2;
+export const PS_DROPPED = 3;
+export const PS_OUTGOING = 4;
+export const PS_COUNT_LEN = 5;
 
 /** Whether `e` is an error thrown by a failed syscall in the addon (optionally with this code). */
 export function isNativeError(e: unknown, code?: string): e is NativeError {

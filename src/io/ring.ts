@@ -54,11 +54,17 @@ export class Ring {
 // Request records (agent → datapath). Word 0 is the op, word 1 a sequence number echoed in replies.
 export const OP_FLOW_SET = 1; // 2 index, 3 rindex, 4 action, 5 flags, 6-9 key words, 10 proto, 11 vrf, 12 dvrf,
 //                               13 mir, 14 sec mir, 15 ecmp, 16 src nh, 17 drop reason
-export const OP_VIF_ADD = 2; // 2 idx, 3 fd, 4 type, 5 vrf, 6 nh, 7 flags, 8 mtu, 9-14 mac
-export const OP_VIF_DEL = 3; // 2 idx
+export const OP_VIF_ADD = 2; // 2 idx, 3 fd, 4 type, 5 vrf, 6 nh, 7 flags, 8 mtu, 9-14 mac, 15 io (VIF_IO_*)
+export const OP_VIF_DEL = 3; // 1 seq (acknowledged: the fd is no longer used), 2 idx
 export const OP_NH_ADD = 4; // 2 id, 3 type, 4 vif, 5-10 dmac
 export const OP_RT_ADD = 5; // 2 vrf, 3 ip key word, 4 nh, 5 flags
 export const OP_RT_DEL = 6; // 2 vrf, 3 ip key word
 export const OP_BRIDGE_ADD = 7; // 2 vrf, 3-8 mac, 9 vif
 export const OP_STOP = 8;
+export const OP_VIF_ATTACH = 10; // 2 idx, 3 fd, 4 io: the vif's OS interface is back (counters kept)
+export const OP_VIF_DETACH = 11; // 1 seq (acknowledged), 2 idx: the OS interface is gone; the vif goes down
 export const OP_VIF_FAT = 9; // 2 idx, 3 count, 4.. rules ((proto << 16) | port), at most 28
+
+/** How the datapath thread reads and writes a vif's fd. */
+export const VIF_IO_TAP = 0; // a TAP the emulator owns: read()/write() of plain frames
+export const VIF_IO_PACKET = 1; // a packet socket on an interface it attached to: recvmmsg/sendmmsg with a virtio-net header

@@ -12,16 +12,31 @@ import { UserError } from '../errors';
 import { distFile } from '../lib/package-root';
 import type { HostSpec, Network } from '../agent/topology';
 import { loadNative } from './native';
+import { VIF_IO_PACKET, VIF_IO_TAP } from './ring';
 import type { NetnsJob } from './netns-worker';
 
 export const RUN_DIR = '/run/vrouter-emu';
 
-/** What one running instance created (written to its state file as it goes). */
+/** What one running instance created or changed (written to its state file as it goes). */
 export interface TestbedState {
   pid: number;
   socket: string;
   namespaces: string[];
   taps: string[];
+  /** qemu processes of the guests. */
+  guests?: number[];
+  /** Interfaces attached by packet socket, and how to leave them as they were. */
+  attached?: AttachedIf[];
+}
+
+/** An interface the emulator attached to: what it changed, so that detaching restores it. */
+export interface AttachedIf {
+  ifname: string;
+  ifindex: number;
+  /** Whether it was up before (the emulator brings it up). */
+  wasUp: boolean;
+  /** /proc/sys/net/ipv6/conf/IF/disable_ipv6 before ('' when the host has no IPv6). */
+  ipv6Was: string;
 }
 
 /**
@@ -68,9 +83,97 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Whether `pid` is a live qemu process (not a reused pid). */
+function guestAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('qemu-system');
+  } catch {
+    return false;
+  }
+}
+
+function ifUp(ifname: string): boolean {
+  try {
+    return (parseInt(fs.readFileSync(`/sys/class/net/${ifname}/flags`, 'utf8'), 16) & 1) === 1;
+  } catch {
+    return false;
+  }
+}
+
+function ipv6Path(ifname: string): string {
+  return `/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`;
+}
+
+/** Leave an attached interface as it was found (best effort: it may be going away). */
+export function restoreIf(a: AttachedIf): void {
+  try {
+    if (a.ipv6Was !== '') fs.writeFileSync(ipv6Path(a.ifname), a.ipv6Was);
+    if (!a.wasUp) ip(['link', 'set', a.ifname, 'down']);
+  } catch {
+    // gone meanwhile
+  }
+}
+
+/**
+ * Attach to an existing interface as the vRouter attaches a vif to a VM's tap: bring it up, disable IPv6
+ * on it (the host's own ND/MLD would otherwise reach the VM), open a packet socket bound to it.
+ * @throws UserError naming the interface.
+ */
+export function attachIf(ifname: string, who: string): { fd: number; att: AttachedIf } {
+  if (!linkExists(ifname)) throw new UserError(`${who}: interface ${ifname} does not exist; start the guest (or create the interface) first`);
+  let ifindex = 0;
+  try {
+    ifindex = Number(fs.readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8'));
+  } catch {
+    // raced with its removal: packetOpen says so
+  }
+  let ipv6Was = '';
+  try {
+    ipv6Was = fs.readFileSync(ipv6Path(ifname), 'utf8').trim();
+  } catch {
+    // no IPv6 on this host
+  }
+  const att: AttachedIf = { ifname, ifindex, wasUp: ifUp(ifname), ipv6Was };
+  try {
+    if (ipv6Was !== '') fs.writeFileSync(ipv6Path(ifname), '1');
+    ip(['link', 'set', ifname, 'up']);
+    return { fd: loadNative().packetOpen(ifname).fd, att };
+  } catch (e) {
+    restoreIf(att);
+    const err = e as Error & { stderr?: string };
+    throw new UserError(`${who}: cannot attach to ${ifname}: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
+/** The interface's current ifindex, or 0 when it does not exist. */
+export function ifIndex(ifname: string): number {
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+
 /** Remove what one dead instance created. @returns one line per object removed or left. */
 function cleanInstance(st: TestbedState): string[] {
   const done: string[] = [];
+  for (const pid of st.guests ?? []) {
+    if (guestAlive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        done.push(`stopped guest qemu pid ${pid} left by pid ${st.pid}`);
+      } catch {
+        done.push(`could not stop guest qemu pid ${pid}; stop it with: kill ${pid}`);
+      }
+    }
+  }
+  for (const a of st.attached ?? []) {
+    if (linkExists(a.ifname)) {
+      restoreIf(a);
+      done.push(`restored interface ${a.ifname} left attached by pid ${st.pid}`);
+    }
+  }
   for (const ns of st.namespaces ?? []) {
     if (nsExists(ns)) {
       try {
@@ -131,10 +234,11 @@ export function cleanLeftovers(socket: string): string[] {
   return done;
 }
 
-/** A host interface the testbed made: the TAP's fd and its host. */
+/** A host interface the testbed made or attached: the fd the datapath reads, and how (VIF_IO_*). */
 export interface HostIf {
   host: HostSpec;
   fd: number;
+  io: number;
 }
 
 /** Creates and removes the OS objects of the testbed. */
@@ -143,22 +247,30 @@ export class Testbed {
   private readonly fds: number[] = [];
 
   constructor(readonly socket: string) {
-    this.state = { pid: process.pid, socket, namespaces: [], taps: [] };
+    this.state = { pid: process.pid, socket, namespaces: [], taps: [], guests: [], attached: [] };
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
     fs.mkdirSync(INSTANCES_DIR, { recursive: true, mode: 0o700 });
   }
 
-  private save(): void {
+  save(): void {
     fs.writeFileSync(statePath(this.state.pid), JSON.stringify(this.state) + '\n', { mode: 0o600 });
   }
 
   /** Check every name before anything is created. @throws UserError naming the first one taken. */
   checkFree(vms: HostSpec[]): void {
     for (const v of vms) {
-      if (v.attach && !nsExists(v.namespace)) {
+      if (v.kind === 'attach') {
+        if (!linkExists(v.tap)) throw new UserError(`interface ${v.tap} (VM ${v.name}) does not exist; start the guest (or create the interface) first, or remove "attach" from the topology`);
+        continue;
+      }
+      if (v.kind === 'qemu') {
+        if (linkExists(v.tap)) throw new UserError(`interface ${v.tap} (VM ${v.name}) already exists; remove it with: ip link del ${v.tap}`);
+        continue;
+      }
+      if (v.nsExisting && !nsExists(v.namespace)) {
         throw new UserError(`namespace ${v.namespace} (VM ${v.name}) does not exist; create it with: ip netns add ${v.namespace}`);
       }
-      if (v.attach && fs.existsSync(`/run/netns/${v.namespace}`)) {
+      if (v.nsExisting && fs.existsSync(`/run/netns/${v.namespace}`)) {
         let hasEth0 = false;
         try {
           ip(['-n', v.namespace, 'link', 'show', 'eth0']);
@@ -170,7 +282,7 @@ export class Testbed {
           throw new UserError(`namespace ${v.namespace} (VM ${v.name}) already has an eth0; remove it with: ip -n ${v.namespace} link del eth0`);
         }
       }
-      if (!v.attach && nsExists(v.namespace)) {
+      if (!v.nsExisting && nsExists(v.namespace)) {
         throw new UserError(
           `namespace ${v.namespace} (VM ${v.name}) already exists; remove it with: ip netns del ${v.namespace}, or attach the VM to it with "namespace": "${v.namespace}" in a topology`,
         );
@@ -179,10 +291,57 @@ export class Testbed {
     }
   }
 
-  /** Create a host (a VM or an outside host): its namespace (unless attached), its TAP, moved in as eth0 and configured. */
+  /** Attach to an interface (recorded, so that teardown or the next start restores it). */
+  attach(ifname: string, who: string): number {
+    const { fd, att } = attachIf(ifname, who);
+    this.fds.push(fd);
+    this.state.attached?.push(att);
+    this.save();
+    return fd;
+  }
+
+  /** Close an fd the testbed opened, once the datapath no longer uses it. */
+  closeFd(fd: number): void {
+    const at = this.fds.indexOf(fd);
+    if (at < 0) return;
+    this.fds.splice(at, 1);
+    try {
+      loadNative().close(fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Forget an attached interface (after `vif --delete` or its vanishing) and restore it if it is there. */
+  detach(ifname: string): void {
+    const at = this.state.attached?.findIndex((a) => a.ifname === ifname) ?? -1;
+    if (at < 0) return;
+    const [a] = (this.state.attached as AttachedIf[]).splice(at, 1);
+    if (ifIndex(a.ifname) === a.ifindex) restoreIf(a);
+    this.save();
+  }
+
+  /** Record a guest's qemu process (stopped by teardown, or by the next start after a crash). */
+  addGuest(pid: number): void {
+    this.state.guests?.push(pid);
+    this.save();
+  }
+
+  /**
+   * Set up a host: for `netns`, its namespace (unless it exists), its TAP moved in as eth0 and configured;
+   * for `qemu`, a persistent tap the guest will open, attached; for `attach`, the existing interface.
+   */
   async addVm(v: HostSpec, nw: Network): Promise<HostIf> {
+    if (v.kind === 'attach') return { host: v, fd: this.attach(v.tap, `VM ${v.name}`), io: VIF_IO_PACKET };
+    if (v.kind === 'qemu') {
+      ipFor(v.name, ['tuntap', 'add', 'dev', v.tap, 'mode', 'tap']);
+      this.state.taps.push(v.tap);
+      this.save();
+      ipFor(v.name, ['link', 'set', v.tap, 'mtu', String(v.mtu)]);
+      return { host: v, fd: this.attach(v.tap, `VM ${v.name}`), io: VIF_IO_PACKET };
+    }
     const nat = loadNative();
-    if (!v.attach) {
+    if (!v.nsExisting) {
       ipFor(v.name, ['netns', 'add', v.namespace]);
       this.state.namespaces.push(v.namespace);
       this.save();
@@ -221,13 +380,26 @@ export class Testbed {
       w.once('error', (e) => fail(e.message));
       w.once('exit', (code) => code !== 0 && fail(`its thread exited with ${code}`));
     });
-    return { host: v, fd };
+    return { host: v, fd, io: VIF_IO_TAP };
   }
 
-  /** Close the TAPs (they vanish with their fd) and delete the namespaces this run created. */
+  /**
+   * Close the TAPs (they vanish with their fd), leave attached interfaces as they were, delete the
+   * namespaces and persistent taps this run created. Guests are stopped before (see guest.ts).
+   */
   teardown(): string[] {
     const problems: string[] = [];
     const nat = loadNative();
+    for (const a of this.state.attached?.splice(0) ?? []) if (ifIndex(a.ifname) === a.ifindex) restoreIf(a);
+    for (const pid of this.state.guests?.splice(0) ?? []) {
+      if (guestAlive(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          problems.push(`could not stop guest qemu pid ${pid}; stop it with: kill ${pid}`);
+        }
+      }
+    }
     for (const fd of this.fds.splice(0)) {
       try {
         nat.close(fd);

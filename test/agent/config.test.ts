@@ -64,7 +64,7 @@ test('a topology with every Contrail object parses into the agent view', (t) => 
     ['default-domain:admin:public', [], true],
   ]);
   t.deepEqual(topo.vms[0].floatingIps, [{ ip: ipParse('203.0.113.10'), ipStr: '203.0.113.10', network: 'public' }]);
-  t.deepEqual(topo.outside.map((h) => [h.name, h.ipStr, h.namespace, h.attach]), [['public-outside', '203.0.113.254', 'out', false]]);
+  t.deepEqual(topo.outside.map((h) => [h.name, h.ipStr, h.namespace, h.nsExisting]), [['public-outside', '203.0.113.254', 'out', false]]);
   t.deepEqual(topo.global.agingTimeouts, [{ proto: IPPROTO_UDP, port: 53, timeoutS: 5 }]);
   t.is(topo.global.flowExportRate, 100);
   t.is(topo.notes.length, 1, 'the unknown aging protocol is noted, as the 2.22 agent ignores it');

@@ -81,8 +81,8 @@ export function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinit
   const host = new TestHost();
   const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 1024, vr_oflow_entries: 64 });
   const cn = new ComputeNode(t);
-  const fds = new Map<string, number>();
-  for (const h of [...t.vms, ...t.outside]) fds.set(h.name, 0);
+  const fds = new Map<string, { fd: number; io: number }>();
+  for (const h of [...t.vms, ...t.outside]) fds.set(h.name, { fd: 0, io: 0 });
   cn.program(directProgrammer(r), fds);
   const ch = later ? new LaterChannel(r) : new DirectChannel(r);
   const agent = new FlowMgr(r.ft, ch, cn.flowEnv(), { ageMs: 180_000, tcpScanMs: 15_000, maxVmFlows }, () => host.now);
