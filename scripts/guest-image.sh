@@ -31,8 +31,13 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 # linux-image-amd64 is a metapackage: the kernel is the package it depends on.
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-[ -n "$pkg" ] || { echo "guest-image: cannot find the kernel package linux-image-amd64 depends on (apt-get update?)" >&2; exit 2; }
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }
+pkg=$(kernel_pkg)
+if [ -z "$pkg" ]; then
+  apt-get update -q >&2 # a fresh machine may have no package lists yet
+  pkg=$(kernel_pkg)
+fi
+[ -n "$pkg" ] || { echo "guest-image: cannot find the kernel package linux-image-amd64 depends on" >&2; exit 2; }
 echo "guest-image: downloading $pkg" >&2
 apt-get download "$pkg" >&2
 dpkg -x ./"$pkg"_*.deb root

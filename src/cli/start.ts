@@ -409,6 +409,9 @@ export async function cmdStart(p: Parsed): Promise<number> {
       if (vm.kind !== 'qemu' || !img) continue;
       const nw = topo.networks.find((n) => n.name === vm.network) as (typeof topo.networks)[number];
       const g = Guest.start(vm, nw, img, path.join(path.dirname(socket), 'console', `${vm.name}.log`));
+      g.proc.once('exit', (code, sig) => {
+        if (!stopping) log(`vrouter-emu: guest ${g.name} (qemu pid ${g.pid}) exited (${sig ?? code}); see ${g.consoleLog}`);
+      });
       guests.push(g);
       bed.addGuest(g.pid);
       checkSignal();

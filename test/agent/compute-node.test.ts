@@ -4,7 +4,8 @@
  */
 import test from 'ava';
 import { topologyFrom } from '../../src/agent/topology';
-import { VR_FLOW_ACTION_DROP, VP_DROP_FLOW_ACTION_DROP, VP_DROP_FLOW_NAT_NO_RFLOW, VR_VIF_MAC } from '../../src/dp/defs';
+import { VR_FLOW_ACTION_DROP, VR_FLOW_ACTION_FORWARD, VP_DROP_FLOW_ACTION_DROP, VP_DROP_FLOW_NAT_NO_RFLOW, VR_VIF_MAC } from '../../src/dp/defs';
+import { directProgrammer } from '../../src/agent/dp-channel';
 import { flowReqNew, flowSet, routerDrainWork } from '../../src/dp/flow';
 import { FTI_ACTIVE, feKeyWord, feVrf } from '../../src/dp/flow-table';
 import { icmpError, inetChecksum, ipToBytes, tcpFrame, udpFrame } from '../../src/io/frame-build';
@@ -281,4 +282,39 @@ test('NAT keeps a TCP checksum of 0x0000 right, and UDP sends 0xffff for a compu
   const u = n.host.sent.splice(0);
   t.deepEqual([u[0].data[40], u[0].data[41]], [0xff, 0xff]);
   t.true(checksumsOk(u[0].data));
+});
+
+test('vif --add and --delete on the node: the lowest free vif, routes in and out, conflicts named', (t) => {
+  const n = node({ policies: false });
+  const dp = directProgrammer(n.r);
+  const spec = (name: string, ip: string, mac: string) =>
+    topologyFrom({ networks: [{ name: 'blue', subnet: '10.2.0.0/24', gateway: '10.2.0.1' }], vms: [{ name, ip, mac, network: 'blue', attach: `veth-${name}` }] }, 'vif --add').vms[0];
+  const x = spec('x1', '10.2.0.50', '02:00:00:00:00:50');
+  t.is(n.cn.addable(x), undefined);
+  const used = new Set(n.cn.vifs.map((v) => v.idx));
+  const v = n.cn.addVm(dp, x, { fd: 0, io: 1 });
+  t.false(used.has(v.idx));
+  for (let k = 3; k < v.idx; k++) t.true(used.has(k), 'the lowest free index');
+  t.is(v.os, 'veth-x1');
+  t.regex(n.cn.addable(spec('x2', '10.2.0.50', '02:00:00:00:00:51')) ?? '', new RegExp(`^10\\.2\\.0\\.50 is already vif0/${v.idx} \\(x1\\)$`));
+  t.regex(n.cn.addable(spec('x2', '10.2.0.51', '02:00:00:00:00:50')) ?? '', /^MAC 02:00:00:00:00:50 is already/);
+  t.regex(n.cn.addable(spec('x1', '10.2.0.51', '02:00:00:00:00:51')) ?? '', /^VM x1 is already/);
+  t.regex(n.cn.addable({ ...spec('x3', '10.2.0.52', '02:00:00:00:00:52'), network: 'nope' }) ?? '', /^no network nope/);
+
+  // Traffic from b1 reaches the new vif, with the new VM's MAC.
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.50'), { sport: 7000, dport: 53 }), n.vifOf('b1'));
+  n.run();
+  const f = flows(n.r).find((y) => y.key.startsWith('10.2.0.10:7000'));
+  t.is(f?.action, VR_FLOW_ACTION_FORWARD);
+  const out = n.host.sent.filter((s) => s.vif === v.idx);
+  t.is(out.length, 1, 'the held packet went out on the new vif');
+  t.deepEqual(Array.from(out[0].data.subarray(0, 6)), [2, 0, 0, 0, 0, 0x50]);
+
+  // Deleted: its route goes, new flows towards it find none.
+  t.is(n.cn.removeVm(dp, v.idx)?.idx, v.idx);
+  t.is(n.cn.vif(v.idx), undefined);
+  rx(n.r, udpFrame(from('b1', n, '10.2.0.10', '10.2.0.50'), { sport: 7001, dport: 53 }), n.vifOf('b1'));
+  n.run();
+  t.is(flows(n.r).find((y) => y.key.startsWith('10.2.0.10:7001'))?.reason, 'NoDstRt');
+  t.is(n.cn.addable(x), undefined, 'free again');
 });

@@ -143,3 +143,35 @@ test('policy matching: first match wins, <> is mirrored, subnets and port ranges
   t.true(pe.references(blue, red) && pe.references(red, blue));
   t.false(pe.references(blue, green), 'a rule to "any" does not connect networks (no routes leaked)');
 });
+
+test('VM kinds: netns (default), qemu with its script and memory, attach to an existing interface; their errors', (t) => {
+  const nets = [{ name: 'n', subnet: '10.9.0.0/24', gateway: '10.9.0.1' }];
+  const topo = topologyFrom({
+    networks: nets,
+    vms: [
+      { name: 'a', ip: '10.9.0.2', network: 'n' },
+      { name: 'g', ip: '10.9.0.3', network: 'n', kind: 'qemu', run: 'ping -c 1 10.9.0.2', memory_mb: 192 },
+      { name: 'v', ip: '10.9.0.4', network: 'n', mac: '52:54:00:12:34:56', attach: 'vnet0' },
+    ],
+  }, 't.json');
+  t.deepEqual(topo.vms.map((v) => [v.kind, v.namespace, v.nsExisting, v.tap.startsWith('tap')]), [
+    ['netns', 'vm-a', false, true], ['qemu', '', false, true], ['attach', '', false, false],
+  ]);
+  t.is(topo.vms[2].tap, 'vnet0');
+  t.deepEqual(topo.vms[1].guest, { run: 'ping -c 1 10.9.0.2', memoryMb: 192 });
+  const bad = (vm: Record<string, unknown>, msg: RegExp): void => {
+    t.throws(() => topologyFrom({ networks: nets, vms: [{ name: 'x', ip: '10.9.0.9', network: 'n', ...vm }] }, 't.json'), { message: msg });
+  };
+  bad({ kind: 'kvm' }, /^t\.json: vms\[0\]\.kind: "kvm": expected "netns" \(the default\) or "qemu"$/);
+  bad({ attach: 'a/b' }, /^t\.json: vms\[0\]\.attach: "a\/b" is not an interface name/);
+  bad({ attach: 'x'.repeat(16) }, /vms\[0\]\.attach: .* is not an interface name \(1 to 15 characters\)/);
+  bad({ attach: 'veth0', kind: 'qemu' }, /vms\[0\]\.attach: an attached interface has no "kind" and no "namespace"/);
+  bad({ attach: 'veth0', namespace: 'ns1' }, /vms\[0\]\.attach: an attached interface has no "kind"/);
+  bad({ kind: 'qemu', namespace: 'ns1' }, /vms\[0\]\.namespace: a qemu guest has no namespace/);
+  bad({ run: 'true' }, /vms\[0\]\.run: only a "kind": "qemu" VM has these/);
+  bad({ kind: 'qemu', memory_mb: 64 }, /vms\[0\]\.memory_mb: 64: expected MiB from 128 to 4096/);
+  bad({ kind: 'qemu', run: 7 }, /vms\[0\]\.run: expected the shell commands the guest runs/);
+  t.throws(() => topologyFrom({ networks: nets, vms: [
+    { name: 'p', ip: '10.9.0.5', network: 'n', attach: 'veth0' }, { name: 'q', ip: '10.9.0.6', network: 'n', attach: 'veth0' },
+  ] }, 't.json'), { message: /vms\[1\]\.attach: interface veth0 is attached twice/ });
+});
