@@ -12,6 +12,8 @@ import { StdoutWriter } from './out';
 import { defaultParamsFile } from '../lib/package-root';
 import { REPLAY_OPTS, REPLAY_USAGE, cmdReplay } from './replay';
 import { START_OPTS, START_USAGE, cmdStart } from './start';
+import { PLATFORM_OPTS, PLATFORM_USAGE, cmdPlatform } from './platform';
+import { SELFTEST_OPTS, SELFTEST_USAGE, cmdSelftest } from './selftest';
 import { DEFAULT_SOCKET, controlCall } from './control';
 import { vrouterInfo } from './vrouter-info';
 
@@ -33,6 +35,9 @@ verbs:
   config reload                re-read agent.conf, policies, fat flow, global-vrouter-config (or SIGHUP)
   vrouter --info               its limits; with --params/--param, the limits a parameter file sets
   collector [query]            the flow-record collector (serve, or query what it stored)
+  platform check [--root DIR] [--json]
+                               which Contrail 2.22 platform this host is, the verdict, the kernel probes
+  selftest [--json]            the platform check, a ping through a compute node, a replay (exit 0 = pass)
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
 The tools take --socket PATH (default ${DEFAULT_SOCKET}).
@@ -157,6 +162,10 @@ export function main(argv: string[]): number | Promise<number> {
         return cmdTool(verb, rest).catch(userErrorExit);
       case 'vm':
         return cmdVm(rest).catch(userErrorExit);
+      case 'platform':
+        return cmdPlatform(parseArgs(rest, PLATFORM_OPTS, PLATFORM_USAGE)).catch(userErrorExit);
+      case 'selftest':
+        return cmdSelftest(parseArgs(rest, SELFTEST_OPTS, SELFTEST_USAGE)).catch(userErrorExit);
       case 'vrouter': {
         const r = cmdVrouter(rest);
         return typeof r === 'number' ? r : r.catch(userErrorExit);
@@ -184,8 +193,9 @@ export function runCli(argv: string[]): void {
     r.then(
       (code) => {
         process.exitCode = code;
-        // start leaves nothing that should keep the process alive once it has cleaned up
-        if (argv[0] === 'start') process.exit(code);
+        // start leaves nothing that should keep the process alive once it has cleaned up; systeminformation
+        // (platform, selftest) leaves a 30 s timer of its own behind
+        if (argv[0] === 'start' || argv[0] === 'platform' || argv[0] === 'selftest') process.exit(code);
       },
       (e: Error) => {
         process.stderr.write(`${e.stack ?? e.message}\n`);

@@ -28,6 +28,8 @@ import { Testbed, cleanLeftovers } from '../io/testbed';
 import { Guest, GuestImage, guestAccel, guestCheck, guestImage } from '../io/guest';
 import { PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS } from '../io/native';
 import { Attachments } from './attachments';
+import { readOsRelease } from '../platform/release';
+import { loadProfiles, verdictFor } from '../platform/profiles';
 import type { HostFd } from '../agent/compute-node';
 import * as path from 'path';
 import { macString } from '../dp/interface';
@@ -42,7 +44,7 @@ import { VIF_ADD_USAGE, VIF_DELETE_USAGE } from './attachments';
 import { vrouterInfo } from './vrouter-info';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N]';
+  'sudo vrouter-emu start [--topology FILE] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--allow-unsupported-platform]';
 
 export const START_OPTS = {
   '--topology': { value: true },
@@ -55,6 +57,8 @@ export const START_OPTS = {
   '--datapath-eviction': { value: true },
   '--cpu': { value: true },
   '--no-demo-traffic': {},
+  '--allow-unsupported-platform': {},
+  '--platform-root': { value: true },
 };
 
 function log(s: string): void {
@@ -268,6 +272,13 @@ export async function cmdStart(p: Parsed): Promise<number> {
   if (!fs.existsSync('/dev/net/tun')) {
     throw new UserError('/dev/net/tun is missing; load the tun driver (modprobe tun) or create the node (mknod /dev/net/tun c 10 200)');
   }
+  // The platform: refused when unsupported (unless allowed), a warning outside the supported list.
+  // --platform-root reads another system's release files (for tests of this check).
+  const plat = verdictFor(readOsRelease(opt(p, '--platform-root') ?? '/'), loadProfiles());
+  if (plat.verdict === 'unsupported' && !p.flags.has('--allow-unsupported-platform')) {
+    throw new UserError(`unsupported platform: ${plat.why}; see vrouter-emu platform check, or start anyway with --allow-unsupported-platform`);
+  }
+  if (plat.verdict !== 'supported') log(`vrouter-emu: platform ${plat.verdict}${plat.profile ? ` (${plat.profile.id})` : ''}: ${plat.why}`);
   const warnings: string[] = [];
   const params = loadModuleParams({ file: opt(p, '--params'), overrides: p.opts.get('--param') }, defaultParamsFile(), {
     warn: (m) => warnings.push(m),
