@@ -274,11 +274,13 @@ export async function cmdStart(p: Parsed): Promise<number> {
   }
   // The platform: refused when unsupported (unless allowed), a warning outside the supported list.
   // --platform-root reads another system's release files (for tests of this check).
-  const plat = verdictFor(readOsRelease(opt(p, '--platform-root') ?? '/'), loadProfiles());
+  const rel = readOsRelease(opt(p, '--platform-root') ?? '/');
+  const plat = verdictFor(rel, loadProfiles());
   if (plat.verdict === 'unsupported' && !p.flags.has('--allow-unsupported-platform')) {
     throw new UserError(`unsupported platform: ${plat.why}; see vrouter-emu platform check, or start anyway with --allow-unsupported-platform`);
   }
-  if (plat.verdict !== 'supported') log(`vrouter-emu: platform ${plat.verdict}${plat.profile ? ` (${plat.profile.id})` : ''}: ${plat.why}`);
+  if (plat.verdict === 'compatible' || plat.verdict === 'unsupported') log(`vrouter-emu: platform ${plat.verdict}: ${plat.why}`);
+  else if (plat.verdict === 'development') log(`vrouter-emu: platform development: ${rel.pretty}, kernel ${rel.kernel}, outside the Contrail 2.22 matrix (vrouter-emu platform check)`);
   const warnings: string[] = [];
   const params = loadModuleParams({ file: opt(p, '--params'), overrides: p.opts.get('--param') }, defaultParamsFile(), {
     warn: (m) => warnings.push(m),
