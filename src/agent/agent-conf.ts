@@ -15,7 +15,10 @@ export interface AgentConf {
   flowCacheTimeout: number;
   /** [DEFAULT] disable_flow_collection: drop every export but LOG-action flows (legacy knob). */
   disableFlowCollection: boolean;
-  /** [DEFAULT] collectors: "ip:port" endpoints (port 8086 when left out). */
+  /**
+   * [DEFAULT] collectors: "host:port" endpoints (the collector's port 8086 when left out), and
+   * "ipfix://host:port" ones (the IPFIX port 4739 when left out): always with their port here.
+   */
   collectors: string[];
   /** [DEFAULT] http_server_port (introspect), 8085. */
   httpServerPort: number;
@@ -64,6 +67,27 @@ const KNOWN_UNUSED_SECTIONS = [
   'SERVICE-INSTANCE', 'SANDESH', 'RESTART', 'LLGR', 'SERVICES', 'QOS', 'QUEUE', 'GATEWAY-0', 'GATEWAY-1',
 ];
 
+/** The port of a `collectors` entry without one: the collector's (CollectorPort), and IPFIX's (RFC 7011). */
+export const COLLECTOR_DEFAULT_PORT = 8086;
+export const IPFIX_DEFAULT_PORT = 4739;
+
+/** A `collectors` entry as parseAgentConf keeps it, taken apart. */
+export interface CollectorEndpoint {
+  ipfix: boolean;
+  host: string;
+  port: number;
+}
+
+/**
+ * Take apart a `collectors` entry of a parsed configuration ("host:port" or "ipfix://host:port", the
+ * port defaulted by parseAgentConf). @throws UserError for an entry without its port.
+ */
+export function collectorEndpoint(entry: string): CollectorEndpoint {
+  const m = /^(ipfix:\/\/)?([^\s:]+):(\d+)$/.exec(entry);
+  if (!m) throw new UserError(`collectors: ${entry}: expected host:port or ipfix://host:port`);
+  return { ipfix: m[1] !== undefined, host: m[2], port: Number(m[3]) };
+}
+
 type Parsed = Record<string, Record<string, unknown>>;
 
 function str(v: unknown): string {
@@ -108,7 +132,8 @@ export function parseAgentConf(text: string, file: string, warn: (msg: string) =
       if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
         throw bad(D, 'collectors', col, 'a space-separated list of host:port (e.g. 127.0.0.1:8086)');
       }
-      c.collectors.push(m[2] === undefined && !ep.startsWith('ipfix://') ? `${ep}:8086` : ep);
+      if (m[2] !== undefined) c.collectors.push(ep);
+      else c.collectors.push(`${ep}:${ep.startsWith('ipfix://') ? IPFIX_DEFAULT_PORT : COLLECTOR_DEFAULT_PORT}`);
     }
   }
   const mvf = raw[F]?.max_vm_flows;

@@ -22,7 +22,7 @@ import {
   VR_FLOW_DR_OUT_POLICY,
   VR_FLOW_DR_POLICY,
 } from '../dp/defs';
-import { FlowTable, feAction, feDropReason, feKeyWord, feTcpFlags } from '../dp/flow-table';
+import type { FlowTable } from '../dp/flow-table';
 import type { FlowMgr, FlowSampler } from './flow-mgr';
 import { UUID_IMPLICIT_ALLOW, UUID_IMPLICIT_DENY } from './policy';
 import { fillUuid4, uuidString } from '../lib/uuid';
@@ -252,7 +252,7 @@ export class FlowExport implements FlowSampler {
 
   constructor(
     private readonly agent: FlowMgr,
-    private readonly t: FlowTable,
+    t: FlowTable,
     private readonly env: ExportEnv,
     cfg: ExportConfig,
     clock: () => number,
@@ -300,15 +300,15 @@ export class FlowExport implements FlowSampler {
 
   private build(i: number, diffBytes: number, diffPackets: number, teardown: boolean, now: number, emit: (r: FlowRecord, startMs: number, endMs: number) => void): number {
     const a = this.agent;
-    const t = this.t;
     const gen = a.gen[i];
     const first = this.exportedGen[i] !== gen;
     this.exportedGen[i] = gen;
-    const k0 = feKeyWord(t, i, 0);
+    // The agent's copies of the key and the entry: an evicted flow's entry is cleared or another's.
+    const k0 = a.key[i * 4];
     const proto = a.kproto[i];
     const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
     const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
-    const action = feAction(t, i);
+    const action = a.entryAction[i];
     const rule = a.rules[a.ruleOf[i]] ?? '';
     const pass = action !== VR_FLOW_ACTION_DROP;
     const r = a.rev[i];
@@ -325,7 +325,7 @@ export class FlowExport implements FlowSampler {
       protocol: proto,
       sport: i16(sport),
       dport: i16(dport),
-      tcp_flags: proto === IPPROTO_TCP ? feTcpFlags(t, i) : 0,
+      tcp_flags: proto === IPPROTO_TCP ? a.entryTcpFlags[i] : 0,
       bytes: a.lastBytes[i],
       packets: a.lastPackets[i],
       diff_bytes: diffBytes,
@@ -334,7 +334,7 @@ export class FlowExport implements FlowSampler {
       sg_rule_uuid: UUID_IMPLICIT_ALLOW,
       nw_ace_uuid: rule,
       underlay_source_port: 0,
-      drop_reason: dropReasonString(action, feDropReason(t, i)),
+      drop_reason: dropReasonString(action, a.entryDropReason[i]),
     };
     if (inIf) {
       rec.vm = inIf.vm;

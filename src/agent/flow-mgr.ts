@@ -14,6 +14,11 @@
  * A reverse add that finds its key already trapped (EEXIST: both directions started at once) adopts that
  * entry and pairs the two once; one that finds no room (ENOSPC) makes the forward a short flow (DROP),
  * deleted on its next aging visit, as the 2.22 agent did with SHORT_FAILED_VROUTER_INSTALL.
+ *
+ * Flow export's samples (FlowSampler): a deleted pair takes both final samples before either flow is
+ * forgotten (each still knows its reverse). A flow the datapath evicted ends with the counters eviction
+ * left in its slot, or, once a new flow took the slot, with those its FLOW_MISS trap reports; the
+ * entry's action and TCP state are cleared by then, so records use the agent's last copies of them.
  * @module
  */
 import {
@@ -21,6 +26,9 @@ import {
   AGENT_TRAP_FLOW_MISS,
   AH_CMD,
   AH_CMD_PARAM,
+  AH_CMD_PARAM_2,
+  AH_CMD_PARAM_3,
+  AH_CMD_PARAM_4,
   AH_IFINDEX,
   ETH_HLEN,
   IPPROTO_ICMP,
@@ -50,15 +58,18 @@ import {
 } from '../dp/defs';
 import { EEXIST, ENOSPC, FlowReq, FlowResp, flowReqNew } from '../dp/flow';
 import {
+  FE_BYTES,
+  FE_BYTES_OFLOW,
+  FE_PACKETS,
+  FE_PACKETS_OFLOW,
+  FE_SIZE,
   FlowTable,
   feAction,
-  feBytes,
   feDropReason,
   feDvrf,
   feFlags,
   feKeyLen,
   feKeyWord,
-  fePackets,
   feProto,
   feSrcNh,
   feTcpFlags,
@@ -178,6 +189,11 @@ export interface FlowSampler {
 /** Kernel counter widths (§1.8): the agent extends them to 64 bits across wraps. */
 const BYTES_WRAP = 2 ** 48;
 const PACKETS_WRAP = 2 ** 40;
+/**
+ * Reads of a counter pair the datapath is changing (its overflow word moved, or its low word wrapped
+ * and the carry into the overflow word is not stored yet) that are retried before the value is taken.
+ */
+const COUNTER_READ_RETRIES = 64;
 
 /** KSync flow audit (flowtable_ksync): every 500 ms, 1024 entries; a HOLD entry unknown for 2 s is lost. */
 export const AUDIT_INTERVAL_MS = 500;
@@ -199,6 +215,11 @@ export interface FlowMgrStats {
   errors: number;
   /** Flows the aging scan looked at (each visit of a live flow). */
   scanned: number;
+  /**
+   * Counter reads below the agent's copy that cannot be a 48-bit (40-bit) wrap: the entry's counters
+   * restarted under the flow (its slot was reused). Taken as no change: delta 0, the copy kept.
+   */
+  counterResets: number;
 }
 
 const collectorKey = (proto: number, port: number): number => (proto << 16) | port;
@@ -218,6 +239,14 @@ export class FlowMgr {
   sampler: FlowSampler | undefined;
   readonly lastModified: Float64Array;
   readonly setupTime: Float64Array;
+  /**
+   * What the agent last read of the kernel entry while it held this flow (fe_action, fe_drop_reason,
+   * fe_tcp_flags): the datapath clears them when it evicts the flow, and a reused slot holds another
+   * flow's, so a flow's final record is built from these copies.
+   */
+  readonly entryAction: Uint8Array;
+  readonly entryDropReason: Uint8Array;
+  readonly entryTcpFlags: Uint16Array;
   /** The collector (id) of each tracked flow, and its position in that collector's member list. */
   readonly coll: Uint16Array;
   private readonly pos: Int32Array;
@@ -248,7 +277,7 @@ export class FlowMgr {
   /** ("all", 0) and ("tcp", 0) entries: they change tables that cannot be removed, until restart (§4.4). */
   private readonly stickyAgeMs = new Map<number, number>();
   private maxVmFlows: number;
-  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, audited: 0, limited: 0, errors: 0, scanned: 0 };
+  readonly stats: FlowMgrStats = { created: 0, aged: 0, evicted: 0, deleted: 0, short: 0, audited: 0, limited: 0, errors: 0, scanned: 0, counterResets: 0 };
   private readonly req: FlowReq = flowReqNew();
   private readonly revReq: FlowReq = flowReqNew();
   private readonly random: () => number;
@@ -272,6 +301,9 @@ export class FlowMgr {
     this.gen = new Uint32Array(n);
     this.lastModified = new Float64Array(n);
     this.setupTime = new Float64Array(n);
+    this.entryAction = new Uint8Array(n);
+    this.entryDropReason = new Uint8Array(n);
+    this.entryTcpFlags = new Uint16Array(n);
     this.coll = new Uint16Array(n);
     this.pos = new Int32Array(n).fill(-1);
     this.srcVn = new Int16Array(n);
@@ -413,8 +445,17 @@ export class FlowMgr {
     if (cmd !== AGENT_TRAP_FLOW_MISS && cmd !== AGENT_TRAP_FLOW_ACTION_HOLD) return;
     const idx = rd32(frame, ETH_HLEN + AH_CMD_PARAM);
     if (idx >= this.t.total) return;
+    // A FLOW_MISS reports what the slot counted before the new flow took it (the last counters of a
+    // flow the datapath evicted there): param_2 bytes, param_3 packets, param_4 their overflow words.
+    const oflow = rd32(frame, ETH_HLEN + AH_CMD_PARAM_4);
+    this.trapBytes = rd32(frame, ETH_HLEN + AH_CMD_PARAM_2) + (oflow & 0xffff) * 0x100000000;
+    this.trapPackets = rd32(frame, ETH_HLEN + AH_CMD_PARAM_3) + ((oflow >>> 16) & 0xff) * 0x100000000;
     this.flowMiss(idx, cmd, rd16(frame, ETH_HLEN + AH_IFINDEX));
   }
+
+  /** The old counters of the trap being handled (see onTrap). */
+  private trapBytes = 0;
+  private trapPackets = 0;
 
   private keyEqualsKernel(i: number): boolean {
     const t = this.t;
@@ -445,8 +486,10 @@ export class FlowMgr {
     if (this.state[i] === ST_ACTIVE) {
       if (cmd === AGENT_TRAP_FLOW_ACTION_HOLD && this.keyEqualsKernel(i)) return;
       // A FLOW_MISS on an index the agent holds: the datapath evicted that flow and made a new one in
-      // its slot (same key or not). Forget the old one ("vrouter evicted") and set the new one up.
-      this.forgetEvicted(i);
+      // its slot (same key or not). Forget the old one ("vrouter evicted"), its final stats from the
+      // trap's (the slot's counters are the new flow's now), and set the new one up.
+      if (cmd === AGENT_TRAP_FLOW_MISS) this.forgetEvicted(i, this.trapBytes, this.trapPackets);
+      else this.forgetEvicted(i);
     }
     const t = this.t;
     const k0 = feKeyWord(t, i, 0);
@@ -508,7 +551,7 @@ export class FlowMgr {
         if (this.state[resp.index] !== ST_NONE) this.forgetEvicted(resp.index);
         this.track(resp.index, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
         this.state[resp.index] = ST_ACTIVE;
-        this.deleteOne(resp.index);
+        this.deleteOne(resp.index, false); // never a flow of its own: no record
       }
       return;
     }
@@ -519,6 +562,7 @@ export class FlowMgr {
       if (this.state[r] !== ST_NONE) this.forgetEvicted(r);
       this.track(r, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto, now, plan, true);
       this.state[r] = ST_ACTIVE;
+      this.copyEntry(r);
     } else if (-resp.err === EEXIST) {
       // The reverse key was trapped on its own: adopt that entry and set both directions once.
       r = flowFind(this.t, rv.k0, rv.k1, rv.k2, rv.k3, rv.proto);
@@ -573,6 +617,7 @@ export class FlowMgr {
     this.ch.flowSet(q, (resp) => {
       if (resp.err === 0) {
         if (this.state[i] === ST_PENDING) this.state[i] = ST_ACTIVE;
+        if (this.state[i] !== ST_NONE && this.keyEqualsKernel(i)) this.copyEntry(i);
         return;
       }
       this.stats.errors++;
@@ -619,6 +664,9 @@ export class FlowMgr {
     this.lastPackets[i] = 0;
     this.lastModified[i] = now;
     this.setupTime[i] = now;
+    this.entryAction[i] = VR_FLOW_ACTION_HOLD;
+    this.entryDropReason[i] = 0;
+    this.entryTcpFlags[i] = 0;
     if (reverse) this.inVif[i] = plan?.rev?.vif ?? -1;
     this.srcVn[i] = (reverse ? plan?.dstVn : plan?.srcVn) ?? -1;
     this.dstVn[i] = (reverse ? plan?.srcVn : plan?.dstVn) ?? -1;
@@ -649,26 +697,35 @@ export class FlowMgr {
     this.vmB[i] = -1;
   }
 
-  /** The datapath evicted flow `i`: forget it without a delete; its reverse is deleted as usual. */
-  private forgetEvicted(i: number): void {
+  /**
+   * The datapath evicted flow `i`: forget it without a delete; its reverse goes too, without a delete
+   * when the datapath evicted it as well, else deleted as usual. Both final samples are taken before
+   * either flow is forgotten, so each still has its reverse (reverse_uuid, the NAT source, the egress
+   * copy of a local flow; reference §2.3). `finalBytes`/`finalPackets`: `i`'s last counters when the
+   * caller has them (a FLOW_MISS trap's), else (−1) they are read from the entry.
+   */
+  private forgetEvicted(i: number, finalBytes = -1, finalPackets = -1): void {
     const r = this.rev[i];
-    if (this.sampler && this.state[i] === ST_ACTIVE) this.finalSample(i, this.clock());
+    const withRev = r >= 0 && this.state[r] !== ST_NONE;
+    const revEvicted = withRev && ((feFlags(this.t, r) & (VR_FLOW_FLAG_EVICTED | VR_FLOW_FLAG_EVICT_CANDIDATE)) !== 0 || !this.keyEqualsKernel(r));
+    if (this.sampler) {
+      const now = this.clock();
+      if (this.state[i] === ST_ACTIVE) this.finalSample(i, now, finalBytes, finalPackets);
+      if (withRev && this.state[r] === ST_ACTIVE) this.finalSample(r, now);
+    }
     this.untrack(i);
     this.stats.evicted++;
-    if (r >= 0 && this.state[r] !== ST_NONE) {
-      const rf = feFlags(this.t, r);
-      if (rf & (VR_FLOW_FLAG_EVICTED | VR_FLOW_FLAG_EVICT_CANDIDATE) || !this.keyEqualsKernel(r)) {
-        if (this.sampler && this.state[r] === ST_ACTIVE) this.finalSample(r, this.clock());
-        this.untrack(r);
-        this.stats.evicted++;
-      } else {
-        this.deleteOne(r);
-      }
+    if (!withRev) return;
+    if (revEvicted) {
+      this.untrack(r);
+      this.stats.evicted++;
+    } else {
+      this.deleteOne(r, false);
     }
   }
 
-  /** Send the delete of one flow (FLOW_SET without ACTIVE) and forget it. */
-  private deleteOne(i: number): void {
+  /** Send the delete of one flow (FLOW_SET without ACTIVE) and forget it; `sample`: take its final sample first. */
+  private deleteOne(i: number, sample = true): void {
     const q = this.req;
     q.index = i;
     q.flags = 0;
@@ -682,21 +739,28 @@ export class FlowMgr {
     q.proto = this.kproto[i];
     q.vrf = 0;
     q.dvrf = 0;
-    if (this.sampler && this.state[i] === ST_ACTIVE) this.finalSample(i, this.clock());
+    if (sample && this.sampler && this.state[i] === ST_ACTIVE) this.finalSample(i, this.clock());
     this.untrack(i);
     this.stats.deleted++;
     this.ch.flowSet(q, () => undefined);
   }
 
-  /** Delete a flow and its reverse. @returns how many flows went. */
+  /**
+   * Delete a flow and its reverse, both final samples first (while each still has the other: §2.3).
+   * @returns how many flows went.
+   */
   private deletePair(i: number): number {
     const r = this.rev[i];
-    this.deleteOne(i);
-    if (r >= 0 && this.state[r] !== ST_NONE) {
-      this.deleteOne(r);
-      return 2;
+    const withRev = r >= 0 && this.state[r] !== ST_NONE;
+    if (this.sampler) {
+      const now = this.clock();
+      if (this.state[i] === ST_ACTIVE) this.finalSample(i, now);
+      if (withRev && this.state[r] === ST_ACTIVE) this.finalSample(r, now);
     }
-    return 1;
+    this.deleteOne(i, false);
+    if (!withRev) return 1;
+    this.deleteOne(r, false);
+    return 2;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -865,31 +929,113 @@ export class FlowMgr {
   private readPackets = 0;
 
   /**
-   * The kernel counters of flow `i` into readBytes/readPackets, extended past the agent's copy across a
-   * 48-bit (bytes) or 40-bit (packets) wrap. @returns false when the entry is not this flow any more.
+   * The kernel counters of flow `i` into readBytes/readPackets, extended past the agent's copy (see
+   * extendCounters). The entry must hold the flow (its key, checked before and after the read), or be
+   * the flow's slot as eviction left it (EVICTED, key cleared, counters kept for the next FLOW_MISS
+   * trap). While the key matches, the entry's action, drop reason and TCP state are copied too.
+   * @returns false when the entry is not this flow any more.
    */
   private readCounters(i: number): boolean {
-    if (!this.keyEqualsKernel(i)) return false;
-    const b = feBytes(this.t, i);
-    const p = fePackets(this.t, i);
-    if (!this.keyEqualsKernel(i)) return false;
-    const lb = this.lastBytes[i];
-    const lp = this.lastPackets[i];
-    let bytes = lb - (lb % BYTES_WRAP) + b;
-    if (bytes < lb) bytes += BYTES_WRAP;
-    let packets = lp - (lp % PACKETS_WRAP) + p;
-    if (packets < lp) packets += PACKETS_WRAP;
-    this.readBytes = bytes;
-    this.readPackets = packets;
+    const keyed = this.keyEqualsKernel(i);
+    if (!keyed && !this.evictedSlot(i)) return false;
+    this.readKernelCounters(i);
+    if (keyed ? !this.keyEqualsKernel(i) : !this.evictedSlot(i)) return false;
+    if (keyed) this.copyEntry(i);
+    this.extendCounters(i, this.kernelBytes, this.kernelPackets);
     return true;
   }
 
-  /** The final sample of a flow being deleted: the last counters when the entry still holds it. */
-  private finalSample(i: number, now: number): void {
+  /** Copy entry `i`'s action, drop reason and TCP state (entryAction…): the caller knows the entry holds flow `i`. */
+  private copyEntry(i: number): void {
+    const t = this.t;
+    this.entryAction[i] = feAction(t, i);
+    this.entryDropReason[i] = feDropReason(t, i);
+    this.entryTcpFlags[i] = feTcpFlags(t, i);
+  }
+
+  /** Whether entry `i` is a slot the datapath evicted and nothing has taken since (vr_flow.c: key reset, stats kept). */
+  private evictedSlot(i: number): boolean {
+    return (feFlags(this.t, i) & VR_FLOW_FLAG_EVICTED) !== 0 && feKeyLen(this.t, i) === 0;
+  }
+
+  private kernelBytes = 0;
+  private kernelPackets = 0;
+
+  /**
+   * Entry `i`'s 48-bit bytes and 40-bit packets into kernelBytes/kernelPackets, consistently while the
+   * datapath thread counts: each counter is a low word and an overflow word, and the datapath stores
+   * the wrapped low word before it increments the overflow (flow.ts flowStatsAdd). So the overflow is
+   * read before and after the low word and the read is retried while it moved; and a low word below the
+   * agent's copy under the same overflow (a wrap whose carry is not stored yet) is read again too.
+   * After COUNTER_READ_RETRIES the last values are taken: extendCounters does not take a decrease that
+   * is no wrap for one.
+   */
+  private readKernelCounters(i: number): void {
+    const t = this.t;
+    const bi = (i * FE_SIZE + FE_BYTES) >> 2;
+    const boi = (i * FE_SIZE + FE_BYTES_OFLOW) >> 1;
+    const pi = (i * FE_SIZE + FE_PACKETS) >> 2;
+    const poi = i * FE_SIZE + FE_PACKETS_OFLOW;
+    const lb = this.lastBytes[i] % BYTES_WRAP;
+    const lp = this.lastPackets[i] % PACKETS_WRAP;
+    let bo = 0;
+    let bl = 0;
+    let po = 0;
+    let pl = 0;
+    for (let k = 0; k <= COUNTER_READ_RETRIES; k++) {
+      bo = Atomics.load(t.u16, boi);
+      bl = Atomics.load(t.u32, bi);
+      const bo2 = Atomics.load(t.u16, boi);
+      po = Atomics.load(t.u8, poi);
+      pl = Atomics.load(t.u32, pi);
+      const po2 = Atomics.load(t.u8, poi);
+      if (bo !== bo2 || po !== po2) continue;
+      const carryPending = (bo === Math.floor(lb / 0x100000000) && bl < lb % 0x100000000) ||
+        (po === Math.floor(lp / 0x100000000) && pl < lp % 0x100000000);
+      if (!carryPending) break;
+    }
+    this.kernelBytes = bo * 0x100000000 + bl;
+    this.kernelPackets = po * 0x100000000 + pl;
+  }
+
+  /**
+   * The kernel's 48-bit bytes `b` and 40-bit packets `p` of flow `i`, extended to 64 bits past the
+   * agent's copy, into readBytes/readPackets (§1.8). A value below the copy's low bits is a wrap only
+   * when it can be one (the copy in the upper half of the range, the new value in the lower half);
+   * any other decrease means the counters restarted under the flow (its slot was cleared for a new
+   * flow): no change is taken (the copy stays, so a delta after that is still against it), and it is
+   * counted in counterResets.
+   */
+  private extendCounters(i: number, b: number, p: number): void {
+    const lb = this.lastBytes[i];
+    const lp = this.lastPackets[i];
+    const lowB = lb % BYTES_WRAP;
+    const lowP = lp % PACKETS_WRAP;
+    const wrapB = b < lowB;
+    const wrapP = p < lowP;
+    if ((wrapB && !(lowB >= BYTES_WRAP / 2 && b < BYTES_WRAP / 2)) || (wrapP && !(lowP >= PACKETS_WRAP / 2 && p < PACKETS_WRAP / 2))) {
+      this.stats.counterResets++;
+      this.readBytes = lb;
+      this.readPackets = lp;
+      return;
+    }
+    this.readBytes = lb - lowB + b + (wrapB ? BYTES_WRAP : 0);
+    this.readPackets = lp - lowP + p + (wrapP ? PACKETS_WRAP : 0);
+  }
+
+  /**
+   * The final sample of a flow being deleted: its last counters (`finalBytes`/`finalPackets` when the
+   * caller has them, ≥ 0; else the entry's while it still holds the flow), or a zero delta that only
+   * carries the teardown time when they cannot be had (§1.1 item 3).
+   */
+  private finalSample(i: number, now: number, finalBytes = -1, finalPackets = -1): void {
     if (!this.sampler) return;
     let db = 0;
     let dp = 0;
-    if (this.readCounters(i)) {
+    let got = true;
+    if (finalBytes >= 0) this.extendCounters(i, finalBytes, finalPackets);
+    else got = this.readCounters(i);
+    if (got) {
       db = this.readBytes - this.lastBytes[i];
       dp = this.readPackets - this.lastPackets[i];
       this.lastBytes[i] = this.readBytes;

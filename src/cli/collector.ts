@@ -40,9 +40,15 @@ export async function cmdCollector(p: Parsed): Promise<number> {
   const dir = opt(p, '--data') ?? defaultDataDir();
   if (p.positional[0] === 'query') {
     if (p.positional.length > 1 || opt(p, '--listen') !== undefined) throw new UserError(`usage: ${COLLECTOR_USAGE}`);
-    const q = query(dir, { vn: opt(p, '--vn'), ip: opt(p, '--ip'), since: opt(p, '--since') === undefined ? undefined : parseSince(opt(p, '--since') as string) });
-    if (p.flags.has('--json')) process.stdout.write(JSON.stringify(q) + '\n');
-    else process.stdout.write(queryText(q, optInt(p, '--limit', 50)));
+    const json = p.flags.has('--json');
+    const limit = optInt(p, '--limit', 50);
+    // Text: only the records it shows are kept (the sums are per flow); --json keeps them all.
+    const q = query(dir, {
+      vn: opt(p, '--vn'), ip: opt(p, '--ip'), since: opt(p, '--since') === undefined ? undefined : parseSince(opt(p, '--since') as string),
+      keep: json ? undefined : limit,
+    });
+    if (json) process.stdout.write(JSON.stringify(q) + '\n');
+    else process.stdout.write(queryText(q, limit));
     return 0;
   }
   if (p.positional.length > 0 || ['--vn', '--ip', '--since', '--limit'].some((o) => opt(p, o) !== undefined) || p.flags.has('--json')) {
@@ -51,7 +57,8 @@ export async function cmdCollector(p: Parsed): Promise<number> {
   const { host, port } = listenAddr(opt(p, '--listen'));
   const store = new FlowStore(dir);
   const log = (l: string): void => void process.stdout.write(l + '\n');
-  const server = new CollectorServer(store, log);
+  let fatal: ((e: Error) => void) | undefined;
+  const server = new CollectorServer(store, { log, onFatal: (e) => fatal?.(e) });
   let addr: string;
   try {
     addr = await server.listen(host, port);
@@ -60,17 +67,31 @@ export async function cmdCollector(p: Parsed): Promise<number> {
     throw e;
   }
   log(`vrouter-emu collector: listening on ${addr}, flow records in ${store.file} (${store.records} stored)`);
+  if (store.skippedAtOpen + store.tornAtOpen > 0) {
+    log(`  the log had ${store.tornAtOpen} lines of a batch torn by a crash (cut off) and ${store.skippedAtOpen} damaged or incomplete lines (skipped)`);
+  }
   log(`  query them with: vrouter-emu collector query --data ${dir}`);
   return new Promise<number>((resolve) => {
-    const stop = (sig: string): void => {
+    let stopping = false;
+    const stop = (why: string, code: number): void => {
+      if (stopping) return;
+      stopping = true;
       void server.close().then(() => {
         store.close();
         const s = server.stats;
-        log(`vrouter-emu collector: stopped by ${sig}; ${s.records} records stored this run, ${s.duplicates} duplicates dropped, ${s.malformed} malformed and ${s.oversized} oversized messages refused`);
-        resolve(0);
+        log(
+          `vrouter-emu collector: stopped by ${why}; ${s.records} records stored this run, ${s.duplicates} duplicates dropped, ${s.malformed} malformed and ${s.oversized} oversized messages refused, ` +
+          `connections closed: ${s.refused} over the limit, ${s.noHello} without a hello, ${s.idle} stalled; ${s.writeErrors} failed writes`,
+        );
+        resolve(code);
       });
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    // The log cannot be trusted with more (a failed append could not be cut off): stop acknowledging.
+    fatal = (e): void => {
+      process.stderr.write(`vrouter-emu collector: ${e.message}; stopping (records not acknowledged are sent again by the agents)\n`);
+      stop('a write error', 1);
+    };
+    process.once('SIGINT', () => stop('SIGINT', 0));
+    process.once('SIGTERM', () => stop('SIGTERM', 0));
   });
 }

@@ -14,7 +14,7 @@ import { DEMO_TOPOLOGY, HostSpec, Topology, readTopology, topologyFrom } from '.
 import { ComputeNode } from '../agent/compute-node';
 import { FlowMgr, FlowMgrConfig } from '../agent/flow-mgr';
 import { FLOW_AGE_TIME_MS } from '../agent/aging';
-import { AGENT_CONF_DEFAULTS, AgentConf, readAgentConf } from '../agent/agent-conf';
+import { AGENT_CONF_DEFAULTS, AgentConf, collectorEndpoint, readAgentConf } from '../agent/agent-conf';
 import { inlineOrFile, parseGlobalVrouterConfig } from '../agent/contrail-config';
 import { agentFlows, agentFlowsText } from './agent-flows';
 import { FlowExport, FlowRecord } from '../agent/flow-export';
@@ -180,6 +180,7 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undef
     flowSetErrors: agent?.stats.errors ?? 0,
     aging: agent?.agingOn ?? false,
     flowsScanned: agent?.stats.scanned ?? 0,
+    counterResets: agent?.stats.counterResets ?? 0,
     table: {
       created, added: info[FTI_ADDED], processed: info[FTI_ACTION_COUNT], active: info[FTI_ACTIVE],
       activePeak: info[FTI_ACTIVE_PEAK], overflowUsed: info[FTI_OFLOW_USED], overflowPeak: info[FTI_OFLOW_PEAK],
@@ -200,14 +201,14 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undef
     return;
   }
   out(`flows active ${s.flowsActive}, set up ${s.flowsSetUp}, aged ${s.flowsAged}, evicted by the vrouter ${s.flowsEvictedByVrouter}, short ${s.shortFlows}, FLOW_SET errors ${s.flowSetErrors}\n`);
-  out(`aging ${s.aging ? 'on' : 'off'}, flows scanned ${s.flowsScanned}\n`);
+  out(`aging ${s.aging ? 'on' : 'off'}, flows scanned ${s.flowsScanned}, counter resets seen ${s.counterResets}\n`);
   const e = s.export;
   if (e) {
     out(`flow export: rate configured ${e.configuredRate}/s, measured ${e.measuredRate}/s, sampling threshold ${e.threshold} bytes; records exported ${e.exported}, sampled away ${e.sampledAway}, not exported (rate 0 / disable_flow_collection) ${e.disabled}\n`);
     if (e.collectors.length === 0) out('  no collectors configured ([DEFAULT] collectors in agent.conf): records are counted, not sent\n');
     for (const c of e.collectors) {
       if (c.name.startsWith('ipfix://')) out(`  ${c.name}: UDP, sent ${c.sent}, queued ${c.queued}, dropped (queue full) ${c.dropped}\n`);
-      else out(`  ${c.name}: ${c.connected ? 'connected' : 'not connected'}, sent ${c.sent}, acknowledged ${c.acked}, queued ${c.queued}, dropped (queue full) ${c.dropped}, reconnects ${c.reconnects}\n`);
+      else out(`  ${c.name}: ${c.connected ? 'connected' : 'not connected'}, sent ${c.sent}, acknowledged ${c.acked}, queued ${c.queued}, dropped (queue full) ${c.dropped}, reconnects ${c.reconnects}, ack timeouts ${c.timeouts ?? 0}\n`);
     }
   }
   const o = s.offload;
@@ -241,8 +242,8 @@ function hostIp(): string {
 
 function startExport(a: FlowMgr, table: FlowTable, node: ComputeNode, cfg: Config, clock: () => number): Export {
   const sinks: RecordSink[] = cfg.conf.collectors.map((c) => {
-    const m = /^(ipfix:\/\/)?(.+):(\d+)$/.exec(c) as RegExpExecArray;
-    return m[1] ? new IpfixExporter(m[2], Number(m[3])) : new TcpExporter(m[2], Number(m[3]), { log });
+    const e = collectorEndpoint(c);
+    return e.ipfix ? new IpfixExporter(e.host, e.port, { log }) : new TcpExporter(e.host, e.port, { log });
   });
   const logFlow = cfg.conf.logFlow;
   const emit = sinks.length > 0 || logFlow

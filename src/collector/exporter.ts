@@ -4,6 +4,12 @@
  * collector acknowledges it (and is sent again after a reconnect, which the collector de-duplicates by
  * generator and sequence number). With the collector down or slow, records beyond the queue's bound
  * are dropped and counted, and the exporter reconnects with a backoff.
+ *
+ * A collector that stops answering is noticed: a connect that does not complete within
+ * `connectTimeoutMs`, a batch unacknowledged for `ackTimeoutMs` (a stopped or wedged collector, a
+ * host gone without a reset: the connection is dropped and made again), and TCP keepalive underneath.
+ * The backoff goes back to its minimum only once a connection has had an acknowledgement, so a peer
+ * that accepts and closes at once is not reconnected to at the minimum interval for ever.
  * @module
  */
 import * as net from 'net';
@@ -32,6 +38,8 @@ export interface SinkStats {
   connected: boolean;
   /** Connections made after the first. */
   reconnects: number;
+  /** Connections given up: a connect that took too long, a batch not acknowledged in time. */
+  timeouts?: number;
 }
 
 export interface TcpExporterOptions {
@@ -42,9 +50,21 @@ export interface TcpExporterOptions {
   /** First and longest wait before reconnecting (ms). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /** A connect not done in this time is given up (ms). */
+  connectTimeoutMs?: number;
+  /** The oldest batch sent and not acknowledged in this time: the connection is dropped and made again (ms). */
+  ackTimeoutMs?: number;
+  /** TCP keepalive's first probe (ms). */
+  keepAliveMs?: number;
   /** Log a line (connects, losses of the connection). */
   log?: (line: string) => void;
+  /** Open the connection (net.connect; tests replace it). */
+  connect?: (host: string, port: number) => net.Socket;
 }
+
+export const EXPORT_CONNECT_TIMEOUT_MS = 5000;
+export const EXPORT_ACK_TIMEOUT_MS = 10_000;
+export const EXPORT_KEEPALIVE_MS = 5000;
 
 /** The generator name of this exporter: host, program, pid and a nonce (a restart is a new generator). */
 export function generatorName(): string {
@@ -57,12 +77,16 @@ export class TcpExporter implements RecordSink {
   private readonly flushMs: number;
   private readonly backoffMin: number;
   private readonly backoffMax: number;
+  private readonly connectTimeout: number;
+  private readonly ackTimeout: number;
+  private readonly keepAlive: number;
   private readonly log: (line: string) => void;
+  private readonly open: (host: string, port: number) => net.Socket;
   private readonly generator = generatorName();
   /** Records not yet sent. */
   private pending: FlowRecord[] = [];
-  /** Batches sent and not yet acknowledged, oldest first. */
-  private inflight: { seq: number; records: FlowRecord[]; line: string }[] = [];
+  /** Batches sent and not yet acknowledged, oldest first, with when they were (last) sent (ms). */
+  private inflight: { seq: number; records: FlowRecord[]; line: string; sentAt: number }[] = [];
   private inflightRecords = 0;
   private seq = 0;
   private sock: net.Socket | undefined;
@@ -72,7 +96,7 @@ export class TcpExporter implements RecordSink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly flushTimer: NodeJS.Timeout;
   private everConnected = false;
-  private readonly st = { sent: 0, acked: 0, dropped: 0, reconnects: 0 };
+  private readonly st = { sent: 0, acked: 0, dropped: 0, reconnects: 0, timeouts: 0 };
 
   constructor(private readonly host: string, private readonly port: number, o: TcpExporterOptions = {}) {
     this.name = `${host}:${port}`;
@@ -81,7 +105,11 @@ export class TcpExporter implements RecordSink {
     this.backoffMin = o.backoffMinMs ?? 250;
     this.backoffMax = o.backoffMaxMs ?? 8000;
     this.backoff = this.backoffMin;
+    this.connectTimeout = o.connectTimeoutMs ?? EXPORT_CONNECT_TIMEOUT_MS;
+    this.ackTimeout = o.ackTimeoutMs ?? EXPORT_ACK_TIMEOUT_MS;
+    this.keepAlive = o.keepAliveMs ?? EXPORT_KEEPALIVE_MS;
     this.log = o.log ?? ((): void => undefined);
+    this.open = o.connect ?? ((h, p): net.Socket => net.connect({ host: h, port: p }));
     this.flushTimer = setInterval(() => this.flush(), this.flushMs);
     this.flushTimer.unref();
     this.connect();
@@ -96,24 +124,40 @@ export class TcpExporter implements RecordSink {
   }
 
   stats(): SinkStats {
-    return { queued: this.pending.length + this.inflightRecords, sent: this.st.sent, acked: this.st.acked, dropped: this.st.dropped, connected: this.connected, reconnects: this.st.reconnects };
+    return {
+      queued: this.pending.length + this.inflightRecords, sent: this.st.sent, acked: this.st.acked, dropped: this.st.dropped,
+      connected: this.connected, reconnects: this.st.reconnects, timeouts: this.st.timeouts,
+    };
   }
 
   private connect(): void {
     if (this.closing) return;
-    const s = net.connect({ host: this.host, port: this.port });
+    const s = this.open(this.host, this.port);
     this.sock = s;
     s.setNoDelay(true);
+    s.setKeepAlive(true, this.keepAlive);
+    // Until connected, the socket's inactivity timeout is the connect timeout.
+    s.setTimeout(this.connectTimeout);
+    s.once('timeout', () => {
+      if (this.connected) return;
+      this.st.timeouts++;
+      this.log(`flow export: no connection to the collector at ${this.name} within ${this.connectTimeout} ms`);
+      s.destroy();
+    });
     const reader = new LineReader();
     s.on('connect', () => {
+      s.setTimeout(0);
       this.connected = true;
-      this.backoff = this.backoffMin;
       if (this.everConnected) this.st.reconnects++;
       this.everConnected = true;
       this.log(`flow export: connected to the collector at ${this.name}`);
       s.write(JSON.stringify({ hello: { generator: this.generator, v: PROTOCOL_VERSION } }) + '\n');
       // What the last connection left unacknowledged goes again (the collector drops duplicates).
-      for (const b of this.inflight) s.write(b.line);
+      const now = Date.now();
+      for (const b of this.inflight) {
+        b.sentAt = now;
+        s.write(b.line);
+      }
       this.flush();
     });
     s.on('data', (d: Buffer) => {
@@ -134,6 +178,8 @@ export class TcpExporter implements RecordSink {
           const b = this.inflight.shift() as (typeof this.inflight)[0];
           this.inflightRecords -= b.records.length;
           this.st.acked += b.records.length;
+          // This collector stores what it is sent: the next loss of the connection starts over.
+          this.backoff = this.backoffMin;
         }
       }
     });
@@ -150,15 +196,22 @@ export class TcpExporter implements RecordSink {
     });
   }
 
-  /** Send queued records in batches while the socket takes them. */
+  /** Send queued records in batches while the socket takes them; give up a connection whose acknowledgements stopped. */
   private flush(): void {
     const s = this.sock;
     if (!this.connected || !s) return;
+    const now = Date.now();
+    if (this.inflight.length > 0 && now - this.inflight[0].sentAt > this.ackTimeout) {
+      this.st.timeouts++;
+      this.log(`flow export: the collector at ${this.name} acknowledged nothing for ${this.ackTimeout} ms; reconnecting`);
+      s.destroy();
+      return;
+    }
     while (this.pending.length > 0 && s.writableLength < 1 << 20) {
       const records = this.pending.splice(0, MAX_BATCH);
       const seq = ++this.seq;
       const line = JSON.stringify({ seq, records }) + '\n';
-      this.inflight.push({ seq, records, line });
+      this.inflight.push({ seq, records, line, sentAt: now });
       this.inflightRecords += records.length;
       this.st.sent += records.length;
       s.write(line);

@@ -7,13 +7,48 @@
  * @module
  */
 import * as dgram from 'dgram';
+import * as dns from 'dns';
+import * as net from 'net';
 import type { FlowRecord } from '../agent/flow-export';
+import {
+  VR_FLOW_TCP_ESTABLISHED,
+  VR_FLOW_TCP_ESTABLISHED_R,
+  VR_FLOW_TCP_FIN,
+  VR_FLOW_TCP_RST,
+  VR_FLOW_TCP_SYN,
+} from '../dp/defs';
 import type { RecordSink, SinkStats } from './exporter';
 
 export const IPFIX_VERSION = 10;
 export const TEMPLATE_ID = 256;
 export const OBSERVATION_DOMAIN = 1;
 export const TEMPLATE_REFRESH_MS = 10_000;
+/** The IPFIX port (RFC 7011 §10.3.4), for `ipfix://HOST` without one. */
+export const IPFIX_PORT = 4739;
+/** How long an exporter waits before it looks a collector's name up again after a failure (ms). */
+export const RESOLVE_RETRY_MS = 10_000;
+
+// TCP header flags as tcpControlBits (IE 6) carries them (RFC 7012 §5.8.1).
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+/**
+ * tcpControlBits of a flow from its fe_tcp_flags, which are vRouter's TCP state bits (VR_FLOW_TCP_*),
+ * not header flags: this direction's SYN and FIN are its packets' SYN and FIN; RST (set on both
+ * directions of a reset session) is RST; an established direction (ESTABLISHED or ESTABLISHED_R: the
+ * handshake's ACK or SYN-ACK) sent ACK. The _R bits of SYN and FIN tell what the reverse flow sent, so
+ * they are left to the reverse flow's record; HALF_CLOSE and DEAD have no flag of their own.
+ */
+export function tcpControlBits(vrTcpFlags: number): number {
+  let b = 0;
+  if (vrTcpFlags & VR_FLOW_TCP_FIN) b |= TCP_FIN;
+  if (vrTcpFlags & VR_FLOW_TCP_SYN) b |= TCP_SYN;
+  if (vrTcpFlags & VR_FLOW_TCP_RST) b |= TCP_RST;
+  if (vrTcpFlags & (VR_FLOW_TCP_ESTABLISHED | VR_FLOW_TCP_ESTABLISHED_R)) b |= TCP_ACK;
+  return b;
+}
 
 /** The template: (information element id, length). */
 export const TEMPLATE: readonly [number, number][] = [
@@ -104,7 +139,22 @@ export function ipfixMessage(records: IpfixRecord[], seq: number, exportSecs: nu
   return b;
 }
 
-/** The exporter: records batched into messages every `flushMs` (or when a message is full). */
+export interface IpfixExporterOptions {
+  flushMs?: number;
+  queueMax?: number;
+  now?: () => number;
+  /** Log a line (a collector name that does not resolve). */
+  log?: (line: string) => void;
+  /** The name lookup (dns.lookup); tests count its calls. */
+  lookup?: (host: string, cb: (err: NodeJS.ErrnoException | null, address: string) => void) => void;
+}
+
+/**
+ * The exporter: records batched into messages every `flushMs` (or when a message is full). The
+ * collector's name is looked up once, at the start (and again only after a failed lookup): a lookup
+ * per datagram would go through the thread pool and could reorder the datagrams, which nfcapd counts
+ * as sequence errors. Until the address is known the records wait in the (bounded) queue.
+ */
 export class IpfixExporter implements RecordSink {
   readonly name: string;
   private readonly sock: dgram.Socket;
@@ -114,18 +164,43 @@ export class IpfixExporter implements RecordSink {
   private readonly timer: NodeJS.Timeout;
   private readonly st = { sent: 0, dropped: 0 };
   private readonly queueMax: number;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly lookup: NonNullable<IpfixExporterOptions['lookup']>;
+  /** The collector's address once resolved. */
+  private addr: string | undefined;
+  private resolving = false;
+  private nextResolve = 0;
+  private closed = false;
 
-  constructor(private readonly host: string, private readonly port: number, o: { flushMs?: number; queueMax?: number; now?: () => number } = {}) {
+  constructor(private readonly host: string, private readonly port: number, o: IpfixExporterOptions = {}) {
     this.name = `ipfix://${host}:${port}`;
     this.queueMax = o.queueMax ?? 20000;
     this.now = o.now ?? Date.now;
+    this.log = o.log ?? ((): void => undefined);
+    this.lookup = o.lookup ?? ((h, cb): void => dns.lookup(h, { family: 4 }, (e, a) => cb(e, a)));
     this.sock = dgram.createSocket('udp4');
     this.sock.on('error', () => undefined);
+    if (net.isIPv4(host)) this.addr = host;
+    else this.resolve();
     this.timer = setInterval(() => this.flush(), o.flushMs ?? 100);
     this.timer.unref();
   }
 
-  private readonly now: () => number;
+  private resolve(): void {
+    if (this.resolving || this.closed) return;
+    this.resolving = true;
+    this.lookup(this.host, (e, address) => {
+      this.resolving = false;
+      if (e || !net.isIPv4(address)) {
+        this.nextResolve = Date.now() + RESOLVE_RETRY_MS;
+        this.log(`flow export: ${this.name}: cannot resolve ${this.host} (${e?.code ?? 'no IPv4 address'}); records wait, trying again in ${RESOLVE_RETRY_MS / 1000} s`);
+        return;
+      }
+      this.addr = address;
+      this.flush();
+    });
+  }
 
   push(rec: FlowRecord, startMs: number, endMs: number): void {
     if (this.pending.length >= this.queueMax) {
@@ -135,13 +210,19 @@ export class IpfixExporter implements RecordSink {
     // Transport ports for TCP, UDP (and SCTP); the flow key's ICMP identifier/type is not a port.
     const ports = rec.protocol === 6 || rec.protocol === 17 || rec.protocol === 132;
     this.pending.push({
-      src: rec.sourceip, dst: rec.destip, sport: ports ? rec.sport : 0, dport: ports ? rec.dport : 0, proto: rec.protocol, tcpFlags: rec.tcp_flags,
+      src: rec.sourceip, dst: rec.destip, sport: ports ? rec.sport : 0, dport: ports ? rec.dport : 0, proto: rec.protocol,
+      tcpFlags: rec.protocol === 6 ? tcpControlBits(rec.tcp_flags) : 0,
       octets: rec.diff_bytes, packets: rec.diff_packets, startMs, endMs, egress: rec.direction_ing === 0,
     });
     if (this.pending.length >= RECORDS_PER_MESSAGE) this.flush();
   }
 
   private flush(): void {
+    const addr = this.addr;
+    if (addr === undefined) {
+      if (Date.now() >= this.nextResolve) this.resolve();
+      return;
+    }
     const now = this.now();
     while (this.pending.length > 0 || now - this.lastTemplate >= TEMPLATE_REFRESH_MS) {
       const records = this.pending.splice(0, RECORDS_PER_MESSAGE);
@@ -150,17 +231,18 @@ export class IpfixExporter implements RecordSink {
       const msg = ipfixMessage(records, this.seq, Math.floor(now / 1000), withTemplate);
       this.seq = (this.seq + records.length) >>> 0;
       this.st.sent += records.length;
-      this.sock.send(msg, this.port, this.host);
+      this.sock.send(msg, this.port, addr);
       if (this.pending.length === 0) break;
     }
   }
 
   stats(): SinkStats {
-    return { queued: this.pending.length, sent: this.st.sent, acked: 0, dropped: this.st.dropped, connected: true, reconnects: 0 };
+    return { queued: this.pending.length, sent: this.st.sent, acked: 0, dropped: this.st.dropped, connected: this.addr !== undefined, reconnects: 0 };
   }
 
   async close(): Promise<void> {
     this.flush();
+    this.closed = true;
     clearInterval(this.timer);
     await new Promise<void>((r) => setTimeout(r, 50));
     this.sock.close();

@@ -7,7 +7,7 @@
 import * as path from 'path';
 import { UserError } from '../errors';
 import { ipParse, ipString } from '../lib/ipv4';
-import { LOG_FILE, Stored, readLines } from './store';
+import { LOG_FILE, Stored, scanLog } from './store';
 
 export interface QueryOptions {
   /** A network name (fq-name, or the last part of one) that is the source or the destination. */
@@ -16,6 +16,11 @@ export interface QueryOptions {
   ip?: string;
   /** Records received at or after (epoch ms). */
   since?: number;
+  /**
+   * Keep only the last `keep` matching records in `records` (the text report's --limit): memory for
+   * them, not for the log. Default: all of them (--json).
+   */
+  keep?: number;
 }
 
 export interface FlowTotal {
@@ -49,8 +54,14 @@ export interface VnPairTotal {
 
 export interface QueryResult {
   file: string;
+  /** Records stored (of complete batches). */
   stored: number;
+  /** Records that match the filters. */
+  matched: number;
+  /** The matching records, the last `keep` of them when QueryOptions.keep is set. */
   records: Stored[];
+  /** Lines of the log that are no stored record: damaged, of an incomplete batch, a torn tail the collector has not cut yet. */
+  skipped: number;
   flows: FlowTotal[];
   vnPairs: VnPairTotal[];
 }
@@ -75,38 +86,41 @@ export function query(dir: string, o: QueryOptions): QueryResult {
     if (ip < 0) throw new UserError(`--ip ${o.ip}: not an IPv4 address`);
   }
   const vnMatch = (vn: string): boolean => o.vn === undefined || vn === o.vn || vn.endsWith(`:${o.vn}`);
-  const records: Stored[] = [];
+  const keep = o.keep ?? Infinity;
+  // The last `keep` matching records: a ring once it is full.
+  const ring: Stored[] = [];
+  let matched = 0;
   const flows = new Map<string, FlowTotal>();
-  let stored = 0;
-  for (const { line } of readLines(file)) {
-    let st: Stored;
-    try {
-      st = JSON.parse(line) as Stored;
-    } catch {
-      break; // a torn last line (the collector cuts it off when it opens the log)
+  const scan = scanLog(file, (batch) => {
+    for (const st of batch) {
+      const r = st.r;
+      if (o.since !== undefined && st.t < o.since) continue;
+      if (o.vn !== undefined && !vnMatch(r.sourcevn) && !vnMatch(r.destvn)) continue;
+      if (ip >= 0 && r.sourceip >>> 0 !== ip && r.destip >>> 0 !== ip) continue;
+      if (keep > 0) {
+        if (ring.length < keep) ring.push(st);
+        else ring[matched % keep] = st;
+      }
+      matched++;
+      let f = flows.get(r.flowuuid);
+      if (!f) {
+        f = {
+          flowuuid: r.flowuuid, direction: r.direction_ing ? 'ingress' : 'egress', sourcevn: r.sourcevn, destvn: r.destvn,
+          sourceip: ipString(r.sourceip >>> 0), destip: ipString(r.destip >>> 0), protocol: r.protocol, sport: port(r.sport), dport: port(r.dport),
+          bytes: 0, packets: 0, lastBytes: 0, lastPackets: 0, records: 0, teardown: false,
+        };
+        flows.set(r.flowuuid, f);
+      }
+      f.bytes += r.diff_bytes;
+      f.packets += r.diff_packets;
+      f.lastBytes = Math.max(f.lastBytes, r.bytes);
+      f.lastPackets = Math.max(f.lastPackets, r.packets);
+      f.records++;
+      if (r.teardown_time !== undefined) f.teardown = true;
     }
-    stored++;
-    const r = st.r;
-    if (o.since !== undefined && st.t < o.since) continue;
-    if (o.vn !== undefined && !vnMatch(r.sourcevn) && !vnMatch(r.destvn)) continue;
-    if (ip >= 0 && r.sourceip >>> 0 !== ip && r.destip >>> 0 !== ip) continue;
-    records.push(st);
-    let f = flows.get(r.flowuuid);
-    if (!f) {
-      f = {
-        flowuuid: r.flowuuid, direction: r.direction_ing ? 'ingress' : 'egress', sourcevn: r.sourcevn, destvn: r.destvn,
-        sourceip: ipString(r.sourceip >>> 0), destip: ipString(r.destip >>> 0), protocol: r.protocol, sport: port(r.sport), dport: port(r.dport),
-        bytes: 0, packets: 0, lastBytes: 0, lastPackets: 0, records: 0, teardown: false,
-      };
-      flows.set(r.flowuuid, f);
-    }
-    f.bytes += r.diff_bytes;
-    f.packets += r.diff_packets;
-    f.lastBytes = Math.max(f.lastBytes, r.bytes);
-    f.lastPackets = Math.max(f.lastPackets, r.packets);
-    f.records++;
-    if (r.teardown_time !== undefined) f.teardown = true;
-  }
+  });
+  // The ring in order: oldest first.
+  const records = ring.length < keep ? ring : [...ring.slice(matched % keep), ...ring.slice(0, matched % keep)];
   const pairs = new Map<string, VnPairTotal>();
   for (const f of flows.values()) {
     const k = `${f.sourcevn}\u0000${f.destvn}\u0000${f.direction}`;
@@ -119,14 +133,15 @@ export function query(dir: string, o: QueryOptions): QueryResult {
     p.packets += f.packets;
     p.flows++;
   }
-  return { file, stored, records, flows: [...flows.values()], vnPairs: [...pairs.values()] };
+  return { file, stored: scan.records, matched, records, skipped: scan.skipped + scan.torn, flows: [...flows.values()], vnPairs: [...pairs.values()] };
 }
 
 /** The text report: the last `limit` records, then the sums. */
 export function queryText(q: QueryResult, limit: number): string {
   const out: string[] = [];
-  out.push(`${q.records.length} of ${q.stored} records in ${q.file}`);
-  const shown = q.records.slice(-limit);
+  out.push(`${q.matched} of ${q.stored} records in ${q.file}`);
+  if (q.skipped > 0) out.push(`(${q.skipped} lines of the log skipped: damaged, or of a batch that was not stored whole)`);
+  const shown = limit > 0 ? q.records.slice(-limit) : [];
   if (shown.length > 0) {
     out.push('');
     out.push(`${'received'.padEnd(24)} ${'dir'.padEnd(3)} ${'source'.padEnd(21)} ${'destination'.padEnd(21)} proto ${'diff bytes'.padStart(10)} ${'pkts'.padStart(6)}  action   flow`);
@@ -138,8 +153,8 @@ export function queryText(q: QueryResult, limit: number): string {
         `${r.action.padEnd(8)} ${r.flowuuid}${r.teardown_time !== undefined ? ' (teardown)' : ''}`,
       );
     }
-    if (q.records.length > shown.length) out.push(`… ${q.records.length - shown.length} earlier records not shown (--limit N, or --json for all)`);
   }
+  if (q.matched > shown.length) out.push(`… ${q.matched - shown.length} earlier records not shown (--limit N, or --json for all)`);
   out.push('');
   out.push('Per flow (sums of the exported deltas; "last" is the cumulative count the agent last read):');
   out.push(`${'flow'.padEnd(36)} ${'dir'.padEnd(7)} ${'source'.padEnd(21)} ${'destination'.padEnd(21)} proto ${'est. bytes'.padStart(12)} ${'est. pkts'.padStart(10)} ${'last bytes'.padStart(12)} records`);

@@ -67,6 +67,11 @@ export class LineReader {
   private parts: Buffer[] = [];
   private size = 0;
 
+  /** Bytes of a line begun and not yet complete. */
+  get buffered(): number {
+    return this.size;
+  }
+
   /** @returns the complete lines in `chunk` (with what came before), or null when a line is too long. */
   push(chunk: Buffer): string[] | null {
     const lines: string[] = [];

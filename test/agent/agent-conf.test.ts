@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseAgentConf, readAgentConf } from '../../src/agent/agent-conf';
+import { collectorEndpoint, parseAgentConf, readAgentConf } from '../../src/agent/agent-conf';
 import { userErrorOf as err } from '../helpers/user-error';
 
 test('the keys of a 2.22 contrail-vrouter-agent.conf', (t) => {
@@ -49,4 +49,16 @@ test('values of the wrong type: one line naming section, key and value', (t) => 
   t.regex(err(() => parseAgentConf('[FLOWS]\nmax_vm_flows=-3\n', 'x.conf')), /\[FLOWS\] max_vm_flows = -3: expected a percentage/);
   t.regex(err(() => parseAgentConf('[DEFAULT]\ncollectors=a:b:c\n', 'x.conf')), /\[DEFAULT\] collectors = a:b:c: expected a space-separated list/);
   t.regex(err(() => readAgentConf('/no/such.conf')), /no such agent configuration file/);
+});
+
+test('collectors: a port left out is the collector\'s 8086, or IPFIX\'s 4739 for ipfix://', (t) => {
+  const c = parseAgentConf('[DEFAULT]\ncollectors=10.0.0.5 ipfix://nfcapd.example ipfix://127.0.0.1:9995\n', 'x.conf');
+  t.deepEqual(c.collectors, ['10.0.0.5:8086', 'ipfix://nfcapd.example:4739', 'ipfix://127.0.0.1:9995']);
+  t.deepEqual(c.collectors.map(collectorEndpoint), [
+    { ipfix: false, host: '10.0.0.5', port: 8086 },
+    { ipfix: true, host: 'nfcapd.example', port: 4739 },
+    { ipfix: true, host: '127.0.0.1', port: 9995 },
+  ]);
+  t.regex(err(() => collectorEndpoint('ipfix://host')), /collectors: ipfix:\/\/host: expected host:port/);
+  t.regex(err(() => parseAgentConf('[DEFAULT]\ncollectors=ipfix://h:0\n', 'x.conf')), /collectors = ipfix:\/\/h:0: expected/);
 });

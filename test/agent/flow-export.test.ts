@@ -6,9 +6,22 @@ import test from 'ava';
 import { ExportSampler, SAMPLING_THRESHOLD_DEFAULT, nextThreshold } from '../../src/agent/flow-export';
 import { xorshift32 } from '../../src/lib/xorshift';
 
-test('the threshold vectors of the 2.22 unit test (configured 1000, threshold 500, 1 s windows)', (t) => {
-  const got = [2000, 2001, 3001, 200, 400, 700].map((count) => nextThreshold(SAMPLING_THRESHOLD_DEFAULT, count / 1, 1000));
+test('the threshold vectors of the 2.22 unit test (configured 1000, threshold 500), through count() and the 2 s timer', (t) => {
+  // The vectors are counts over a 1 s window; the timer's window is 2 s, so each rate is counted twice
+  // over (plus one: the rate is floor(count / seconds)).
+  const vectors = [2000, 2001, 3001, 200, 400, 700];
+  const got = vectors.map((perSec) => {
+    const s = new ExportSampler({ rate: 1000, disable: false }, 0, xorshift32(1));
+    s.count(1);
+    s.tick(2000); // the first tick only opens the window
+    t.is(s.threshold, SAMPLING_THRESHOLD_DEFAULT);
+    s.count(2 * perSec + 1);
+    s.tick(4000);
+    t.is(s.measuredRate, perSec);
+    return s.threshold;
+  });
   t.deepEqual(got, [1000, 1500, 2000, 500, 500, 500]);
+  t.deepEqual(vectors.map((count) => nextThreshold(SAMPLING_THRESHOLD_DEFAULT, count, 1000)), [1000, 1500, 2000, 500, 500, 500], 'the table alone');
   t.is(nextThreshold(1000, 1000, 1000), 1000, 'within 0.8..1.25 × : unchanged');
   t.is(nextThreshold(0x80000000, 5000, 1000), 0, 'uint32 with no cap: ×4 of 2^31 wraps to 0 (and an update to 0 is ignored)');
 });
