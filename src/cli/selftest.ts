@@ -68,7 +68,8 @@ async function forwarding(): Promise<Check[]> {
           r(false);
         });
       }),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 30000)),
+      // 90 s: inside a Vagrant box under TCG the start (addon load, netlink, worker) is slow.
+      new Promise<boolean>((r) => setTimeout(() => r(false), 90000)),
     ]);
     checks.push({ name: 'start', ok: ready, detail: ready ? 'a compute node with two namespace VMs came up' : `did not come up: ${out.trim().split('\n').pop() ?? ''}` });
     if (!ready) return checks;
