@@ -26,7 +26,7 @@ import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
 import { Testbed, cleanLeftovers } from '../io/testbed';
 import { Guest, GuestImage, guestAccel, guestCheck, guestImage } from '../io/guest';
-import { PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS } from '../io/native';
+import { PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_SOCK_DROPS } from '../io/native';
 import { Attachments } from './attachments';
 import { readOsRelease } from '../platform/release';
 import { loadProfiles, verdictFor } from '../platform/profiles';
@@ -193,7 +193,7 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undef
     // The datapath's work on frames from attached interfaces (guest offloads).
     offload: {
       checksumsCompleted: offload[PS_CSUM] ?? 0, tsoFrames: offload[PS_GSO_FRAMES] ?? 0, tsoSegments: offload[PS_GSO_SEGS] ?? 0,
-      dropped: offload[PS_DROPPED] ?? 0,
+      dropped: offload[PS_DROPPED] ?? 0, socketDrops: offload[PS_SOCK_DROPS] ?? 0,
     },
   };
   if (json) {
@@ -212,8 +212,8 @@ function agentStats(t: FlowTable, agent: FlowMgr | undefined, ex: Export | undef
     }
   }
   const o = s.offload;
-  if (o.checksumsCompleted + o.tsoFrames + o.dropped > 0) {
-    out(`attached interfaces: partial checksums completed ${o.checksumsCompleted}, TSO frames ${o.tsoFrames} cut into ${o.tsoSegments} segments, frames dropped (other GSO types, bad offsets) ${o.dropped}\n`);
+  if (o.checksumsCompleted + o.tsoFrames + o.dropped + o.socketDrops > 0) {
+    out(`attached interfaces: partial checksums completed ${o.checksumsCompleted}, TSO frames ${o.tsoFrames} cut into ${o.tsoSegments} segments, frames dropped (other GSO types, bad offsets, truncated) ${o.dropped}, lost on the socket (ring or buffer full) ${o.socketDrops}\n`);
   }
   out(`table: Created ${created} Added ${s.table.added} Processed ${s.table.processed}; active ${s.table.active} (peak ${s.table.activePeak}); overflow in use ${s.table.overflowUsed} (peak ${s.table.overflowPeak})\n`);
 }

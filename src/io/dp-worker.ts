@@ -17,7 +17,7 @@ import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../d
 import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
 import { DpConfig, HostOs, RouterShared } from '../dp/router';
 import type { ModuleParams } from '../params/module-params';
-import { PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, loadNative } from './native';
+import { PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, PS_SOCK_DROPS, loadNative } from './native';
 import { xorshift32 } from '../lib/xorshift';
 import {
   OP_BRIDGE_ADD,
@@ -130,6 +130,7 @@ function run(d: DpWorkerData): void {
   const pktLens = new Int32Array(PKT_BURST);
   const pktStats = new Float64Array(PS_COUNT_LEN);
   let pktDropped = 0;
+  let pktSockDrops = 0;
   let offloadReported = 0;
   const fds = new Int32Array(MAX_VIFS + 1);
   const fdVif = new Int32Array(MAX_VIFS + 1);
@@ -311,6 +312,13 @@ function run(d: DpWorkerData): void {
       pktDropped = pktStats[PS_DROPPED];
       r.drops[VP_DROP_INTERFACE_RX_DISCARD] += dropped;
       r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += dropped;
+    }
+    // Frames the kernel dropped before the datapath saw them (a full ring or receive buffer): the vif's
+    // RX errors, not a dropstats label (the module gets every frame of its vif; no such loss exists there).
+    const lost = pktStats[PS_SOCK_DROPS] - pktSockDrops;
+    if (lost > 0) {
+      pktSockDrops = pktStats[PS_SOCK_DROPS];
+      r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += lost;
     }
     for (let f = 0; f < n; f++) dpRx(r, v, pktSlab, f * SLOT, pktLens[f]);
   }

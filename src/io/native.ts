@@ -86,14 +86,19 @@ export interface Native {
   /**
    * A packet socket (AF_PACKET, SOCK_RAW, all protocols, non-blocking) bound to the interface `ifname`,
    * with PACKET_VNET_HDR (so guest offloads are visible), PACKET_IGNORE_OUTGOING where the kernel has it,
-   * PACKET_QDISC_BYPASS and a 4 MiB receive buffer.
+   * PACKET_QDISC_BYPASS, a 4 MiB receive buffer, and, when `want` is 'ring' and the kernel is 4.9 or
+   * later, a TPACKET_V2 receive ring (`io: 'ring'`; 2496 slots of 1664 bytes; a larger frame, e.g. TSO, is
+   * received from the buffer), else the buffer is read by recvmmsg (`io: 'recvmmsg'`). close() unmaps
+   * the ring.
    */
-  packetOpen(ifname: string): { fd: number; ifindex: number };
+  packetOpen(ifname: string, want: PacketIo): { fd: number; ifindex: number; io: PacketIo };
   /**
-   * recvmmsg() frames from a packet socket into `buf` slots as readBatch does, completing partial
-   * checksums and cutting TCP/IPv4 TSO frames into segments (several slots). `stage` is scratch of at
-   * least PACKET_STAGE_BYTES; `stats` (Float64Array(5)) accumulates: checksums completed, TSO frames,
-   * segments made, frames dropped (other GSO types, bad offload offsets, no room), own transmissions seen.
+   * Frames from a packet socket (its ring, or recvmmsg()) into `buf` slots as readBatch does, completing
+   * partial checksums and cutting TCP/IPv4 TSO frames into segments (several slots). `stage` is scratch
+   * of at least PACKET_STAGE_BYTES (recvmmsg only); `stats` (Float64Array(PS_COUNT_LEN)) accumulates:
+   * checksums completed, TSO frames, segments made, frames dropped (other GSO types, bad offload
+   * offsets, truncated by the ring), own transmissions seen, frames the kernel dropped on the socket (a
+   * full ring or receive buffer: PACKET_STATISTICS).
    */
   packetReadBatch(fd: number, buf: Uint8Array, slotSize: number, maxFrames: number, lens: Int32Array, stage: Uint8Array, stats: Float64Array): number;
   /** sendmmsg() frames to a packet socket as writeBatch writes them (EAGAIN or ENOBUFS stop it). */
@@ -102,6 +107,9 @@ export interface Native {
   sockError(fd: number): string;
   readonly constants: NativeConstants;
 }
+
+/** How a packet socket is read: a TPACKET_V2 ring, or recvmmsg() batches. */
+export type PacketIo = 'ring' | 'recvmmsg';
 
 /** Bytes of packetReadBatch's `stage`: 16 frames of 64 KiB with their headers. */
 export const PACKET_STAGE_BYTES = 16 * (10 + 65536 + 32);
@@ -113,7 +121,8 @@ export const PS_GSO_FRAMES = 1;
 export const PS_GSO_SEGS = 2;
 export const PS_DROPPED = 3;
 export const PS_OUTGOING = 4;
-export const PS_COUNT_LEN = 5;
+export const PS_SOCK_DROPS = 5;
+export const PS_COUNT_LEN = 6;
 
 /** Whether `e` is an error thrown by a failed syscall in the addon (optionally with this code). */
 export function isNativeError(e: unknown, code?: string): e is NativeError {

@@ -138,7 +138,8 @@ export function attachIf(ifname: string, who: string): { fd: number; att: Attach
   try {
     if (ipv6Was !== '') fs.writeFileSync(ipv6Path(ifname), '1');
     ip(['link', 'set', ifname, 'up']);
-    return { fd: loadNative().packetOpen(ifname).fd, att };
+    // VREMU_PACKET_IO=recvmmsg reads by recvmmsg instead of the ring (bench:attach compares the two).
+    return { fd: loadNative().packetOpen(ifname, process.env.VREMU_PACKET_IO === 'recvmmsg' ? 'recvmmsg' : 'ring').fd, att };
   } catch (e) {
     restoreIf(att);
     const err = e as Error & { stderr?: string };

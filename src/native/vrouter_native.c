@@ -41,6 +41,7 @@
 #include <linux/if_packet.h>
 
 #include "offload.h"
+#include "pktring.h"
 
 #include <node_api.h>
 
@@ -534,19 +535,27 @@ static napi_value js_write_frame(napi_env env, napi_callback_info info)
 #define PKT_SEG_ROOM 46
 
 /* Indices of the stats array of packetReadBatch. */
-enum { PS_CSUM = 0, PS_GSO_FRAMES, PS_GSO_SEGS, PS_DROPPED, PS_OUTGOING, PS_COUNT };
+enum { PS_CSUM = 0, PS_GSO_FRAMES, PS_GSO_SEGS, PS_DROPPED, PS_OUTGOING, PS_SOCK_DROPS, PS_COUNT };
 
-/* packetOpen(ifname): { fd, ifindex } -- AF_PACKET/SOCK_RAW bound to ifname, non-blocking */
+/* packetOpen(ifname, want): { fd, ifindex, io } -- AF_PACKET/SOCK_RAW bound to ifname, non-blocking;
+ * io is "ring" (a TPACKET_V2 receive ring: wanted, and the kernel is 4.9+) or "recvmmsg" (wanted, or an
+ * older kernel, or a ring that could not be set up). */
 static napi_value js_packet_open(napi_env env, napi_callback_info info)
 {
-  napi_value argv[1], result, v;
-  char name[256];
-  size_t nlen;
-  int fd, rc, e, one = 1, rcvbuf = 4 << 20;
+  napi_value argv[2], result, v;
+  char name[256], want[16];
+  size_t nlen, wlen;
+  int fd, rc, e, one = 1, rcvbuf = 4 << 20, ring;
   unsigned int ifindex;
   struct sockaddr_ll sll;
 
-  if (get_args(env, info, 1, argv, "packetOpen")) return NULL;
+  if (get_args(env, info, 2, argv, "packetOpen")) return NULL;
+  rc = arg_string(env, argv[1], "want", want, sizeof want, &wlen);
+  if (rc < 0) return NULL;
+  if (rc > 0 || (strcmp(want, "ring") != 0 && strcmp(want, "recvmmsg") != 0)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "want must be \"ring\" or \"recvmmsg\"");
+    return NULL;
+  }
   rc = arg_string(env, argv[0], "ifname", name, sizeof name, &nlen);
   if (rc < 0) return NULL;
   if (rc > 0 || nlen == 0 || nlen >= IFNAMSIZ) {
@@ -575,6 +584,8 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info)
    * the qdisc bypass (3.14+) only saves time; a bigger receive buffer absorbs bursts (root only). */
   (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+  ring = strcmp(want, "ring") == 0 && pring_supported() && pring_setup(fd) == 0;
+  /* With a ring, the buffer holds the frames too large for a slot (TP_STATUS_COPY). */
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   memset(&sll, 0, sizeof sll);
@@ -583,6 +594,7 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info)
   sll.sll_ifindex = (int)ifindex;
   if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
     e = errno;
+    pring_close(fd);
     close(fd);
     throw_errno(env, e, "bind", name);
     return NULL;
@@ -590,7 +602,10 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info)
   if (napi_create_object(env, &result) != napi_ok || napi_create_int32(env, fd, &v) != napi_ok ||
       napi_set_named_property(env, result, "fd", v) != napi_ok ||
       napi_create_uint32(env, ifindex, &v) != napi_ok ||
-      napi_set_named_property(env, result, "ifindex", v) != napi_ok) {
+      napi_set_named_property(env, result, "ifindex", v) != napi_ok ||
+      napi_create_string_utf8(env, ring ? "ring" : "recvmmsg", NAPI_AUTO_LENGTH, &v) != napi_ok ||
+      napi_set_named_property(env, result, "io", v) != napi_ok) {
+    pring_close(fd);
     close(fd);
     napi_failed(env, "building the packetOpen result");
     return NULL;
@@ -641,10 +656,64 @@ static int pkt_take(uint8_t *stage, size_t rlen, uint8_t *out, size_t slot, int 
   return 1;
 }
 
+/* Where pkt_ring_take puts the frames of a ring. */
+struct pkt_out {
+  int fd;
+  uint8_t *stage; /* a frame too large for its slot is received here */
+  uint8_t *base;
+  size_t slot;
+  int max, count;
+  int32_t *lens;
+  double *stats;
+};
+
+/* pring_take_fn: one frame of a ring into the next slots; -1 (kept for the next call) without room. A
+ * frame that waits whole in the socket's queue (vnet NULL: larger than a ring slot, so most likely a
+ * TSO frame) is received into the stage, once there is room for its segments. */
+static int pkt_ring_take(void *ctx, uint8_t *vnet, size_t len)
+{
+  struct pkt_out *o = (struct pkt_out *)ctx;
+  int room = o->max - o->count, n;
+  ssize_t got;
+  if (vnet == NULL) {
+    if (room < PKT_SEG_ROOM && o->count > 0) return -1;
+    got = recv(o->fd, o->stage, PKT_STAGE, MSG_DONTWAIT);
+    if (got < 0) {
+      o->stats[PS_DROPPED]++; /* announced by the ring, gone from the queue */
+      return 0;
+    }
+    vnet = o->stage;
+    len = (size_t)got;
+  } else {
+    const struct virtio_net_hdr *h = (const struct virtio_net_hdr *)vnet;
+    if (room < 1 || ((h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE && room < PKT_SEG_ROOM))
+      return -1;
+  }
+  n = pkt_take(vnet, len, o->base + (size_t)o->count * o->slot, o->slot, room, o->lens + o->count, o->stats);
+  o->count += n;
+  return n;
+}
+
+/* Frames the kernel dropped on the socket since the last look (a full ring or receive buffer): the
+ * counters are cleared by reading them. Called when a read finds the socket empty, but it looks only
+ * every 64th time: reading the counters takes the socket's queue lock, which the sender takes for
+ * every frame, and at a few hundred thousand frames per second the reads are that frequent. Drops come
+ * with bursts, which make many empty reads, so they are counted soon after. */
+static void pkt_sock_drops(int fd, double *stats)
+{
+  static unsigned tick;
+  struct tpacket_stats_v3 st;
+  socklen_t len = sizeof st;
+  if ((__atomic_add_fetch(&tick, 1, __ATOMIC_RELAXED) & 63) != 0) return;
+  memset(&st, 0, sizeof st);
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) stats[PS_SOCK_DROPS] += st.tp_drops;
+}
+
 /* packetReadBatch(fd, buf, slotSize, maxFrames, lens, stage: Uint8Array, stats: Float64Array): number
- * recvmmsg() frames into `stage` (at least 16 * 65 578 bytes), then completes partial checksums and
- * cuts TSO frames into buf's slots. Frames it cannot take are counted in stats[3]. Reads while at least
- * 46 slots are free, so that a TSO frame's segments fit. */
+ * Takes frames from the socket's ring, or by recvmmsg() into `stage` (at least 16 * 65 578 bytes), then
+ * completes partial checksums and cuts TSO frames into buf's slots. Frames it cannot take are counted
+ * in stats[3], frames the kernel dropped on the socket in stats[5]. Keeps 46 slots free for a TSO
+ * frame's segments. */
 static napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
 {
   napi_value argv[7];
@@ -675,7 +744,7 @@ static napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
     return NULL;
   }
   if (stagelen < (size_t)PKT_VLEN * PKT_STAGE || statslen < PS_COUNT) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "stage needs 16 * 65578 bytes and stats 5 elements");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "stage needs 16 * 65578 bytes and stats 6 elements");
     return NULL;
   }
   base = (uint8_t *)bufp;
@@ -683,6 +752,21 @@ static napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
   stage = (uint8_t *)stagep;
   stats = (double *)statsp;
 
+  {
+    struct pkt_out o;
+    o.fd = fd;
+    o.stage = stage;
+    o.base = base;
+    o.slot = (size_t)slot;
+    o.max = (int)max;
+    o.count = 0;
+    o.lens = lens;
+    o.stats = stats;
+    if (pring_read(fd, pkt_ring_take, &o, (int)max, &stats[PS_DROPPED], &stats[PS_OUTGOING]) >= 0) {
+      if (o.count < max) pkt_sock_drops(fd, stats); /* the ring ran dry: a good time to look */
+      return make_int(env, o.count);
+    }
+  }
   while (max - count >= PKT_SEG_ROOM || (count == 0 && max > 0)) {
     int room = (int)max - count;
     int vlen = room / PKT_SEG_ROOM;
@@ -702,7 +786,10 @@ static napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
     if (got < 0) {
       int e = errno;
       if (e == EINTR) continue;
-      if (is_eagain(e)) break;
+      if (is_eagain(e)) {
+        pkt_sock_drops(fd, stats);
+        break;
+      }
       if (count == 0) {
         snprintf(detail, sizeof detail, "fd %d", fd);
         throw_errno(env, e, "recvmmsg", detail);
@@ -718,7 +805,10 @@ static napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
       count += pkt_take(stage + (size_t)k * PKT_STAGE, msgs[k].msg_len, base + (size_t)count * (size_t)slot,
                         (size_t)slot, (int)max - count, lens + count, stats);
     }
-    if (got < vlen) break; /* the queue is empty */
+    if (got < vlen) { /* the queue is empty */
+      pkt_sock_drops(fd, stats);
+      break;
+    }
   }
   return make_int(env, count);
 }
@@ -921,6 +1011,7 @@ static napi_value js_close(napi_env env, napi_callback_info info)
   char detail[32];
 
   if (get_args(env, info, 1, argv, "close") || arg_fd(env, argv[0], &fd)) return NULL;
+  pring_close(fd); /* a packet socket's ring is unmapped first (the mapping would keep the socket) */
   /* On Linux the fd is released even when close() reports EINTR: never retry. */
   if (close(fd) < 0 && errno != EINTR) {
     int e = errno;

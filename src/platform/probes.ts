@@ -72,9 +72,10 @@ export function runProbes(): Probe[] {
 
   if (nat && capOk) {
     try {
-      const { fd } = nat.packetOpen('lo');
+      const { fd, io } = nat.packetOpen('lo', 'ring');
       nat.close(fd);
-      out.push({ name: 'packet sockets', ok: true, detail: 'AF_PACKET with PACKET_VNET_HDR (attached interfaces, qemu guests)' });
+      const how = io === 'ring' ? 'read through a TPACKET_V2 ring' : 'read by recvmmsg (no ring with virtio-net headers before 4.9)';
+      out.push({ name: 'packet sockets', ok: true, detail: `AF_PACKET with PACKET_VNET_HDR, ${how} (attached interfaces, qemu guests)` });
     } catch (e) {
       out.push({ name: 'packet sockets', ok: false, detail: (e as Error).message });
     }
