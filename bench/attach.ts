@@ -3,7 +3,8 @@
  *  1. forwarding between two namespace VMs whose host-side interfaces are veth pairs the emulator attaches
  *     by AF_PACKET socket (virtio-net header; received through a TPACKET_V2 ring, sent by sendmmsg), next
  *     to forwarding between two ordinary VMs with TAPs the emulator owns (read()/write() per frame), all
- *     four VMs in one emulator run; then a second run with the sockets read by recvmmsg instead:
+ *     four VMs in one emulator run; then the same with a TPACKET_V3 ring (`--packet-io ring-v3`) and
+ *     with recvmmsg (`--packet-io recvmmsg`), each with its own TAP baseline:
  *     64-byte UDP frames over an established flow, packets per second received in the receiving VM (its
  *     eth0 rx counter), and 1514-byte frames in Gbit/s; generator (bench/tools/udpgen.c) pinned to CPU 0,
  *     datapath thread to CPU 1 (`--cpu 1`). Rounds alternate TAP / attached; medians of 3. Goal: the
@@ -24,6 +25,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
+import type { PacketIo } from '../src/io/native';
 import { Emulator, GEN, ROOT, buildUdpgen, median, needRoot, sh, sink, sleep, startEmulator } from './lib/emulator';
 
 const SECS = 3;
@@ -140,10 +142,8 @@ async function main(): Promise<void> {
       vethNs(v.ns, v.host, v.ip, v.mac);
       sh('ip', ['-n', v.ns, 'route', 'add', 'default', 'via', NET.gateway]);
     }
-    const fwd: Partial<Record<'ring' | 'recvmmsg', Fwd>> = {};
-    for (const io of ['ring', 'recvmmsg'] as const) {
-      if (io === 'recvmmsg') process.env.VREMU_PACKET_IO = 'recvmmsg';
-      else delete process.env.VREMU_PACKET_IO;
+    const fwd: Partial<Record<PacketIo, Fwd>> = {};
+    for (const io of ['ring', 'ring-v3', 'recvmmsg'] as const) {
       emu = await startEmulator({
         networks: [NET],
         vms: [
@@ -152,8 +152,7 @@ async function main(): Promise<void> {
           { name: ATT_A.name, ip: ATT_A.ip, network: NET.name, mac: ATT_A.mac, attach: ATT_A.host },
           { name: ATT_B.name, ip: ATT_B.ip, network: NET.name, mac: ATT_B.mac, attach: ATT_B.host },
         ],
-      }, ['--cpu', '1']);
-      delete process.env.VREMU_PACKET_IO;
+      }, ['--cpu', '1', '--packet-io', io]);
       sinks.push(sink(TAP_B.ns), sink(ATT_B.ns));
       await sleep(500);
       // ARP (the emulator answers for the other VM) and the flow, set up before measuring.
@@ -218,9 +217,10 @@ async function main(): Promise<void> {
     const r2 = agg(runs.ring2);
 
     const fr = fwd.ring as Fwd;
+    const f3 = fwd['ring-v3'] as Fwd;
     const fm = fwd.recvmmsg as Fwd;
-    console.log(`1. forwarding VM → VM, generator on CPU 0, datapath thread on CPU 1, ${SECS} s per run, median of ${ROUNDS}; two emulator runs`);
-    for (const [label, f] of [['ring (default)', fr], ['recvmmsg', fm]] as const) {
+    console.log(`1. forwarding VM → VM, generator on CPU 0, datapath thread on CPU 1, ${SECS} s per run, median of ${ROUNDS}; three emulator runs`);
+    for (const [label, f] of [['a TPACKET_V2 ring (--packet-io ring, the default)', fr], ['a TPACKET_V3 ring (--packet-io ring-v3)', f3], ['recvmmsg (--packet-io recvmmsg)', fm]] as const) {
       const { m, res } = f;
       console.log(`  packet sockets read by ${label}:`);
       console.log(`    64-byte frames:   attached (veth, packet socket) ${K(m.a64)}   TAP ${K(m.t64)}   ratio ${R(m.a64 / m.t64)}   (runs ${res.a64.map(K).join(', ')} / ${res.t64.map(K).join(', ')})`);
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
       console.log(`    ${f.offloadLine}`);
       console.log(`    dropstats (non-zero): ${f.dropLines.length ? f.dropLines.join('; ') : 'none'}`);
     }
-    console.log(`  ring against recvmmsg, attached 64-byte frames: ${R((fr.m.a64 / fr.m.t64) / (fm.m.a64 / fm.m.t64))}× (each as a ratio to its run's TAP)`);
+    console.log(`  against recvmmsg, attached 64-byte frames (each as a ratio to its run's TAP): V2 ring ${R((fr.m.a64 / fr.m.t64) / (fm.m.a64 / fm.m.t64))}×, V3 ring ${R((f3.m.a64 / f3.m.t64) / (fm.m.a64 / fm.m.t64))}×`);
     const m = fr.m;
     console.log(`2. receive path alone: pktrx on CPU 1 drains veth ${FLOOD.host}, udpgen floods 64-byte frames from CPU 0, ${RX_SECS} s per run, median of ${ROUNDS}`);
     console.log('  (V2 ring: the emulator\'s geometry and reading; V3 ring: 1 MiB blocks, 4 ms block timeout; baseline recvmmsg)');
@@ -246,6 +246,11 @@ async function main(): Promise<void> {
       pps64: Math.round(m.a64), baselineTapPps64: Math.round(m.t64), ratio64: +(m.a64 / m.t64).toFixed(2),
       bps1514: Math.round(m.a1514), baselineTapBps1514: Math.round(m.t1514), ratio1514: +(m.a1514 / m.t1514).toFixed(2),
       rttMs: m.aRtt, baselineTapRttMs: m.tRtt,
+      ringV3: {
+        pps64: Math.round(f3.m.a64), baselineTapPps64: Math.round(f3.m.t64), ratio64: +(f3.m.a64 / f3.m.t64).toFixed(2),
+        bps1514: Math.round(f3.m.a1514), baselineTapBps1514: Math.round(f3.m.t1514), ratio1514: +(f3.m.a1514 / f3.m.t1514).toFixed(2),
+        rttMs: f3.m.aRtt, baselineTapRttMs: f3.m.tRtt,
+      },
       recvmmsg: {
         pps64: Math.round(fm.m.a64), baselineTapPps64: Math.round(fm.m.t64), ratio64: +(fm.m.a64 / fm.m.t64).toFixed(2),
         bps1514: Math.round(fm.m.a1514), baselineTapBps1514: Math.round(fm.m.t1514), ratio1514: +(fm.m.a1514 / fm.m.t1514).toFixed(2),

@@ -26,7 +26,7 @@ import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
 import { Testbed, cleanLeftovers } from '../io/testbed';
 import { Guest, GuestImage, guestAccel, guestCheck, guestImage } from '../io/guest';
-import { PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_SOCK_DROPS } from '../io/native';
+import { PACKET_IOS, PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_SOCK_DROPS, type PacketIo } from '../io/native';
 import { Attachments } from './attachments';
 import { readOsRelease } from '../platform/release';
 import { loadProfiles, verdictFor } from '../platform/profiles';
@@ -44,7 +44,7 @@ import { VIF_ADD_USAGE, VIF_DELETE_USAGE } from './attachments';
 import { vrouterInfo } from './vrouter-info';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--allow-unsupported-platform]';
+  'sudo vrouter-emu start [--topology FILE] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--allow-unsupported-platform]';
 
 export const START_OPTS = {
   '--topology': { value: true },
@@ -56,6 +56,7 @@ export const START_OPTS = {
   '--flow-cache-timeout': { value: true },
   '--datapath-eviction': { value: true },
   '--cpu': { value: true },
+  '--packet-io': { value: true },
   '--no-demo-traffic': {},
   '--allow-unsupported-platform': {},
   '--platform-root': { value: true },
@@ -300,7 +301,12 @@ export async function cmdStart(p: Parsed): Promise<number> {
   for (const line of cleanLeftovers(socket)) log(`vrouter-emu: ${line}`);
   guestCheck(topo.vms);
   const img: GuestImage | undefined = topo.vms.some((v) => v.kind === 'qemu') ? guestImage(log) : undefined;
-  const bed = new Testbed(socket);
+  // How vifs on attached interfaces read their packet sockets (README, attached interfaces).
+  const packetIo = opt(p, '--packet-io') ?? 'ring';
+  if (!(PACKET_IOS as readonly string[]).includes(packetIo)) {
+    throw new UserError(`--packet-io ${packetIo}: expected ring (the default), ring-v3 or recvmmsg`);
+  }
+  const bed = new Testbed(socket, packetIo as PacketIo);
   bed.checkFree([...topo.vms, ...topo.outside]);
 
   let shared: RouterShared;

@@ -86,10 +86,10 @@ export interface Native {
   /**
    * A packet socket (AF_PACKET, SOCK_RAW, all protocols, non-blocking) bound to the interface `ifname`,
    * with PACKET_VNET_HDR (so guest offloads are visible), PACKET_IGNORE_OUTGOING where the kernel has it,
-   * PACKET_QDISC_BYPASS, a 4 MiB receive buffer, and, when `want` is 'ring' and the kernel is 4.9 or
-   * later, a TPACKET_V2 receive ring (`io: 'ring'`; 2496 slots of 1664 bytes; a larger frame, e.g. TSO, is
-   * received from the buffer), else the buffer is read by recvmmsg (`io: 'recvmmsg'`). close() unmaps
-   * the ring.
+   * PACKET_QDISC_BYPASS, a 4 MiB receive buffer, and, on kernels 4.9 and later, the receive ring `want`
+   * names: 'ring' (TPACKET_V2, 2496 slots of 1664 bytes; a larger frame, e.g. TSO, is received from the
+   * buffer) or 'ring-v3' (TPACKET_V3, 64 blocks of 256 KiB, a block handed over when full or after 1 ms).
+   * Otherwise the buffer is read by recvmmsg (`io: 'recvmmsg'`). close() unmaps the ring.
    */
   packetOpen(ifname: string, want: PacketIo): { fd: number; ifindex: number; io: PacketIo };
   /**
@@ -108,8 +108,9 @@ export interface Native {
   readonly constants: NativeConstants;
 }
 
-/** How a packet socket is read: a TPACKET_V2 ring, or recvmmsg() batches. */
-export type PacketIo = 'ring' | 'recvmmsg';
+/** How a packet socket is read: a TPACKET_V2 ring, a TPACKET_V3 ring, or recvmmsg() batches. */
+export type PacketIo = 'ring' | 'ring-v3' | 'recvmmsg';
+export const PACKET_IOS: readonly PacketIo[] = ['ring', 'ring-v3', 'recvmmsg'];
 
 /** Bytes of packetReadBatch's `stage`: 16 frames of 64 KiB with their headers. */
 export const PACKET_STAGE_BYTES = 16 * (10 + 65536 + 32);

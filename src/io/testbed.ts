@@ -11,7 +11,7 @@ import { Worker } from 'worker_threads';
 import { UserError } from '../errors';
 import { distFile } from '../lib/package-root';
 import type { HostSpec, Network } from '../agent/topology';
-import { loadNative } from './native';
+import { loadNative, type PacketIo } from './native';
 import { VIF_IO_PACKET, VIF_IO_TAP } from './ring';
 import type { NetnsJob } from './netns-worker';
 
@@ -120,7 +120,7 @@ export function restoreIf(a: AttachedIf): void {
  * on it (the host's own ND/MLD would otherwise reach the VM), open a packet socket bound to it.
  * @throws UserError naming the interface.
  */
-export function attachIf(ifname: string, who: string): { fd: number; att: AttachedIf } {
+export function attachIf(ifname: string, who: string, io: PacketIo = 'ring'): { fd: number; att: AttachedIf } {
   if (!linkExists(ifname)) throw new UserError(`${who}: interface ${ifname} does not exist; start the guest (or create the interface) first`);
   let ifindex = 0;
   try {
@@ -138,8 +138,7 @@ export function attachIf(ifname: string, who: string): { fd: number; att: Attach
   try {
     if (ipv6Was !== '') fs.writeFileSync(ipv6Path(ifname), '1');
     ip(['link', 'set', ifname, 'up']);
-    // VREMU_PACKET_IO=recvmmsg reads by recvmmsg instead of the ring (bench:attach compares the two).
-    return { fd: loadNative().packetOpen(ifname, process.env.VREMU_PACKET_IO === 'recvmmsg' ? 'recvmmsg' : 'ring').fd, att };
+    return { fd: loadNative().packetOpen(ifname, io).fd, att };
   } catch (e) {
     restoreIf(att);
     const err = e as Error & { stderr?: string };
@@ -247,7 +246,8 @@ export class Testbed {
   readonly state: TestbedState;
   private readonly fds: number[] = [];
 
-  constructor(readonly socket: string) {
+  /** @param packetIo how attached interfaces' packet sockets are read (start --packet-io). */
+  constructor(readonly socket: string, readonly packetIo: PacketIo = 'ring') {
     this.state = { pid: process.pid, socket, namespaces: [], taps: [], guests: [], attached: [] };
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
     fs.mkdirSync(INSTANCES_DIR, { recursive: true, mode: 0o700 });
@@ -294,7 +294,7 @@ export class Testbed {
 
   /** Attach to an interface (recorded, so that teardown or the next start restores it). */
   attach(ifname: string, who: string): number {
-    const { fd, att } = attachIf(ifname, who);
+    const { fd, att } = attachIf(ifname, who, this.packetIo);
     this.fds.push(fd);
     this.state.attached?.push(att);
     this.save();

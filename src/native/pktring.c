@@ -1,4 +1,4 @@
-/* TPACKET_V2 receive rings on packet sockets: see pktring.h. */
+/* TPACKET_V2 and TPACKET_V3 receive rings on packet sockets: see pktring.h. */
 #define _GNU_SOURCE
 #include "pktring.h"
 
@@ -15,11 +15,16 @@
 #define VNET_HLEN sizeof(struct virtio_net_hdr)
 #define PRING_MAX 64
 #define PRING_MAP_LEN ((size_t)PRING_BLOCK_SIZE * PRING_BLOCK_NR)
+#define PRING3_MAP_LEN ((size_t)PRING3_BLOCK_SIZE * PRING3_BLOCK_NR)
 
 struct pring {
-  int fd;       /* -1: free entry */
-  uint8_t *map; /* PRING_BLOCK_NR blocks of PRING_FRAMES_PER_BLOCK slots */
-  unsigned cur; /* the next slot to read */
+  int fd;        /* -1: free entry */
+  int v3;        /* TPACKET_V3 (blocks), else TPACKET_V2 (slots) */
+  uint8_t *map;  /* the ring's blocks */
+  size_t maplen;
+  unsigned cur;  /* V2: the next slot to read; V3: the block being read */
+  uint8_t *next; /* V3: the next frame in the current block, when left > 0 */
+  uint32_t left; /* V3: frames of the current block not yet read */
 };
 
 static struct pring rings[PRING_MAX];
@@ -43,36 +48,55 @@ static struct pring *find(int fd)
   return NULL;
 }
 
-/* A zero request frees a ring the socket has (and unmapped). */
-static void drop_ring(int fd)
+/* A zero request frees a ring the socket has (and unmapped); its size is the version's. */
+static void drop_ring(int fd, int v3)
 {
-  struct tpacket_req req;
+  struct tpacket_req3 req;
   memset(&req, 0, sizeof req);
-  (void)setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req);
+  (void)setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, v3 ? sizeof req : sizeof(struct tpacket_req));
 }
 
-int pring_setup(int fd)
+/* Ask the kernel for the ring of the version: returns 0 or an errno value. */
+static int request(int fd, int v3)
 {
-  struct tpacket_req req;
-  int v2 = TPACKET_V2, one = 1, k, e;
-  void *map;
-  struct pring *slot = NULL;
-
+  int ver = v3 ? TPACKET_V3 : TPACKET_V2, one = 1;
+  struct tpacket_req3 req;
   memset(&req, 0, sizeof req);
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof ver) < 0) return errno;
+  if (v3) {
+    req.tp_block_size = PRING3_BLOCK_SIZE;
+    req.tp_block_nr = PRING3_BLOCK_NR;
+    req.tp_frame_size = PRING_FRAME_SIZE; /* V3 packs frames; the kernel only checks this fits */
+    req.tp_frame_nr = PRING3_BLOCK_SIZE / PRING_FRAME_SIZE * PRING3_BLOCK_NR;
+    req.tp_retire_blk_tov = PRING3_TIMEOUT_MS;
+    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return errno;
+    return 0;
+  }
+  /* A frame larger than its slot is queued whole as well (TP_STATUS_COPY), not only truncated. */
+  if (setsockopt(fd, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) < 0) return errno;
   req.tp_block_size = PRING_BLOCK_SIZE;
   req.tp_block_nr = PRING_BLOCK_NR;
   req.tp_frame_size = PRING_FRAME_SIZE;
   req.tp_frame_nr = PRING_FRAME_NR;
-  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) return errno;
-  /* A frame larger than its slot is queued whole as well (TP_STATUS_COPY), not only truncated. */
-  if (setsockopt(fd, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) < 0) return errno;
-  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return errno;
-  map = mmap(NULL, PRING_MAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(struct tpacket_req)) < 0) return errno;
+  return 0;
+}
+
+int pring_setup(int fd, int v3)
+{
+  size_t len = v3 ? PRING3_MAP_LEN : PRING_MAP_LEN;
+  int k, e;
+  void *map;
+  struct pring *slot = NULL;
+
+  e = request(fd, v3);
+  if (e != 0) return e;
+  map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
   if (map == MAP_FAILED) /* MAP_LOCKED needs RLIMIT_MEMLOCK room; the ring works without it */
-    map = mmap(NULL, PRING_MAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) {
     e = errno;
-    drop_ring(fd);
+    drop_ring(fd, v3);
     return e;
   }
   pthread_rwlock_wrlock(&rings_lock);
@@ -83,53 +107,108 @@ int pring_setup(int fd)
   for (k = 0; k < PRING_MAX && slot == NULL; k++)
     if (rings[k].fd < 0) slot = &rings[k];
   if (slot != NULL) {
+    memset(slot, 0, sizeof *slot);
     slot->fd = fd;
+    slot->v3 = v3;
     slot->map = map;
-    slot->cur = 0;
+    slot->maplen = len;
   }
   pthread_rwlock_unlock(&rings_lock);
   if (slot == NULL) {
-    munmap(map, PRING_MAP_LEN);
-    drop_ring(fd);
+    munmap(map, len);
+    drop_ring(fd, v3);
     return ENOSPC;
   }
   return 0;
 }
 
-int pring_read(int fd, pring_take_fn take, void *ctx, int max, double *truncated, double *outgoing)
+/* One frame given to take(), or skipped and counted. Returns take's result (0 when skipped). */
+static int one_frame(int fd, const struct sockaddr_ll *sll, uint32_t status, uint8_t *frame, uint32_t mac,
+                     uint32_t snaplen, uint32_t len, pring_take_fn take, void *ctx, double *truncated,
+                     double *outgoing)
 {
-  struct pring *r;
-  int count = 0;
-
-  pthread_rwlock_rdlock(&rings_lock);
-  r = find(fd);
-  if (r == NULL) {
-    pthread_rwlock_unlock(&rings_lock);
-    return -1;
+  if (sll->sll_pkttype == PACKET_OUTGOING) {
+    (*outgoing)++; /* our own transmission: its queued copy, if any, is read and dropped */
+    if (status & TP_STATUS_COPY) (void)recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+    return 0;
   }
+  if (status & TP_STATUS_COPY) return take(ctx, NULL, len); /* received whole from the socket's queue */
+  if (snaplen < len || mac < VNET_HLEN) {
+    (*truncated)++; /* larger than a slot or block, and no copy could be queued */
+    return 0;
+  }
+  return take(ctx, frame + mac - VNET_HLEN, VNET_HLEN + snaplen);
+}
+
+/* V2: the slot ring r reads next. */
+static struct tpacket2_hdr *next_slot(const struct pring *r)
+{
+  return (struct tpacket2_hdr *)(r->map + (size_t)(r->cur / PRING_FRAMES_PER_BLOCK) * PRING_BLOCK_SIZE +
+                                 (size_t)(r->cur % PRING_FRAMES_PER_BLOCK) * PRING_FRAME_SIZE);
+}
+
+static int read_v2(struct pring *r, pring_take_fn take, void *ctx, int max, double *truncated, double *outgoing)
+{
+  int count = 0, used;
   while (count < max) {
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)(r->map + (size_t)(r->cur / PRING_FRAMES_PER_BLOCK) * PRING_BLOCK_SIZE +
-                                                     (size_t)(r->cur % PRING_FRAMES_PER_BLOCK) * PRING_FRAME_SIZE);
+    struct tpacket2_hdr *h = next_slot(r);
     uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
-    const struct sockaddr_ll *sll;
-    int used = 0;
     if ((status & TP_STATUS_USER) == 0) break;
-    sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)));
-    if (sll->sll_pkttype == PACKET_OUTGOING) {
-      (*outgoing)++; /* our own transmission: its queued copy, if any, is read and dropped */
-      if (status & TP_STATUS_COPY) (void)recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
-    } else if (status & TP_STATUS_COPY) {
-      used = take(ctx, NULL, h->tp_len); /* received whole from the socket's queue */
-    } else if (h->tp_snaplen < h->tp_len || h->tp_mac < VNET_HLEN) {
-      (*truncated)++; /* larger than a slot, and no copy could be queued */
-    } else {
-      used = take(ctx, (uint8_t *)h + h->tp_mac - VNET_HLEN, VNET_HLEN + h->tp_snaplen);
-    }
+    used = one_frame(r->fd, (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h)), status,
+                     (uint8_t *)h, h->tp_mac, h->tp_snaplen, h->tp_len, take, ctx, truncated, outgoing);
     if (used < 0) break; /* no room: this frame is read next time */
     count += used;
     __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     r->cur = (r->cur + 1) % PRING_FRAME_NR;
   }
+  return count;
+}
+
+/* V3: give the current block back to the kernel and move to the next. */
+static void release_block(struct pring *r)
+{
+  struct tpacket_block_desc *b = (struct tpacket_block_desc *)(r->map + (size_t)r->cur * PRING3_BLOCK_SIZE);
+  __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  r->cur = (r->cur + 1) % PRING3_BLOCK_NR;
+  r->next = NULL;
+  r->left = 0;
+}
+
+static int read_v3(struct pring *r, pring_take_fn take, void *ctx, int max, double *truncated, double *outgoing)
+{
+  int count = 0, used;
+  while (count < max) {
+    struct tpacket3_hdr *h;
+    if (r->left == 0) {
+      struct tpacket_block_desc *b = (struct tpacket_block_desc *)(r->map + (size_t)r->cur * PRING3_BLOCK_SIZE);
+      if ((__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+      r->left = b->hdr.bh1.num_pkts;
+      r->next = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
+      if (r->left == 0) {
+        release_block(r);
+        continue;
+      }
+    }
+    h = (struct tpacket3_hdr *)r->next;
+    used = one_frame(r->fd, (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h)), h->tp_status,
+                     (uint8_t *)h, h->tp_mac, h->tp_snaplen, h->tp_len, take, ctx, truncated, outgoing);
+    if (used < 0) break; /* no room: this frame is read next time */
+    count += used;
+    r->next = (uint8_t *)h + h->tp_next_offset;
+    if (--r->left == 0) release_block(r);
+  }
+  return count;
+}
+
+int pring_read(int fd, pring_take_fn take, void *ctx, int max, double *truncated, double *outgoing)
+{
+  struct pring *r;
+  int count;
+  pthread_rwlock_rdlock(&rings_lock);
+  r = find(fd);
+  count = r == NULL ? -1
+          : r->v3   ? read_v3(r, take, ctx, max, truncated, outgoing)
+                    : read_v2(r, take, ctx, max, truncated, outgoing);
   pthread_rwlock_unlock(&rings_lock);
   return count;
 }
@@ -140,7 +219,7 @@ void pring_close(int fd)
   pthread_rwlock_wrlock(&rings_lock);
   r = find(fd);
   if (r != NULL) {
-    munmap(r->map, PRING_MAP_LEN);
+    munmap(r->map, r->maplen);
     r->fd = -1;
     r->map = NULL;
   }

@@ -538,8 +538,8 @@ static napi_value js_write_frame(napi_env env, napi_callback_info info)
 enum { PS_CSUM = 0, PS_GSO_FRAMES, PS_GSO_SEGS, PS_DROPPED, PS_OUTGOING, PS_SOCK_DROPS, PS_COUNT };
 
 /* packetOpen(ifname, want): { fd, ifindex, io } -- AF_PACKET/SOCK_RAW bound to ifname, non-blocking;
- * io is "ring" (a TPACKET_V2 receive ring: wanted, and the kernel is 4.9+) or "recvmmsg" (wanted, or an
- * older kernel, or a ring that could not be set up). */
+ * io is "ring" (a TPACKET_V2 receive ring) or "ring-v3" (TPACKET_V3) when wanted and the kernel is 4.9+,
+ * else "recvmmsg" (wanted, or an older kernel, or a ring that could not be set up). */
 static napi_value js_packet_open(napi_env env, napi_callback_info info)
 {
   napi_value argv[2], result, v;
@@ -552,8 +552,8 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info)
   if (get_args(env, info, 2, argv, "packetOpen")) return NULL;
   rc = arg_string(env, argv[1], "want", want, sizeof want, &wlen);
   if (rc < 0) return NULL;
-  if (rc > 0 || (strcmp(want, "ring") != 0 && strcmp(want, "recvmmsg") != 0)) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "want must be \"ring\" or \"recvmmsg\"");
+  if (rc > 0 || (strcmp(want, "ring") != 0 && strcmp(want, "ring-v3") != 0 && strcmp(want, "recvmmsg") != 0)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "want must be \"ring\", \"ring-v3\" or \"recvmmsg\"");
     return NULL;
   }
   rc = arg_string(env, argv[0], "ifname", name, sizeof name, &nlen);
@@ -584,7 +584,7 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info)
    * the qdisc bypass (3.14+) only saves time; a bigger receive buffer absorbs bursts (root only). */
   (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
-  ring = strcmp(want, "ring") == 0 && pring_supported() && pring_setup(fd) == 0;
+  ring = strcmp(want, "recvmmsg") != 0 && pring_supported() && pring_setup(fd, strcmp(want, "ring-v3") == 0) == 0;
   /* With a ring, the buffer holds the frames too large for a slot (TP_STATUS_COPY). */
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -603,7 +603,7 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info)
       napi_set_named_property(env, result, "fd", v) != napi_ok ||
       napi_create_uint32(env, ifindex, &v) != napi_ok ||
       napi_set_named_property(env, result, "ifindex", v) != napi_ok ||
-      napi_create_string_utf8(env, ring ? "ring" : "recvmmsg", NAPI_AUTO_LENGTH, &v) != napi_ok ||
+      napi_create_string_utf8(env, ring ? want : "recvmmsg", NAPI_AUTO_LENGTH, &v) != napi_ok ||
       napi_set_named_property(env, result, "io", v) != napi_ok) {
     pring_close(fd);
     close(fd);

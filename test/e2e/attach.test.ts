@@ -121,7 +121,7 @@ test.serial('vif --add attaches a veth while traffic runs, vif --delete detaches
   t.is(sysfs('/proc/sys/net/ipv6/conf/e2eatv/disable_ipv6'), '0', 'stop leaves the topology\'s interface as found');
 });
 
-test.serial('start with an attached interface that does not exist: one line, exit 2, nothing left behind', (t) => {
+test.serial('start with an attached interface that does not exist, or an unknown --packet-io: one line, exit 2, nothing left behind', (t) => {
   if (!needRoot(t)) return;
   const dir = fs.mkdtempSync('/tmp/vremu-at-');
   const topo = `${dir}/t.json`;
@@ -133,5 +133,11 @@ test.serial('start with an attached interface that does not exist: one line, exi
   t.is(r.status, 2);
   t.is(r.stderr, 'vrouter-emu: interface e2enothere (VM aty) does not exist; start the guest (or create the interface) first, or remove "attach" from the topology\n');
   t.false(fs.existsSync('/run/netns/vm-atx'));
+  // A read path that does not exist: the option is named, with the ones that do.
+  const b = spawnSync(process.execPath, [BIN, 'start', '--topology', topo, '--socket', `${dir}/s.sock`, '--packet-io', 'mmap'], { encoding: 'utf8' });
+  t.is(b.status, 2);
+  t.is(b.stderr, 'vrouter-emu: --packet-io mmap: expected ring (the default), ring-v3 or recvmmsg\n');
+  t.false(fs.existsSync('/run/netns/vm-atx'));
+  t.false(fs.existsSync(`${dir}/s.sock`));
   fs.rmSync(dir, { recursive: true, force: true });
 });

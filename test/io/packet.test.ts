@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'child_process';
-import { loadNative, PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_OUTGOING, PS_SOCK_DROPS } from '../../src/io/native';
+import { loadNative, type PacketIo, PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_OUTGOING, PS_SOCK_DROPS } from '../../src/io/native';
 
 const root = process.getuid?.() === 0;
 function rootTest(title: string, impl: (t: ExecutionContext) => void | Promise<void>): void {
@@ -72,7 +72,7 @@ function checksumsRight(f: Uint8Array): boolean {
 
 const isTcpOrUdp4 = (f: Uint8Array): boolean => f[12] === 8 && f[13] === 0 && (f[23] === 6 || f[23] === 17);
 
-type Io = 'ring' | 'recvmmsg';
+type Io = PacketIo;
 
 /** packetOpen with the receive path `io`, closed when the file's tests end. */
 function open(ifname: string, io: Io): { fd: number; ifindex: number; io: Io } {
@@ -94,7 +94,7 @@ function nsSpawn(t: ExecutionContext, ns: string, cmd: string): ReturnType<typeo
   return c;
 }
 
-for (const [io, base] of [['ring', 1], ['recvmmsg', 4]] as const) {
+for (const [io, base] of [['ring', 1], ['recvmmsg', 4], ['ring-v3', 8]] as const) {
 rootTest(`${io}: a TCP transfer with TSO and checksum offload, relayed between two veths: segments valid, data intact`, async (t) => {
   t.timeout(60000);
   const a = vm(base);
@@ -153,12 +153,12 @@ rootTest(`${io}: a TCP transfer with TSO and checksum offload, relayed between t
   t.is(stats[PS_SOCK_DROPS], 0, 'nothing lost on the socket');
 });
 
-rootTest(`${io}: frames the kernel drops on a full ${io === 'ring' ? 'ring' : 'receive buffer'} are counted`, async (t) => {
+rootTest(`${io}: frames the kernel drops on a full ${io === 'recvmmsg' ? 'receive buffer' : 'ring'} are counted`, async (t) => {
   t.timeout(60000);
   const c = vm(base + 2);
   const p = open(c.host, io);
   // 30 000 UDP datagrams of 1 400 bytes (~45 MB) to a neighbour that exists only in the ARP table:
-  // more than the 16 MiB ring or the 4 MiB buffer holds while nobody reads.
+  // more than the 4 MiB V2 ring, the 16 MiB V3 ring or the 4 MiB buffer holds while nobody reads.
   ip('-n', c.ns, 'neigh', 'replace', '10.9.0.99', 'lladdr', '02:00:00:00:00:99', 'dev', 'eth0');
   const flood = nsSpawn(t, c.ns, `${process.execPath} -e "
     const s = require('dgram').createSocket('udp4'); const b = Buffer.alloc(1400); let n = 0;
@@ -191,7 +191,7 @@ rootTest('packetOpen: an unknown interface and a bad name are errors naming them
   t.is((e as NodeJS.ErrnoException).code, 'ENODEV');
   t.regex(e?.message ?? '', new RegExp(`${tag}nosuch`));
   t.throws(() => nat.packetOpen('x'.repeat(16), 'ring'), { message: /at most|1 to 15/ });
-  t.throws(() => nat.packetOpen('lo', 'mmap' as 'ring'), { message: /ring.*recvmmsg/ });
+  t.throws(() => nat.packetOpen('lo', 'mmap' as 'ring'), { message: /ring.*ring-v3.*recvmmsg/ });
 });
 
 rootTest('an interface deleted under the socket: poll reports an error and sockError names it', (t) => {
