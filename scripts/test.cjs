@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: type-check, build the CLI bundle the tests run, then the ava suite (TAP), ending with one
-// line "N passed, N failed" (also N skipped when any). Exit status 0 only if nothing failed.
+// `npm test`: the host preflight (scripts/preflight.cjs: as root, installs the Debian packages the
+// end-to-end tests need; otherwise says once what is skipped and why), type-check, build the CLI bundle
+// the tests run, then the ava suite (TAP), ending with the skipped tests and their reasons, then one line
+// "N passed, N failed" (also N skipped when any). Exit status 0 only if nothing failed.
 // Extra arguments go to ava (e.g. `npm test -- test/dp/flow.test.ts`).
 'use strict';
 const { spawnSync, spawn } = require('child_process');
@@ -17,6 +19,7 @@ function step(cmd, args) {
   }
 }
 
+step(process.execPath, [path.join(root, 'scripts', 'preflight.cjs'), 'test']);
 step(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 step(process.execPath, [path.join(root, 'scripts', 'build.cjs')]);
 
@@ -30,6 +33,7 @@ const runs = extra.length > 0
 let pass = 0;
 let fail = 0;
 let skip = 0;
+const skipped = [];
 
 function runAva(args) {
   return new Promise((resolve) => {
@@ -49,6 +53,7 @@ function runAva(args) {
         if ((m = /^# pass (\d+)/.exec(line))) p = +m[1];
         else if ((m = /^# fail (\d+)/.exec(line))) f = +m[1];
         else if ((m = /^# skip (\d+)/.exec(line))) k = +m[1];
+        else if ((m = /^ok \d+ - (.*) # SKIP\s*$/.exec(line))) skipped.push(m[1]);
       }
     });
     ava.on('close', (code) => {
@@ -63,6 +68,11 @@ function runAva(args) {
 
 (async () => {
   for (const args of runs) await runAva(args);
+  // Once, at the end: which tests did not run here and what each needs (the reason is in its title).
+  if (skipped.length > 0) {
+    process.stdout.write(`\nSkipped here (${skipped.length}):\n`);
+    for (const s of skipped) process.stdout.write(`  ${s}\n`);
+  }
   process.stdout.write(`${pass} passed, ${fail} failed${skip ? `, ${skip} skipped` : ''}\n`);
   process.exit(fail === 0 ? 0 : 1);
 })();
