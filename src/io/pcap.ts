@@ -1,6 +1,6 @@
 /**
  * Capture files: a streaming reader for libpcap (µs and ns, either byte order) and pcapng (SHB, IDB,
- * EPB, SPB, the obsolete PB; other blocks skipped), Ethernet link type only; and a small libpcap writer
+ * EPB, SPB, the obsolete PB; other blocks skipped; sections of either byte order), Ethernet link type only; and a small libpcap writer
  * for tests and examples. The reader keeps one growing buffer and hands out (buf, off, len) views, so a
  * multi-gigabyte capture streams in constant memory.
  *
@@ -25,6 +25,10 @@ const PCAPNG_PB = 2;
 const PCAPNG_SPB = 3;
 const PCAPNG_EPB = 6;
 const PCAPNG_BOM = 0x1a2b3c4d;
+/** Smallest length of each block type: 12 bytes of framing plus the type's fixed fields. */
+const PCAPNG_MIN_LEN: Record<number, number> = { [PCAPNG_SHB]: 28, [PCAPNG_IDB]: 20, [PCAPNG_PB]: 32, [PCAPNG_SPB]: 16, [PCAPNG_EPB]: 32 };
+/** Largest non-packet block accepted (name tables, statistics, custom blocks): read whole, then skipped. */
+const MAX_OTHER_BLOCK = 16 << 20;
 
 function linkTypeError(file: string, lt: number): UserError {
   const name = LINKTYPE_NAMES[lt] ? ` (${LINKTYPE_NAMES[lt]})` : '';
@@ -57,6 +61,7 @@ export class CaptureReader {
   // pcapng per-interface link type and ticks per ms
   private ifLink: number[] = [];
   private ifTicksPerMs: number[] = [];
+  private inSection = false;
 
   constructor(readonly file: string) {
     let fd = -1;
@@ -173,6 +178,11 @@ export class CaptureReader {
     return true;
   }
 
+  /**
+   * pcapng: every pass of the loop consumes one whole block (its length is at least 12 and a multiple
+   * of 4, and the bytes are present) or fails, so no input makes it spin; every field read lies inside
+   * the block it belongs to, checked against that block's own minimum size.
+   */
   private nextPcapng(): boolean {
     for (;;) {
       const at = this.start + this.pos;
@@ -181,33 +191,45 @@ export class CaptureReader {
         this.fail(at, 'is truncated: a block header is cut short');
       }
       let p = this.pos;
-      const type = this.buf.readUInt32LE(p);
-      if (type === PCAPNG_SHB) {
+      // The SHB's type reads the same in both byte orders; its byte-order magic sets the section's order.
+      if (this.buf.readUInt32LE(p) === PCAPNG_SHB) {
         if (!this.fill(12)) this.fail(at, 'is truncated: the section header is cut short');
         p = this.pos;
         const bom = this.buf.readUInt32LE(p + 8);
         if (bom === PCAPNG_BOM) this.le = true;
         else if (bom === 0x4d3c2b1a) this.le = false;
-        else this.fail(at, 'is not a pcapng capture (bad byte-order magic)');
+        else this.fail(at, 'is not a pcapng capture (bad byte-order magic in a section header)');
         this.ifLink = [];
         this.ifTicksPerMs = [];
+        this.inSection = true;
+      } else if (!this.inSection) {
+        this.fail(at, 'is corrupt: a block before any section header');
       }
       const len = this.u32(p + 4);
-      if (len < 12 || len % 4 !== 0 || len > MAX_RECORD + 64) this.fail(at, `is corrupt: a block claims ${len} bytes`);
+      const btype = this.u32(p);
+      const isPacket = btype === PCAPNG_EPB || btype === PCAPNG_PB || btype === PCAPNG_SPB;
+      if (len < 12 || len % 4 !== 0) this.fail(at, `is corrupt: a block claims ${len} bytes (a block is at least 12 bytes, a multiple of 4)`);
+      if (len > (isPacket ? MAX_RECORD + 64 : MAX_OTHER_BLOCK)) this.fail(at, `is corrupt: a block claims ${len} bytes`);
+      const min = PCAPNG_MIN_LEN[btype] ?? 12;
+      if (len < min) this.fail(at, `is corrupt: a block of type ${btype} has ${len} bytes, fewer than its ${min}-byte minimum`);
       if (!this.fill(len)) this.fail(at, `is truncated: a block of ${len} bytes is cut short`);
       p = this.pos;
-      const btype = this.u32(p);
+      if (this.u32(p + len - 4) !== len) this.fail(at, `is corrupt: a block's trailing length ${this.u32(p + len - 4)} differs from its leading length ${len}`);
       this.pos += len;
+      if (btype === PCAPNG_SHB) {
+        const major = this.u16(p + 12);
+        if (major !== 1) this.fail(at, `is a pcapng version ${major} capture; only version 1 exists`);
+        continue;
+      }
       if (btype === PCAPNG_IDB) {
-        const lt = this.u16(p + 8);
-        this.ifLink.push(lt);
-        this.ifTicksPerMs.push(this.idbTicksPerMs(p, len));
+        this.ifLink.push(this.u16(p + 8));
+        this.ifTicksPerMs.push(this.idbTicksPerMs(p, len, at));
         continue;
       }
       if (btype === PCAPNG_EPB || btype === PCAPNG_PB) {
         const ifId = btype === PCAPNG_EPB ? this.u32(p + 8) : this.u16(p + 8);
         const lt = this.ifLink[ifId];
-        if (lt === undefined) this.fail(at, `is corrupt: a packet names interface ${ifId}, which no interface block described`);
+        if (lt === undefined) this.fail(at, `is corrupt: a packet names interface ${ifId}, which no interface block of its section described`);
         if (lt !== LINKTYPE_ETHERNET) {
           this.close();
           throw linkTypeError(this.file, lt);
@@ -227,39 +249,47 @@ export class CaptureReader {
       }
       if (btype === PCAPNG_SPB) {
         const lt = this.ifLink[0];
+        if (lt === undefined) this.fail(at, 'is corrupt: a simple packet block comes before the interface block it belongs to');
         if (lt !== LINKTYPE_ETHERNET) {
           this.close();
-          throw linkTypeError(this.file, lt ?? -1);
+          throw linkTypeError(this.file, lt);
         }
         const orig = this.u32(p + 8);
         if (orig > MAX_RECORD) this.fail(at, `is corrupt: a packet claims an original length of ${orig} bytes`);
         this.off = p + 12;
         this.caplen = Math.min(orig, len - 16);
         this.origlen = orig;
-        this.tsMs = 0;
+        // A simple packet block carries no timestamp: it keeps the previous packet's time.
         this.count++;
         return true;
       }
-      // Any other block (name resolution, statistics, custom): skip.
+      // Any other block (name resolution, interface statistics, decryption secrets, custom): skipped whole.
     }
   }
 
-  /** if_tsresol of an interface block: 10^-n or 2^-n seconds per tick (default µs). */
-  private idbTicksPerMs(p: number, len: number): number {
+  /**
+   * if_tsresol of an interface block: 10^-n or 2^-n seconds per tick (default µs). Every option must lie
+   * inside the block; a resolution finer than 10^-18 or 2^-63 s (no clock has one) is refused rather
+   * than turned into timestamps that are all zero.
+   */
+  private idbTicksPerMs(p: number, len: number, at: number): number {
     let o = p + 16;
     const endOpts = p + len - 4;
+    let ticksPerMs = 1000;
     while (o + 4 <= endOpts) {
       const code = this.u16(o);
       const olen = this.u16(o + 2);
       if (code === 0) break;
+      if (o + 4 + olen > endOpts) this.fail(at, `is corrupt: option ${code} of an interface block runs past the block (${olen} bytes)`);
       if (code === 9 && olen >= 1) {
         const v = this.buf[o + 4];
-        const ticksPerSec = v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v;
-        return ticksPerSec / 1000;
+        const exp = v & 0x7f;
+        if (v & 0x80 ? exp > 63 : exp > 18) this.fail(at, `is corrupt: an interface block's timestamp resolution (if_tsresol ${v}) is finer than any clock`);
+        ticksPerMs = (v & 0x80 ? 2 ** exp : 10 ** exp) / 1000;
       }
       o += 4 + ((olen + 3) & ~3);
     }
-    return 1000;
+    return ticksPerMs;
   }
 
   /** File offset of the next unread byte (progress). */
