@@ -60,13 +60,15 @@ export function agingPace(scanMs: number, multiplier: number, flows: number): { 
 export const MAX_AGING_TABLES = 4096;
 
 /**
- * Due runs of one aging table that tick() still makes one by one at their times: at least this many,
- * or two sweeps of the table when those are more (≈ 2.8 h at the 1 s interval of a small table, ≈ 17
- * min at the 100 ms floor). A longer gap (a capture whose clock jumps by years) is not run through, which
- * would never end: after these runs one sweep at `now` ages what stayed idle across it, and the timer
- * re-arms from `now`. Gaps within the bound are run exactly as before.
+ * Due runs of one aging table that tick() still makes one by one at their times: at least this many
+ * (≈ 17 min at the 1 s interval of a table of up to ~1000 flows, 100 s at the 100 ms floor), or two
+ * sweeps of the table when those are more, so that every flow is visited at least twice. A longer gap
+ * (a capture whose clock jumps by years) is not run through, which would never end: after these runs
+ * one sweep at `now` ages what stayed idle across the gap (even when the age time is longer than the
+ * runs span), and the timer re-arms from `now`. Gaps within the bound run exactly as before; past it the
+ * same flows age, at `now` rather than at the skipped runs' times, and `scanned` counts fewer visits.
  */
-export const AGING_CATCHUP_RUNS = 10_000;
+export const AGING_CATCHUP_RUNS = 1000;
 
 /** Runs that visit every flow of a table of `flows` flows at least once (a run visits ≥ AGING_MIN_COUNT_PER_PASS, or a whole lap). */
 export function agingSweepRuns(flows: number): number {
