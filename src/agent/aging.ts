@@ -11,7 +11,17 @@
  * forget flows. Each table keeps the indices of its flows in a dense list that its scan walks.
  * @module
  */
-import { IPPROTO_TCP, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED, VR_FLOW_FLAG_EVICT_CANDIDATE, VR_FLOW_TCP_DEAD, VR_FLOW_TCP_ESTABLISHED, VR_FLOW_TCP_ESTABLISHED_R, VR_FLOW_TCP_SYN, VR_FLOW_TCP_SYN_R } from '../dp/defs';
+import {
+  IPPROTO_TCP,
+  VR_FLOW_FLAG_ACTIVE,
+  VR_FLOW_FLAG_EVICTED,
+  VR_FLOW_FLAG_EVICT_CANDIDATE,
+  VR_FLOW_TCP_DEAD,
+  VR_FLOW_TCP_ESTABLISHED,
+  VR_FLOW_TCP_ESTABLISHED_R,
+  VR_FLOW_TCP_SYN,
+  VR_FLOW_TCP_SYN_R,
+} from '../dp/defs';
 import { FlowTable, feFlags, feTcpFlags } from '../dp/flow-table';
 import { UserError } from '../errors';
 import type { AgingTimeout } from './contrail-config';

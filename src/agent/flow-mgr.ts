@@ -552,21 +552,26 @@ export class FlowMgr {
     return 2;
   }
 
+  // -------------------------------------------------------------------------------------------------
+  // Stats samples (the counters: flow-counters.ts)
+
   /**
    * Read a flow's counters (check, copy, check), note activity and export a sample of the change (or,
-   * for a flow never exported, a zero sample). @returns whether the bytes changed.
+   * for a flow never exported, a zero sample): the aging visit's read (AgingOps.refresh).
+   * @returns whether the bytes changed.
    */
   private refresh(i: number, now: number): boolean {
     const fs = this.fs;
+    const out = this.counters.out;
     if (!this.counters.read(i)) return false;
-    const db = this.counters.out.bytes - fs.lastBytes[i];
-    const dp = this.counters.out.packets - fs.lastPackets[i];
+    const db = out.bytes - fs.lastBytes[i];
+    const dp = out.packets - fs.lastPackets[i];
     if (db === 0) {
       if (this.sampler && (fs.flags[i] & FL_EXPORTED) === 0 && this.sampler.sample(i, 0, 0, false, now)) fs.flags[i] |= FL_EXPORTED;
       return false;
     }
-    fs.lastBytes[i] = this.counters.out.bytes;
-    fs.lastPackets[i] = this.counters.out.packets;
+    fs.lastBytes[i] = out.bytes;
+    fs.lastPackets[i] = out.packets;
     fs.lastModified[i] = now;
     if (this.sampler && this.sampler.sample(i, db, dp, false, now)) fs.flags[i] |= FL_EXPORTED;
     return true;
@@ -578,18 +583,19 @@ export class FlowMgr {
    * carries the teardown time when they cannot be had (§1.1 item 3).
    */
   private finalSample(i: number, now: number, finalBytes = -1, finalPackets = -1): void {
-    const fs = this.fs;
     if (!this.sampler) return;
+    const fs = this.fs;
+    const out = this.counters.out;
     let db = 0;
     let dp = 0;
     let got = true;
     if (finalBytes >= 0) this.counters.extend(i, finalBytes, finalPackets);
     else got = this.counters.read(i);
     if (got) {
-      db = this.counters.out.bytes - fs.lastBytes[i];
-      dp = this.counters.out.packets - fs.lastPackets[i];
-      fs.lastBytes[i] = this.counters.out.bytes;
-      fs.lastPackets[i] = this.counters.out.packets;
+      db = out.bytes - fs.lastBytes[i];
+      dp = out.packets - fs.lastPackets[i];
+      fs.lastBytes[i] = out.bytes;
+      fs.lastPackets[i] = out.packets;
     }
     this.sampler.sample(i, db, dp, true, now);
   }

@@ -4,10 +4,10 @@
  * per flow. Part of the agent's flow module (the vRouter agent's FlowEntry fields, R2.20/R2.22
  * src/vnsw/agent/pkt/flow_entry.h; reference vrouter-agent.md §3).
  *
- * Writers: the flow manager (flow-mgr.ts) and its rooms — aging.ts (the scan), flow-counters.ts (the
- * counter copies), flow-audit.ts — write the arrays directly. Everyone else (flow export, `vrouter-emu
+ * Writers: the flow manager (flow-mgr.ts) writes the arrays, flow-counters.ts the entry copies; its
+ * other rooms (aging.ts, flow-audit.ts) read them directly. Everyone else (flow export, `vrouter-emu
  * agent flows`, tests) reads a flow through one API, FlowView: `read(i, out)` fills a FlowInfo the caller
- * owns, `uuidOf(i)` formats the flow's UUID.
+ * owns, `uuidOf(i)` formats the flow's UUID. One thread: the agent's.
  * @module
  */
 import { VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_DELETE_MARKED, VR_FLOW_FLAG_EVICTED, VR_FLOW_ACTION_HOLD, VR_FLOW_KEY_LEN } from '../dp/defs';
