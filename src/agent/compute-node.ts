@@ -14,7 +14,6 @@
  */
 import type { ExportEnv } from './flow-export';
 import {
-  IPPROTO_ICMP,
   VR_FLOW_ACTION_DROP,
   VR_FLOW_ACTION_FORWARD,
   VR_FLOW_ACTION_NAT,
@@ -38,11 +37,14 @@ import {
   macParse,
 } from '../dp/interface';
 import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG } from '../dp/nexthop';
-import { fatFlowReduce } from '../dp/proto-ip';
+import { fatFlowReduce, keyDport, keyIp, keyReversePorts, keySport } from '../dp/proto-ip';
+import type { DpProgrammer } from './dp-channel';
 import type { FlowEnv, FlowPlan } from './flow-mgr';
 import { PolicyEngine, UUID_NOT_EVALUATED } from './policy';
 import { HostSpec, Network, Topology, VmSpec, ipKeyWord } from './topology';
 
+/** Moved to dp-channel.ts (the agent's side of the datapath); re-exported for the modules that import it from here. */
+export type { DpProgrammer } from './dp-channel';
 
 export interface VifInfo {
   idx: number;
@@ -61,17 +63,6 @@ export interface VifInfo {
   vmIndex: number;
   /** False once the OS interface went away. */
   up: boolean;
-}
-
-/** What the agent programs into the datapath. */
-export interface DpProgrammer {
-  /** `io`: how the datapath reads the fd (VIF_IO_TAP, VIF_IO_PACKET). */
-  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void;
-  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void;
-  rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void;
-  rtDelete(vrf: number, ipWord: number): void;
-  bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void;
-  vifFatFlow(idx: number, rules: number[]): void;
 }
 
 export const VIF_VHOST = 1;
@@ -310,8 +301,8 @@ export class ComputeNode {
   plan(vifIdx: number, k0: number, k1: number, k2: number, k3: number, proto: number, vrf: number): FlowPlan {
     const sip = keyIp(k1);
     const dip = keyIp(k2);
-    const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
-    const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
+    const sport = keySport(k0);
+    const dport = keyDport(k0);
     const inVif = this.vif(vifIdx);
     const srcNet = this.topo.networks[vrf - 1];
     const dst = this.byIp.get(dip);
@@ -421,7 +412,7 @@ export class ComputeNode {
     }
     // The reverse key, as the datapath keys the replies: IPs swapped (NAT-translated), ports swapped
     // except for ICMP, its NH the replying interface's, reduced by that interface's fat-flow list.
-    let rk0 = proto === IPPROTO_ICMP ? k0 >>> 0 : ((k0 >>> 16) | (k0 << 16)) >>> 0;
+    let rk0 = keyReversePorts(k0, proto);
     const dstRules = this.fatRules(dstVif);
     if (dstRules.length > 0 || this.fatRules(inVif).length > 0) {
       rk0 = fatFlowReduce(rk0, proto, dstRules, this.fatRules(inVif)) >>> 0;
@@ -452,9 +443,4 @@ export function nameUuid(name: string): string {
     h += (x >>> 0).toString(16).padStart(8, '0');
   }
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-/** Numeric IPv4 of a key word (bytes in network order, read little-endian). */
-function keyIp(w: number): number {
-  return (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | ((w >>> 24) & 0xff)) >>> 0;
 }

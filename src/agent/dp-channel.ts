@@ -12,7 +12,17 @@ import { routerDrainWork } from '../dp/flow';
 import type { Router } from '../dp/router';
 import { vifAdd, vifSetFatFlow } from '../dp/interface';
 import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
-import type { DpProgrammer } from './compute-node';
+
+/** What the agent programs into the datapath (vifs, nexthops, routes, bridge entries, fat-flow lists). */
+export interface DpProgrammer {
+  /** `io`: how the datapath reads the fd (VIF_IO_TAP, VIF_IO_PACKET). */
+  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void;
+  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void;
+  rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void;
+  rtDelete(vrf: number, ipWord: number): void;
+  bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void;
+  vifFatFlow(idx: number, rules: number[]): void;
+}
 
 export interface DpChannel {
   /** Send a FLOW_SET; `done` gets the reply (synchronously or later). The request may be reused after the call. */

@@ -23,7 +23,9 @@ import {
   VR_FLOW_DR_POLICY,
 } from '../dp/defs';
 import type { FlowTable } from '../dp/flow-table';
-import type { FlowMgr, FlowSampler } from './flow-mgr';
+import { keyDport, keyIp, keySport } from '../dp/proto-ip';
+import type { FlowSampler } from './flow-mgr';
+import { FlowInfo, FlowView, flowInfoNew } from './flow-state';
 import { UUID_IMPLICIT_ALLOW, UUID_IMPLICIT_DENY } from './policy';
 import { fillUuid4, uuidString } from '../lib/uuid';
 
@@ -31,6 +33,8 @@ import { fillUuid4, uuidString } from '../lib/uuid';
 export const SAMPLING_THRESHOLD_DEFAULT = 500;
 /** FlowThresoldUpdateTime: the threshold timer (ms). */
 export const THRESHOLD_UPDATE_MS = 2000;
+/** Due threshold updates tick() makes one by one before it skips a gap of no-op updates (see tick). */
+const THRESHOLD_CATCHUP_UPDATES = 1024;
 
 /** FlowDataIpv4 (flow.sandesh at R2.20/2.22), the fields the agent fills. */
 export interface FlowRecord {
@@ -114,11 +118,6 @@ function actionString(pass: boolean, log: boolean, implicitDeny: boolean): strin
   if (pass) a.push('pass');
   if (implicitDeny) a.push('implicit deny');
   return a.join('|');
-}
-
-/** Host-order number of a key word's address (bytes in network order, read little-endian). */
-function keyIpNumber(w: number): number {
-  return (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | ((w >>> 24) & 0xff)) >>> 0;
 }
 
 /** A port as the i16 field holds it. */
@@ -213,7 +212,17 @@ export class ExportSampler {
    * rate over the window since the last computation and move the threshold by the 2.22 table.
    */
   tick(now: number): void {
+    // Bounded for a clock that jumps far ahead (a capture's, by years), where one update per 2 s of the
+    // gap would never end: with nothing counted since the last measured window (windowCount 0, at most
+    // three updates in) every further update is a no-op, so past THRESHOLD_CATCHUP_UPDATES due ones the
+    // timer skips to its first time after `now` at once. A non-finite `now` is ignored.
+    if (!Number.isFinite(now)) return;
     while (this.nextUpdate <= now) {
+      if (this.windowCount === 0 && now - this.nextUpdate > THRESHOLD_CATCHUP_UPDATES * THRESHOLD_UPDATE_MS) {
+        this.nextUpdate += (Math.floor((now - this.nextUpdate) / THRESHOLD_UPDATE_MS) + 1) * THRESHOLD_UPDATE_MS;
+        if (this.nextUpdate <= now) this.nextUpdate = now + THRESHOLD_UPDATE_MS; // beyond 2^53 ms the step is lost
+        return;
+      }
       this.updateThreshold(this.nextUpdate);
       this.nextUpdate += THRESHOLD_UPDATE_MS;
     }
@@ -243,15 +252,21 @@ export class ExportSampler {
 
 export class FlowExport implements FlowSampler {
   readonly sampler: ExportSampler;
-  /** Per index: the flow generation (FlowMgr.gen) whose first record went out, and its egress UUID's. */
+  /** Per index: the flow generation (FlowInfo.gen) whose first record went out, and its egress UUID's. */
   private readonly exportedGen: Uint32Array;
   private readonly egressGen: Uint32Array;
   private readonly egressUuid: Uint8Array;
   /** Epoch ms at clock 0. */
   private readonly wallBase: number;
+  /** The agent's flows (its read API). */
+  private readonly flows: FlowView;
+  /** The flow being sampled and its reverse, as read (scratch). */
+  private readonly f: FlowInfo = flowInfoNew();
+  private readonly rf: FlowInfo = flowInfoNew();
 
   constructor(
-    private readonly agent: FlowMgr,
+    /** The flow manager (or anything that shows its flows). */
+    agent: { readonly flows: FlowView },
     t: FlowTable,
     private readonly env: ExportEnv,
     cfg: ExportConfig,
@@ -265,6 +280,7 @@ export class FlowExport implements FlowSampler {
     private readonly emit: ((r: FlowRecord, startMs: number, endMs: number) => void) | undefined,
     wallNow: () => number = Date.now,
   ) {
+    this.flows = agent.flows;
     this.sampler = new ExportSampler(cfg, clock(), random);
     const n = t.total;
     this.exportedGen = new Uint32Array(n);
@@ -288,70 +304,68 @@ export class FlowExport implements FlowSampler {
    */
   sample(i: number, diffBytes: number, diffPackets: number, teardown: boolean, now: number): boolean {
     const s = this.sampler;
-    if (!s.decide(diffBytes, diffPackets, this.agent.logged(i))) return false;
-    s.count(this.emit ? this.build(i, s.diffBytes, s.diffPackets, teardown, now, this.emit) : this.isLocal(i) ? 2 : 1);
+    const f = this.flows.read(i, this.f);
+    if (!s.decide(diffBytes, diffPackets, f.log)) return false;
+    const rf = f.rindex >= 0 ? this.flows.read(f.rindex, this.rf) : undefined;
+    s.count(this.emit ? this.build(f, rf, s.diffBytes, s.diffPackets, teardown, now, this.emit) : this.isLocal(f, rf) ? 2 : 1);
     return true;
   }
 
-  private isLocal(i: number): boolean {
-    const r = this.agent.rev[i];
-    return this.env.vmInterface(this.agent.inVif[i]) !== undefined && r >= 0 && this.env.vmInterface(this.agent.inVif[r]) !== undefined;
+  private isLocal(f: FlowInfo, rf: FlowInfo | undefined): boolean {
+    return this.env.vmInterface(f.inVif) !== undefined && rf !== undefined && this.env.vmInterface(rf.inVif) !== undefined;
   }
 
-  private build(i: number, diffBytes: number, diffPackets: number, teardown: boolean, now: number, emit: (r: FlowRecord, startMs: number, endMs: number) => void): number {
-    const a = this.agent;
-    const gen = a.gen[i];
+  /** The record(s) of a sample of flow `f` (its reverse `rf`). @returns how many went out. */
+  private build(f: FlowInfo, rf: FlowInfo | undefined, diffBytes: number, diffPackets: number, teardown: boolean, now: number, emit: (r: FlowRecord, startMs: number, endMs: number) => void): number {
+    const i = f.index;
+    const gen = f.gen;
     const first = this.exportedGen[i] !== gen;
     this.exportedGen[i] = gen;
     // The agent's copies of the key and the entry: an evicted flow's entry is cleared or another's.
-    const k0 = a.key[i * 4];
-    const proto = a.kproto[i];
-    const sport = ((k0 & 0xff) << 8) | ((k0 >>> 8) & 0xff);
-    const dport = (((k0 >>> 16) & 0xff) << 8) | ((k0 >>> 24) & 0xff);
-    const action = a.entryAction[i];
-    const rule = a.rules[a.ruleOf[i]] ?? '';
+    const proto = f.proto;
+    const action = f.action;
+    const rule = f.rule;
     const pass = action !== VR_FLOW_ACTION_DROP;
-    const r = a.rev[i];
-    const inIf = this.env.vmInterface(a.inVif[i]);
-    const outIf = r >= 0 ? this.env.vmInterface(a.inVif[r]) : undefined;
+    const inIf = this.env.vmInterface(f.inVif);
+    const outIf = rf ? this.env.vmInterface(rf.inVif) : undefined;
     const wall = this.wallBase + now;
     const rec: FlowRecord = {
-      flowuuid: a.uuidOf(i),
+      flowuuid: this.flows.uuidOf(i),
       direction_ing: inIf ? 1 : 0,
-      sourcevn: this.env.vnName(a.srcVn[i]) ?? '__UNKNOWN__',
-      sourceip: i32(keyIpNumber(a.key[i * 4 + 1])),
-      destvn: this.env.vnName(a.dstVn[i]) ?? '__UNKNOWN__',
-      destip: i32(keyIpNumber(a.key[i * 4 + 2])),
+      sourcevn: this.env.vnName(f.srcVn) ?? '__UNKNOWN__',
+      sourceip: i32(keyIp(f.k1)),
+      destvn: this.env.vnName(f.dstVn) ?? '__UNKNOWN__',
+      destip: i32(keyIp(f.k2)),
       protocol: proto,
-      sport: i16(sport),
-      dport: i16(dport),
-      tcp_flags: proto === IPPROTO_TCP ? a.entryTcpFlags[i] : 0,
-      bytes: a.lastBytes[i],
-      packets: a.lastPackets[i],
+      sport: i16(keySport(f.k0)),
+      dport: i16(keyDport(f.k0)),
+      tcp_flags: proto === IPPROTO_TCP ? f.tcpFlags : 0,
+      bytes: f.bytes,
+      packets: f.packets,
       diff_bytes: diffBytes,
       diff_packets: diffPackets,
-      action: actionString(pass, a.logged(i), !pass && rule === UUID_IMPLICIT_DENY),
+      action: actionString(pass, f.log, !pass && rule === UUID_IMPLICIT_DENY),
       sg_rule_uuid: UUID_IMPLICIT_ALLOW,
       nw_ace_uuid: rule,
       underlay_source_port: 0,
-      drop_reason: dropReasonString(action, a.entryDropReason[i]),
+      drop_reason: dropReasonString(action, f.dropReason),
     };
     if (inIf) {
       rec.vm = inIf.vm;
       rec.vmi_uuid = inIf.vmiUuid;
     }
-    if (r >= 0) rec.reverse_uuid = a.uuidOf(r);
+    if (rf) rec.reverse_uuid = this.flows.uuidOf(rf.index);
     // NAT: on ingress records the source is the post-NAT one (the reverse key's destination).
-    if (action === VR_FLOW_ACTION_NAT && inIf && r >= 0) rec.sourceip = i32(keyIpNumber(a.key[r * 4 + 2]));
+    if (action === VR_FLOW_ACTION_NAT && inIf && rf) rec.sourceip = i32(keyIp(rf.k2));
     if (first) {
-      rec.setup_time = Math.round((this.wallBase + a.setupTime[i]) * 1000);
+      rec.setup_time = Math.round((this.wallBase + f.setupMs) * 1000);
       rec.vrouter_ip = this.env.vrouterIp;
       // No fabric: the peer of every flow is this vrouter (local flows name the router-id too).
       rec.other_vrouter_ip = this.env.vrouterIp;
       rec.underlay_proto = 0;
     }
     if (teardown) rec.teardown_time = Math.round(wall * 1000);
-    const start = this.wallBase + a.setupTime[i];
+    const start = this.wallBase + f.setupMs;
     emit(rec, start, wall);
     if (!(inIf && outIf)) return 1;
     // A local flow: the egress copy, with its own UUID.
@@ -359,7 +373,7 @@ export class FlowExport implements FlowSampler {
       this.egressGen[i] = gen;
       fillUuid4(this.egressUuid, i * 16, this.random);
     }
-    emit({ ...rec, flowuuid: uuidString(this.egressUuid, i * 16), direction_ing: 0, sourceip: i32(keyIpNumber(a.key[i * 4 + 1])) }, start, wall);
+    emit({ ...rec, flowuuid: uuidString(this.egressUuid, i * 16), direction_ing: 0, sourceip: i32(keyIp(f.k1)) }, start, wall);
     return 2;
   }
 }

@@ -5,9 +5,10 @@
  * that decided, and whether it is short or logged.
  * @module
  */
-import { FlowMgr } from '../agent/flow-mgr';
+import type { FlowMgr } from '../agent/flow-mgr';
+import { flowInfoNew } from '../agent/flow-state';
 import { FlowTable, feAction, feDropReason, feKeyWord, feProto } from '../dp/flow-table';
-import { VR_FLOW_ACTION_DROP, VR_FLOW_DR_NAMES } from '../dp/defs';
+import { VR_FLOW_ACTION_DROP, VR_FLOW_DR_NAMES, flowActionLetter } from '../dp/defs';
 import { keyDport, keyIpString, keySport } from '../dp/proto-ip';
 
 export interface AgentFlow {
@@ -29,39 +30,41 @@ export interface AgentFlow {
   log: boolean;
 }
 
-const ACTION = ['D', 'H', 'F', 'N'];
-
-/** The flows the agent holds, in index order. */
+/**
+ * The flows the agent holds, in index order: the agent's side from its read API (FlowMgr.flows), the
+ * key and action from the kernel entry.
+ */
 export function agentFlows(agent: FlowMgr, t: FlowTable, vnNames: string[], now: number): AgentFlow[] {
   const out: AgentFlow[] = [];
   const vn = (k: number): string => (k >= 0 && k < vnNames.length ? vnNames[k] : '__UNKNOWN__');
-  for (const c of agent.collectors) {
-    for (let m = 0; m < c.flows; m++) {
-      const i = c.members[m];
-      const k0 = feKeyWord(t, i, 0);
-      const a = feAction(t, i);
-      const drop = a === VR_FLOW_ACTION_DROP ? `(${VR_FLOW_DR_NAMES[feDropReason(t, i)] ?? feDropReason(t, i)})` : '';
-      out.push({
-        index: i,
-        rindex: agent.rev[i],
-        uuid: agent.uuidOf(i),
-        sip: keyIpString(feKeyWord(t, i, 1)),
-        sport: keySport(k0),
-        dip: keyIpString(feKeyWord(t, i, 2)),
-        dport: keyDport(k0),
-        proto: feProto(t, i),
-        action: (ACTION[a] ?? 'U') + drop,
-        sourcevn: vn(agent.srcVn[i]),
-        destvn: vn(agent.dstVn[i]),
-        aging: { protocol: c.proto, port: c.port, timeoutSeconds: c.ageMs / 1000 },
-        idleSeconds: Math.max(0, (now - agent.lastModified[i]) / 1000),
-        rule: agent.rules[agent.ruleOf[i]] ?? '',
-        short: agent.isShort(i),
-        log: agent.logged(i),
-      });
-    }
+  const flows = agent.flows;
+  const f = flowInfoNew();
+  for (let i = 0; i < flows.total; i++) {
+    if (!flows.read(i, f).held) continue;
+    const c = agent.collectorOf(i);
+    const k0 = feKeyWord(t, i, 0);
+    const a = feAction(t, i);
+    const drop = a === VR_FLOW_ACTION_DROP ? `(${VR_FLOW_DR_NAMES[feDropReason(t, i)] ?? feDropReason(t, i)})` : '';
+    out.push({
+      index: i,
+      rindex: f.rindex,
+      uuid: flows.uuidOf(i),
+      sip: keyIpString(feKeyWord(t, i, 1)),
+      sport: keySport(k0),
+      dip: keyIpString(feKeyWord(t, i, 2)),
+      dport: keyDport(k0),
+      proto: feProto(t, i),
+      action: flowActionLetter(a) + drop,
+      sourcevn: vn(f.srcVn),
+      destvn: vn(f.dstVn),
+      aging: { protocol: c.proto, port: c.port, timeoutSeconds: c.ageMs / 1000 },
+      idleSeconds: Math.max(0, (now - f.lastModifiedMs) / 1000),
+      rule: f.rule,
+      short: f.short,
+      log: f.log,
+    });
   }
-  return out.sort((x, y) => x.index - y.index);
+  return out;
 }
 
 /** The listing, two lines per flow. */

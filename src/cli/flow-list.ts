@@ -7,8 +7,6 @@
 import {
   IPPROTO_TCP,
   VR_FLOW_ACTION_DROP,
-  VR_FLOW_ACTION_FORWARD,
-  VR_FLOW_ACTION_HOLD,
   VR_FLOW_ACTION_NAT,
   VR_FLOW_DR_NAMES,
   VR_FLOW_FLAG_ACTIVE,
@@ -34,6 +32,7 @@ import {
   VR_FLOW_TCP_SYN,
   VR_FLOW_TCP_SYN_R,
   VR_MAX_MIRROR_INDICES,
+  flowActionLetter,
 } from '../dp/defs';
 import {
   FE_BYTES,
@@ -87,16 +86,6 @@ export function flowListHeader(t: FlowTable, out: Out): void {
   out('-'.repeat(73) + '\n');
 }
 
-function actionLetter(a: number): string {
-  switch (a) {
-    case VR_FLOW_ACTION_HOLD: return 'H';
-    case VR_FLOW_ACTION_FORWARD: return 'F';
-    case VR_FLOW_ACTION_DROP: return 'D';
-    case VR_FLOW_ACTION_NAT: return 'N';
-    default: return 'U';
-  }
-}
-
 /** Letters of set bits, in the given order. */
 function letters(v: number, table: readonly (readonly [number, string])[]): string {
   let s = '';
@@ -138,7 +127,7 @@ export function flowListEntry(t: FlowTable, i: number): string {
   s += ')\n';
 
   const a = feAction(t, i);
-  s += `\t(K(nh):${feKeyWord(t, i, 3)}, Action:${actionLetter(a)}`;
+  s += `\t(K(nh):${feKeyWord(t, i, 3)}, Action:${flowActionLetter(a)}`;
   if (a === VR_FLOW_ACTION_NAT) s += `(${letters(f, NAT_LETTERS)})`;
   if (a === VR_FLOW_ACTION_DROP) {
     const dr = feDropReason(t, i);

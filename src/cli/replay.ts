@@ -5,7 +5,7 @@
  * @module
  */
 import { FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_ACTION_COUNT, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, feAction, feBytes, feDropReason, feFlags, feKeyWord, fePackets, feProto, feRflow, feTcpFlags, feUdpSport, feVrf } from '../dp/flow-table';
-import { VP_DROP_FLOW_TABLE_FULL, VR_FLOW_DR_NAMES, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED } from '../dp/defs';
+import { VP_DROP_FLOW_TABLE_FULL, VR_FLOW_DR_NAMES, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED, flowActionLetter } from '../dp/defs';
 import { RES_DROPPED, RES_FORWARDED, RES_HELD, RES_NO_FLOW, RES_TRAPPED, Router } from '../dp/router';
 import { keyDport, keyIpString, keySport } from '../dp/proto-ip';
 import { flowCreatedCount } from '../dp/flow-table';
@@ -46,7 +46,7 @@ function flowJson(t: FlowTable, i: number): Record<string, unknown> {
     proto: feProto(t, i),
     vrf: feVrf(t, i),
     nh: feKeyWord(t, i, 3),
-    action: ['D', 'H', 'F', 'N'][feAction(t, i)] ?? 'U',
+    action: flowActionLetter(feAction(t, i)),
     flags: feFlags(t, i),
     tcp: tcpLetters(feTcpFlags(t, i)),
     packets: fePackets(t, i),

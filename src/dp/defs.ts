@@ -11,6 +11,13 @@ export const VR_FLOW_ACTION_DROP = 0;
 export const VR_FLOW_ACTION_HOLD = 1;
 export const VR_FLOW_ACTION_FORWARD = 2;
 export const VR_FLOW_ACTION_NAT = 3;
+/** The letters `flow -l` shows for fe_action (utils/flow.c), indexed by the value. */
+export const VR_FLOW_ACTION_LETTERS = ['D', 'H', 'F', 'N'] as const;
+
+/** The `flow -l` letter of action `a`; U for a value without one. */
+export function flowActionLetter(a: number): string {
+  return VR_FLOW_ACTION_LETTERS[a] ?? 'U';
+}
 
 // fe_flags (u16), include/vr_flow.h at R2.22 (§3.2). Shared-memory ABI with the agent and the CLI.
 export const VR_FLOW_FLAG_ACTIVE = 0x0001;

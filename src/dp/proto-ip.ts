@@ -210,6 +210,19 @@ export function keyDport(k0: number): number {
   return bswap16(k0 >>> 16);
 }
 
+/** Host-order IPv4 (a<<24|…|d) of a key IP word (its bytes in network order, read little-endian), u32. */
+export function keyIp(w: number): number {
+  return bswap32(w);
+}
+
+/**
+ * Key word 0 of the reverse flow (the replies' key, §2.2): ports swapped, except for ICMP, whose
+ * identifier (echo) or type stays where it is for both directions. u32.
+ */
+export function keyReversePorts(k0: number, proto: number): number {
+  return proto === IPPROTO_ICMP ? k0 >>> 0 : ((k0 >>> 16) | (k0 << 16)) >>> 0;
+}
+
 /** Dotted quad of a key IP word. */
 export function keyIpString(w: number): string {
   return `${w & 0xff}.${(w >>> 8) & 0xff}.${(w >>> 16) & 0xff}.${w >>> 24}`;

@@ -183,3 +183,63 @@ test('the audit of lost traps at the default table size: 2 s after its scan (102
   t.is(feDropReason(r.ft, hold), VR_FLOW_DR_AUDIT_ENTRY);
   t.is(agent.stats.audited, 1);
 });
+
+// Issue 16: tick() made one run per interval of any gap, so a capture whose clock jumps by years made
+// `vrouter-emu replay` loop for ever (1e14 ms is ~2e11 audit runs). The timers now catch up a bounded
+// amount of work, skip the rest of the gap and re-arm from the time given.
+
+test('a clock jump of 1e14 ms: tick returns at once, the idle pairs age and a lost trap is audited', (t) => {
+  const { host, agent, r, run } = filled(500);
+  rx(r, udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:00:00:00:03', dstMac: '00:00:5e:00:01:00' }, { sport: 777, dport: 9 }));
+  host.traps.length = 0; // this trap is lost
+  t.is(agent.flowCount, 1000);
+  host.advance(1e14);
+  const t0 = Date.now();
+  agent.tick(host.now);
+  const took = Date.now() - t0;
+  t.true(took < 1000, `tick took ${took} ms`);
+  run();
+  t.is(agent.stats.audited, 1, 'the lost trap became a short flow');
+  t.is(agent.stats.aged, 1001, 'both directions of every idle pair, and the short flow');
+  t.is(agent.flowCount, 0);
+  t.is(r.ft.info[FTI_ACTIVE], 0);
+  // The timers go on from the new time.
+  rx(r, udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:00:00:00:03', dstMac: '00:00:5e:00:01:00' }, { sport: 778, dport: 9 }));
+  run();
+  t.is(agent.flowCount, 2);
+  host.advance(200_000);
+  run();
+  t.is(agent.flowCount, 0, 'a new pair ages after the age time');
+});
+
+test('a jump longer than the catch-up but shorter than the age time ages nothing; one longer than the age time ages all', (t) => {
+  // Age time 1 day: the 1000 runs caught up at 1 s span < 17 min, so only the sweep at `now` can age.
+  const { r, host } = testRouter({ vr_flow_entries: 1024, vr_oflow_entries: 64 });
+  const { agent, run } = testAgent(r, host, {}, 86_400_000);
+  for (let k = 0; k < 20; k++) rx(r, udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:00:00:00:03', dstMac: '00:00:5e:00:01:00' }, { sport: 2000 + k, dport: 53 }));
+  run();
+  t.is(agent.flowCount, 40);
+  host.advance(43_200_000); // 12 h
+  run();
+  t.is(agent.flowCount, 40, 'idle for half the age time: kept');
+  host.advance(43_200_000 + 1000); // 24 h and a second since the flows' last activity
+  run();
+  t.is(agent.flowCount, 0, 'idle for the age time: aged');
+  t.is(agent.stats.aged, 40);
+});
+
+test('tick with a non-finite time is ignored (NaN, ±Infinity): no loop, and the timers go on after it', (t) => {
+  const { host, agent, run } = filled(50);
+  const c = agent.collectorFor(17, 1024, 1);
+  const next = c.nextRunMs;
+  for (const x of [NaN, Infinity, -Infinity]) {
+    const t0 = Date.now();
+    agent.tick(x);
+    t.true(Date.now() - t0 < 1000);
+  }
+  t.is(c.nextRunMs, next, 'no timer moved');
+  t.is(agent.stats.scanned, 0);
+  host.advance(200_000);
+  run();
+  t.is(agent.flowCount, 0, 'aged as usual afterwards');
+});

@@ -21,7 +21,7 @@ test('policy: a pass rule forwards (and logs), an implicit deny and a deny rule 
   const ok = flows(n.r).find((f) => f.key === '10.2.0.10:40000>10.3.0.10:80/6');
   t.is(ok?.action, 2);
   const fi = ok?.i as number;
-  t.is(n.agent.rules[n.agent.ruleOf[fi]], 'aaaaaaaa-0000-0000-0000-000000000080');
+  t.is(n.agent.flows.read(fi).rule, 'aaaaaaaa-0000-0000-0000-000000000080');
   t.true(n.agent.logged(fi));
   rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40001, dport: 22, flags: 'S' }), n.vifOf('b1'));
   rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40002, dport: 443, flags: 'S' }), n.vifOf('b1'));
@@ -29,7 +29,7 @@ test('policy: a pass rule forwards (and logs), an implicit deny and a deny rule 
   const denied = flows(n.r).filter((f) => f.key.endsWith(':22/6') || f.key.endsWith(':443/6'));
   t.true(denied.length >= 2);
   for (const f of denied) t.deepEqual([f.action, f.reason], [VR_FLOW_ACTION_DROP, 'Policy']);
-  t.is(n.agent.rules[n.agent.ruleOf[denied[0].i]], '00000000-0000-0000-0000-000000000002', 'implicit deny');
+  t.is(n.agent.flows.read(denied[0].i).rule, '00000000-0000-0000-0000-000000000002', 'implicit deny');
   rx(n.r, tcpFrame(from('b1', n, '10.2.0.10', '10.3.0.10'), { sport: 40001, dport: 22, flags: 'S' }), n.vifOf('b1'));
   t.is(n.r.drops[VP_DROP_FLOW_ACTION_DROP], 3, 'the held SYNs and the new one met DROP');
 });
@@ -211,8 +211,8 @@ test('both directions trapped before the agent answers: one pair, the reply adop
   const fl = flows(n.r).filter((f) => f.key.includes(':40000'));
   t.deepEqual(fl.map((f) => f.action), [2, 2], 'both forward: the one-way rule admits the answers (stateful)');
   const rev = fl.find((f) => f.key.startsWith('10.3.0.10')) as (typeof fl)[0];
-  t.is(n.agent.rules[n.agent.ruleOf[rev.i]], 'aaaaaaaa-0000-0000-0000-000000000080', 'the reverse carries the pair\'s rule');
-  t.is(n.agent.srcVn[rev.i], 1, 'and its networks the other way round (red → blue)');
+  t.is(n.agent.flows.read(rev.i).rule, 'aaaaaaaa-0000-0000-0000-000000000080', 'the reverse carries the pair\'s rule');
+  t.is(n.agent.flows.read(rev.i).srcVn, 1, 'and its networks the other way round (red → blue)');
   n.cn.reconfigure(topologyFrom(topo(), 't.json'));
   t.is(n.agent.reevaluate(), 0);
   n.run();

@@ -84,7 +84,7 @@ test('counters read while another thread counts (low word first, then the carry)
     Atomics.store(state, 0, 2);
   `, { eval: true, workerData: { sab: r.ft.sab, ctl, lo, of } });
   const state = new Int32Array(ctl, 0, 1);
-  const before = agent.lastBytes[i];
+  const before = agent.flows.read(i).bytes;
   const end = Date.now() + 8000;
   let reads = 0;
   while (Date.now() < end) {

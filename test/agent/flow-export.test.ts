@@ -123,3 +123,21 @@ test('the 2.22 rule does not settle for every workload: with smaller samples it 
   }
   t.true(rates.some((r) => r > 1800) && rates.some((r) => r < 600), rates.join(' '));
 });
+
+test('the 2 s timer across a clock jump of 1e14 ms (issue 16): returns at once, measures once, then goes on from the new time', (t) => {
+  const s = new ExportSampler({ rate: 1000, disable: false }, 0, xorshift32(1));
+  s.count(10);
+  s.tick(2000);
+  s.count(6002);
+  const t0 = Date.now();
+  s.tick(1e14);
+  t.true(Date.now() - t0 < 1000);
+  t.is(s.measuredRate, 3001, 'the window up to the first update after it');
+  t.is(s.threshold, 2000);
+  s.tick(NaN);
+  s.tick(Infinity);
+  s.count(800);
+  s.tick(1e14 + 2000);
+  t.is(s.measuredRate, 0, 'the next window: 800 records over the whole gap');
+  t.is(s.threshold, 500);
+});

@@ -162,10 +162,11 @@ test('random TCP exchanges between two endpoints keep the table consistent', (t)
         // The agent's flows are the kernel's (or were evicted under it), and its pairs are symmetric.
         const ag = a.agent;
         for (let i = 0; i < r.ft.total; i++) {
-          if (ag.state[i] === 0) continue;
+          if (!ag.has(i)) continue;
           const f = feFlags(r.ft, i);
           if ((f & VR_FLOW_FLAG_ACTIVE) === 0) return false;
-          if (ag.rev[i] >= 0 && ag.rev[ag.rev[i]] !== i) return false;
+          const rv = ag.flows.read(i).rindex;
+          if (rv >= 0 && ag.flows.read(rv).rindex !== i) return false;
         }
         return true;
       },
