@@ -41,7 +41,8 @@ import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG } from '../dp/nexthop';
 import { fatFlowReduce } from '../dp/proto-ip';
 import type { FlowEnv, FlowPlan } from './flow-mgr';
 import { PolicyEngine, UUID_NOT_EVALUATED } from './policy';
-import { HostSpec, Network, Topology, VmSpec, ipKeyWord } from './topology';
+import { Topology, ipKeyWord } from './topology';
+import type { HostSpec, Network, VmSpec } from '../lib/topology-types';
 
 
 export interface VifInfo {

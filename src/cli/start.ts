@@ -13,7 +13,7 @@ import { loadModuleParams, ModuleParams } from '../params/module-params';
 import { DEMO_TOPOLOGY, HostSpec, Topology, readTopology, topologyFrom } from '../agent/topology';
 import { ComputeNode } from '../agent/compute-node';
 import { FlowMgr, FlowMgrConfig } from '../agent/flow-mgr';
-import { FLOW_AGE_TIME_MS } from '../agent/aging';
+import { agentFlowConfig } from '../agent/assembly';
 import { AGENT_CONF_DEFAULTS, AgentConf, collectorEndpoint, readAgentConf } from '../agent/agent-conf';
 import { inlineOrFile, parseGlobalVrouterConfig } from '../agent/contrail-config';
 import { agentFlows, agentFlowsText } from './agent-flows';
@@ -89,13 +89,7 @@ function loadConfig(p: Parsed, params: ModuleParams): Config {
   }
   notes.push(...topo.notes);
   const ageS = opt(p, '--flow-cache-timeout') !== undefined ? optInt(p, '--flow-cache-timeout', 0) : conf.flowCacheTimeout;
-  const aging: FlowMgrConfig = {
-    ageMs: ageS > 0 ? ageS * 1000 : FLOW_AGE_TIME_MS,
-    tcpScanMs: conf.tcpFlowScanInterval * 1000,
-    agingTimeouts: topo.global.agingTimeouts,
-    // max_vm_flows is a percentage of the flow table (main and overflow entries).
-    maxVmFlows: Math.floor(((params.vr_flow_entries + params.vr_oflow_entries) * conf.maxVmFlows) / 100),
-  };
+  const aging = agentFlowConfig(params, { ...conf, flowCacheTimeout: ageS }, topo.global.agingTimeouts);
   return { conf, topo, aging, notes };
 }
 
