@@ -41,7 +41,8 @@ import { fatFlowReduce, keyDport, keyIp, keyReversePorts, keySport } from '../dp
 import type { DpProgrammer } from './dp-channel';
 import type { FlowEnv, FlowPlan } from './flow-mgr';
 import { PolicyEngine, UUID_NOT_EVALUATED } from './policy';
-import { HostSpec, Network, Topology, VmSpec, ipKeyWord } from './topology';
+import { Topology, ipKeyWord } from './topology';
+import type { HostSpec, Network, VmSpec } from '../lib/topology-types';
 
 /** Moved to dp-channel.ts (the agent's side of the datapath); re-exported for the modules that import it from here. */
 export type { DpProgrammer } from './dp-channel';

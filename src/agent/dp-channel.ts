@@ -7,7 +7,7 @@
  * channel posts the requests to the datapath thread.
  * @module
  */
-import { FlowReq, FlowResp, flowSet } from '../dp/flow';
+import { DpChannel, FlowReq, FlowResp, flowSet } from '../dp/flow';
 import { routerDrainWork } from '../dp/flow';
 import type { Router } from '../dp/router';
 import { vifAdd, vifSetFatFlow } from '../dp/interface';
@@ -24,10 +24,8 @@ export interface DpProgrammer {
   vifFatFlow(idx: number, rules: number[]): void;
 }
 
-export interface DpChannel {
-  /** Send a FLOW_SET; `done` gets the reply (synchronously or later). The request may be reused after the call. */
-  flowSet(req: FlowReq, done: (resp: FlowResp) => void): void;
-}
+// The interface lives in dp/flow.ts (the datapath thread implements it too); re-exported for the agent's users.
+export type { DpChannel };
 
 /** A channel to a datapath in the same thread. */
 export class DirectChannel implements DpChannel {

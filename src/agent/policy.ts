@@ -13,7 +13,7 @@
  */
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../dp/defs';
 import type { Address, NetworkPolicy, PolicyRule } from './contrail-config';
-import type { Network } from './topology';
+import type { Network } from '../lib/topology-types';
 
 /** Pseudo rule UUIDs the agent reports (FlowTable: 1 implicit allow, 2 implicit deny, 3 gateway ICMP/DNS). */
 export const UUID_NOT_EVALUATED = '00000000-0000-0000-0000-000000000000';

@@ -7,7 +7,8 @@
  */
 import { UserError } from '../errors';
 import { ComputeNode, HostFd, VIF_FIRST_VM, VifInfo } from '../agent/compute-node';
-import { Topology, VmSpec, topologyFrom } from '../agent/topology';
+import { Topology, topologyFrom } from '../agent/topology';
+import type { VmSpec } from '../lib/topology-types';
 import type { DpThread } from '../io/dp-thread';
 import { Testbed, ifIndex, linkExists } from '../io/testbed';
 import { VIF_IO_PACKET } from '../io/ring';

@@ -11,7 +11,7 @@ import { keyDport, keyIpString, keySport } from '../dp/proto-ip';
 import { flowCreatedCount } from '../dp/flow-table';
 import { loadModuleParams } from '../params/module-params';
 import { captureValidate } from '../io/pcap';
-import { REPLAY_NH_DEFAULT, replayCapture } from '../io/replay-host';
+import { REPLAY_NH_DEFAULT, replayCapture } from './replay-run';
 import { Parsed, opt, optInt, optOnOff } from './args';
 import { DROPSTATS_LINES, dropLabel, dropstatsLine } from './dropstats';
 import { Out, flowList, tcpLetters } from './flow-list';

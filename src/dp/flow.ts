@@ -157,6 +157,16 @@ export interface FlowResp {
   packets: number;
 }
 
+/**
+ * How FLOW_SET requests reach the datapath (the agent's KSync netlink socket): `DirectChannel`
+ * (agent/dp-channel.ts) calls flowSet() in the same thread, the datapath thread (io/dp-thread.ts) posts
+ * them to its worker. Defined here, with the request, so that both sides depend on the datapath only.
+ */
+export interface DpChannel {
+  /** Send a FLOW_SET; `done` gets the reply (synchronously or later). The request may be reused after the call. */
+  flowSet(req: FlowReq, done: (resp: FlowResp) => void): void;
+}
+
 export function flowReqNew(): FlowReq {
   return {
     index: -1, rindex: -1, action: VR_FLOW_ACTION_DROP, flags: 0, k0: 0, k1: 0, k2: 0, k3: 0, proto: 0,

@@ -18,7 +18,7 @@ import type { ModuleParams } from '../params/module-params';
 
 /** Services the datapath needs from its environment (vRouter's `struct host_os`). Hot-path members take numbers. */
 export interface HostOs {
-  /** Monotonic milliseconds (hos_get_mono_time); the replay host returns capture time. */
+  /** Monotonic milliseconds (hos_get_mono_time); the replay's manual-clock host returns capture time. */
   monoMs(): number;
   /** Send a frame out of vif `vif` (hif_tx). */
   tx(vif: number, buf: Uint8Array, off: number, len: number): void;

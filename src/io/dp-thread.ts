@@ -7,7 +7,7 @@
 import { Worker } from 'worker_threads';
 import { FlowReq, FlowResp } from '../dp/flow';
 import { DpConfig, RouterShared } from '../dp/router';
-import type { DpChannel } from '../agent/dp-channel';
+import type { DpChannel } from '../dp/flow';
 import type { ModuleParams } from '../params/module-params';
 import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { UserError } from '../errors';
 import { packageRoot } from '../lib/package-root';
-import type { HostSpec, Network } from '../agent/topology';
+import type { HostSpec, Network } from '../lib/topology-types';
 
 export const GUEST_CACHE = '/var/cache/vrouter-emu/guest';
 const QBOOT = '/usr/share/qemu/qboot.rom';

@@ -10,7 +10,7 @@ import { execFileSync } from 'child_process';
 import { Worker } from 'worker_threads';
 import { UserError } from '../errors';
 import { distFile } from '../lib/package-root';
-import type { HostSpec, Network } from '../agent/topology';
+import type { HostSpec, Network } from '../lib/topology-types';
 import { loadNative, type PacketIo } from './native';
 import { VIF_IO_PACKET, VIF_IO_TAP } from './ring';
 import type { NetnsJob } from './netns-worker';

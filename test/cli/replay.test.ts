@@ -5,7 +5,7 @@
 import test from 'ava';
 import { jhash } from '../../src/dp/jhash';
 import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
-import { replayCapture } from '../../src/io/replay-host';
+import { replayCapture } from '../../src/cli/replay-run';
 import { VP_DROP_FLOW_TABLE_FULL, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED, VP_DROP_MAX } from '../../src/dp/defs';
 import { feFlags, fePackets, feRflow, feTcpFlags, flowFind } from '../../src/dp/flow-table';
 import { keyPorts } from '../../src/dp/proto-ip';

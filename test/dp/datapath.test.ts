@@ -13,7 +13,7 @@ import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG, bridgeAdd, nhAdd, rtAdd } from 
 import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
 import { arpRequest, icmpEcho, inetChecksum, tcpFrame, udpFrame } from '../../src/io/frame-build';
 import { ipKeyWord, ipParse } from '../../src/agent/topology';
-import { TestHost, rx, testAgent } from '../helpers/test-host';
+import { rx, testAgent, testHost } from '../helpers/test-host';
 import { holdAccounting, invariants } from '../helpers/table-check';
 
 const VRMAC = macParse(VR_VIF_MAC) as Uint8Array;
@@ -22,7 +22,7 @@ const MAC2 = '02:00:0a:01:01:04';
 
 /** Two VMs (vif0/3 10.1.1.3, vif0/4 10.1.1.4) in VRF 1 with gateway 10.1.1.1, as the agent programs them. */
 function routed() {
-  const host = new TestHost();
+  const host = testHost();
   const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 256, vr_oflow_entries: 32 });
   const flags = VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED;
   vifAdd(r.vifs, { idx: 3, type: VIF_TYPE_VIRTUAL, name: 'tap3', vrf: 1, nh: 10, flags, mtu: 1500, mac: VRMAC, up: true });

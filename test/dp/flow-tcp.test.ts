@@ -88,7 +88,7 @@ test('an evicted slot is reused: NEW_FLOW, FLOW_MISS trap with the last flow\'s 
   rx(r, cli('S', 5000));
   const again = flowFind(r.ft, keyPorts(40000, 80), 0x0301010a, 0x0401010a, VM_NH, 6);
   t.is(again, f);
-  const tr = parseTrap(host.traps[host.traps.length - 1]);
+  const tr = parseTrap(host.traps[host.traps.length - 1].frame);
   t.is(tr.cmd, AGENT_TRAP_FLOW_MISS);
   t.is(tr.index, f);
   t.is(tr.packets, 3, 'the evicted flow\'s counters are reported');

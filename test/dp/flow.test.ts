@@ -37,7 +37,7 @@ test('a miss creates a HOLD entry and traps FLOW_MISS once; the 4th packet excee
   const { r, host } = testRouter();
   for (let k = 0; k < 5; k++) rx(r, udp(1000));
   t.is(host.traps.length, 1);
-  const tr = parseTrap(host.traps[0]);
+  const tr = parseTrap(host.traps[0].frame);
   t.is(tr.cmd, AGENT_TRAP_FLOW_MISS);
   const i = flowFind(r.ft, keyPorts(1000, 53), 0x0301010a, 0x0401010a, VM_NH, 17);
   t.is(tr.index, i);
@@ -300,7 +300,7 @@ test('random frames never throw and every frame is accounted for', (t) => {
 test('the trap carries the vif, the flow index and the key nexthop', (t) => {
   const { r, host } = testRouter();
   rx(r, udp(4242));
-  const f = host.traps[0];
+  const f = host.traps[0].frame;
   const i = parseTrap(f).index;
   t.is((f[14] << 8) | f[15], 3, 'hdr_ifindex');
   t.is((f[16] << 8) | f[17], 1, 'hdr_vrf');

@@ -15,7 +15,7 @@ import { feAction, feDropReason, feFlags, feKeyWord, feProto } from '../../src/d
 import { keyDport, keyIpString, keySport } from '../../src/dp/proto-ip';
 import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
 import { inetChecksum } from '../../src/io/frame-build';
-import { TestHost } from './test-host';
+import { testHost } from './test-host';
 
 export const policy = {
   'network-policy': {
@@ -78,7 +78,7 @@ export class LaterChannel {
 
 export function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinity, later = false) {
   const t = topologyFrom(topo(opts), 't.json');
-  const host = new TestHost();
+  const host = testHost();
   const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 1024, vr_oflow_entries: 64 });
   const cn = new ComputeNode(t);
   const fds = new Map<string, { fd: number; io: number }>();
@@ -87,7 +87,7 @@ export function node(opts: Parameters<typeof topo>[0] = {}, maxVmFlows = Infinit
   const ch = later ? new LaterChannel(r) : new DirectChannel(r);
   const agent = new FlowMgr(r.ft, ch, cn.flowEnv(), { ageMs: 180_000, tcpScanMs: 15_000, maxVmFlows }, () => host.now);
   const run = (): void => {
-    for (const f of host.traps.splice(0)) agent.onTrap(f);
+    for (const f of host.traps.splice(0)) agent.onTrap(f.frame);
     agent.tick(host.now);
     ch.settle();
   };

@@ -1,34 +1,20 @@
 /**
- * The third host of the datapath core (after the TAP worker and the replay): a manual clock, traps
- * collected in an array, frames "sent" collected too, and a seeded random source.
+ * The tests' router and agent on the manual-clock host (src/dp/manual-host.ts, the replay's host too):
+ * traps and transmitted frames collected, the clock advanced by hand, a seeded random source.
  */
 import { FlowMgr, FlowEnv, allowAllEnv } from '../../src/agent/flow-mgr';
 import { DirectChannel } from '../../src/agent/dp-channel';
-import { xorshift32 } from '../../src/lib/xorshift';
+import { ManualHost } from '../../src/dp/manual-host';
 import { createDatapath, dpBurstEnd, dpRx } from '../../src/dp/datapath';
 import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../../src/dp/interface';
-import { DpConfig, HostOs, Router } from '../../src/dp/router';
+import { DpConfig, Router } from '../../src/dp/router';
 import { MODULE_PARAM_DEFAULTS, ModuleParams } from '../../src/params/module-params';
 import { rd16, rd32 } from '../../src/dp/pkt';
 import { AH_CMD, AH_CMD_PARAM, AH_CMD_PARAM_2, AH_CMD_PARAM_3, ETH_HLEN } from '../../src/dp/defs';
 
-export class TestHost implements HostOs {
-  now = 1_000_000;
-  traps: Uint8Array[] = [];
-  sent: { vif: number; data: Uint8Array }[] = [];
-  readonly random32 = xorshift32(12345);
-  monoMs(): number {
-    return this.now;
-  }
-  tx(vif: number, buf: Uint8Array, off: number, len: number): void {
-    this.sent.push({ vif, data: buf.slice(off, off + len) });
-  }
-  trap(buf: Uint8Array, off: number, len: number): void {
-    this.traps.push(buf.slice(off, off + len));
-  }
-  advance(ms: number): void {
-    this.now += ms;
-  }
+/** The tests' host: the manual-clock host at 1 000 000 ms, random source seeded with 12345, transmits kept. */
+export function testHost(): ManualHost {
+  return new ManualHost({ now: 1_000_000, seed: 12345 });
 }
 
 export interface Trap {
@@ -51,8 +37,8 @@ export const VM_VIF = 3;
 export const VM_NH = 16;
 
 /** A router with small tables and one policy-enabled VM vif (vif0/3, VRF 1, NH 16). */
-export function testRouter(p: Partial<ModuleParams> = {}, cfg: Partial<DpConfig> = {}): { r: Router; host: TestHost } {
-  const host = new TestHost();
+export function testRouter(p: Partial<ModuleParams> = {}, cfg: Partial<DpConfig> = {}): { r: Router; host: ManualHost } {
+  const host = testHost();
   const params = { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 64, vr_oflow_entries: 16, ...p };
   const r = createDatapath(host, params, { routing: false, ...cfg });
   vifAdd(r.vifs, {
@@ -80,7 +66,7 @@ export interface TestEnv {
 }
 
 /** The default agent on a test router: traps are handed over by `run()`. */
-export function testAgent(r: Router, host: TestHost, opts: TestEnv = {}, ageMs = 180_000): { agent: FlowMgr; run: () => void } {
+export function testAgent(r: Router, host: ManualHost, opts: TestEnv = {}, ageMs = 180_000): { agent: FlowMgr; run: () => void } {
   const ch = new DirectChannel(r);
   const base = opts.env ?? allowAllEnv(opts.reverseNh);
   const env: FlowEnv = opts.decide
@@ -97,7 +83,7 @@ export function testAgent(r: Router, host: TestHost, opts: TestEnv = {}, ageMs =
   const agent = new FlowMgr(r.ft, ch, env, { ageMs, tcpScanMs: 15_000 }, () => host.now);
   const run = (): void => {
     const traps = host.traps.splice(0);
-    for (const f of traps) agent.onTrap(f);
+    for (const f of traps) agent.onTrap(f.frame);
     agent.tick(host.now);
     ch.settle();
   };

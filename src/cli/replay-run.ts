@@ -1,7 +1,8 @@
 /**
- * The offline host of the datapath core: frames come from a capture file instead of TAP devices, the
- * clock is the capture's timestamps, traps go to an agent in the same thread, and nothing is sent
- * anywhere (the FORWARD verdict is only counted).
+ * The replay's composition: the datapath core on a manual-clock host (dp/manual-host.ts) whose clock is
+ * the capture's timestamps, frames read from a capture file (io/pcap.ts) instead of TAP devices, and the
+ * agent in the same thread answering the traps after a latency of capture time. Nothing is sent
+ * anywhere (the FORWARD verdict is only counted). `vrouter-emu replay` (replay.ts) prints what it did.
  *
  * The model (written down in the README): every frame enters on one VM interface, vif0/3, policy
  * enabled, in VRF 1, with interface nexthop `nh` (default 16). A capture taken on one VM's tap holds both
@@ -9,18 +10,19 @@
  * VM's nexthop (outbound: the vif's NH; inbound from the fabric: the label's NH, the same VM's), so the
  * agent's reverse flows use the same NH. The agent handles each trap `agentLatencyMs` of capture time
  * after it was raised (0: before the next frame), ages flows by capture time, and is the default agent
- * (every flow allowed).
+ * (every flow allowed) with agent.conf's defaults.
  * @module
  */
 import { createDatapath, dpBurstEnd, dpRx } from '../dp/datapath';
 import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../dp/interface';
-import { DpConfig, HostOs, RES_MAX, Router } from '../dp/router';
+import { DpConfig, RES_MAX, Router } from '../dp/router';
+import { ManualHost } from '../dp/manual-host';
 import { FlowMgr, allowAllEnv } from '../agent/flow-mgr';
 import { DirectChannel } from '../agent/dp-channel';
-import { FLOW_AGE_TIME_MS, TCP_FLOW_SCAN_INTERVAL_MS } from '../agent/aging';
+import { AGENT_CONF_DEFAULTS } from '../agent/agent-conf';
+import { agentFlowConfig } from '../agent/assembly';
 import type { ModuleParams } from '../params/module-params';
-import { CaptureReader } from './pcap';
-import { xorshift32 } from '../lib/xorshift';
+import { CaptureReader } from '../io/pcap';
 
 export const REPLAY_VIF = 3;
 export const REPLAY_VRF = 1;
@@ -53,25 +55,11 @@ export interface ReplayRun {
   lastTsMs: number;
 }
 
-class ReplayHost implements HostOs {
-  now = 0;
-  readonly traps: { at: number; frame: Uint8Array }[] = [];
-  constructor(readonly random32: () => number) {}
-  monoMs(): number {
-    return this.now;
-  }
-  tx(): void {
-    // Offline: there is no wire. The datapath counts what it forwarded.
-  }
-  trap(buf: Uint8Array, off: number, len: number): void {
-    this.traps.push({ at: this.now, frame: buf.slice(off, off + len) });
-  }
-}
-
 /** Push every frame of `file` through the flow engine. @throws UserError for unreadable captures. */
 export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
   const reader = new CaptureReader(file);
-  const host = new ReplayHost(xorshift32(o.seed ?? 1));
+  // Replay never transmits (routing off): nothing to keep.
+  const host = new ManualHost({ now: 0, seed: o.seed ?? 1, keepSent: false });
   const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, routing: false, ...o.dp });
   vifAdd(r.vifs, {
     idx: REPLAY_VIF, type: VIF_TYPE_VIRTUAL, name: 'replay0', vrf: REPLAY_VRF, nh: o.nh ?? REPLAY_NH_DEFAULT,
@@ -79,10 +67,10 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
     mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true,
   });
   const ch = new DirectChannel(r);
-  const ageMs = (o.flowCacheTimeoutS ?? 0) > 0 ? (o.flowCacheTimeoutS as number) * 1000 : FLOW_AGE_TIME_MS;
+  const agentCfg = agentFlowConfig(o.params, { ...AGENT_CONF_DEFAULTS, flowCacheTimeout: o.flowCacheTimeoutS ?? 0 });
   const latency = o.agentLatencyMs ?? 0;
   const env = allowAllEnv();
-  const newAgent = (): FlowMgr => new FlowMgr(r.ft, ch, env, { ageMs, tcpScanMs: TCP_FLOW_SCAN_INTERVAL_MS }, () => host.now);
+  const newAgent = (): FlowMgr => new FlowMgr(r.ft, ch, env, agentCfg, () => host.now);
   let agent: FlowMgr | undefined;
   const before = new Float64Array(RES_MAX);
   let pad = new Uint8Array(2048);
