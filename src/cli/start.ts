@@ -5,6 +5,7 @@
  * the demo (start-banner.ts), and removes everything it created on SIGINT/SIGTERM.
  * @module
  */
+import { watchLauncher } from './launcher-watch';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -234,6 +235,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
   };
   const handlers: [NodeJS.Signals, () => void][] = (['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]).map((sig) => [sig, () => onSignal(sig)]);
   for (const [sig, h] of handlers) process.on(sig, h);
+  // Started by `npx`/`npm start`: npm's wrapper does not pass SIGTERM on, so its exit is taken as one.
+  const unwatch = watchLauncher(() => onSignal('SIGTERM'));
   const checkSignal = (): void => {
     if (signalled) throw new UserError(`stopped by ${signalled} while starting; removed what was created`);
   };
@@ -318,6 +321,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     if (!topoFile && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
     startHelp(topo, socket, log);
   } catch (e) {
+    unwatch();
     await shutdown('');
     for (const [sig, h] of handlers) process.off(sig, h);
     throw e;
@@ -330,6 +334,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
         reloadHook();
         return;
       }
+      unwatch();
       void shutdown(`stopped by ${sig}`).then(() => resolve(0));
     };
     if (signalled) onSignal(signalled);
