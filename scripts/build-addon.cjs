@@ -23,7 +23,14 @@ var candidates = [
   process.env.npm_config_node_gyp,
   path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
 ].filter(function (f) { return f && fs.existsSync(f); });
+// Build against the headers of the node that runs us when they are installed with it (Debian's nodejs,
+// the official tarballs): node-gyp would otherwise download them, which fails on an offline host.
+var prefix = path.join(path.dirname(process.execPath), '..');
+var gypArgs = ['rebuild'];
+if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
+  gypArgs.push('--nodedir=' + path.resolve(prefix));
+}
 var r = candidates.length > 0
-  ? cp.spawnSync(process.execPath, [candidates[0], 'rebuild'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' })
-  : cp.spawnSync('npx', ['--yes', 'node-gyp', 'rebuild'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
+  ? cp.spawnSync(process.execPath, [candidates[0]].concat(gypArgs), { cwd: path.join(__dirname, '..'), stdio: 'inherit' })
+  : cp.spawnSync('npx', ['--yes', 'node-gyp'].concat(gypArgs), { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
 process.exit(r.status === 0 ? 0 : 1);

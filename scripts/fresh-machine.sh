@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 SRC=$(pwd)
 WORK=$(mktemp -d /tmp/vremu-fresh-XXXXXX)
 chmod 755 "$WORK"
-cleanup() { rm -rf "$WORK"; }
+# The logs stay in /tmp/vremu-fresh-logs for a look after a failure.
+cleanup() { mkdir -p /tmp/vremu-fresh-logs; cp "$WORK"/*.log /tmp/vremu-fresh-logs/ 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 say() { echo "fresh-machine: $*"; }
