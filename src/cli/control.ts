@@ -28,16 +28,21 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** Serve tool requests on `socketPath` (its directory is created 0700, the socket is 0600). */
-export function controlServe(socketPath: string, handle: ToolHandler): Promise<ControlServer> {
+/**
+ * Serve tool requests on `socketPath` (its directory is created 0700, the socket is 0600).
+ * @param opts.requestMs time a client has to send its request (default CONTROL_REQUEST_MS).
+ */
+export function controlServe(socketPath: string, handle: ToolHandler, opts: { requestMs?: number } = {}): Promise<ControlServer> {
+  const requestMs = opts.requestMs ?? CONTROL_REQUEST_MS;
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   return new Promise((resolve, reject) => {
     const server = net.createServer((c) => {
       let buf = '';
       let done = false;
       c.setEncoding('utf8');
-      // A client that connects and sends no complete request holds a connection: not for ever.
-      c.setTimeout(CONTROL_REQUEST_MS, () => c.destroy());
+      // A client that connects and sends no complete request (or goes on sending after a refusal)
+      // holds a connection: not for ever.
+      c.setTimeout(requestMs, () => c.destroy());
       const refuse = (error: string): void => {
         // Stop reading: data after a refused request was appended to `buf` without bound.
         done = true;
