@@ -5,10 +5,10 @@
  * file — [CONTROL-NODE], [VIRTUAL-HOST-INTERFACE], … — are accepted without use).
  * @module
  */
-import * as fs from 'fs';
 import * as ini from 'ini';
 import { UserError } from '../errors';
 import { ipParse } from '../lib/ipv4';
+import { oneLine, readInputFile } from '../lib/input';
 
 export interface AgentConf {
   /** [DEFAULT] flow_cache_timeout, seconds (0 = the built-in 180 s). */
@@ -90,8 +90,15 @@ export function collectorEndpoint(entry: string): CollectorEndpoint {
 
 type Parsed = Record<string, Record<string, unknown>>;
 
+/**
+ * A value as ini gives it (string, boolean, list for `key[]`, or a section object without a prototype,
+ * for which String() would throw), as text.
+ */
 function str(v: unknown): string {
-  return typeof v === 'boolean' ? String(v) : String(v ?? '');
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean' || typeof v === 'number') return String(v);
+  if (Array.isArray(v)) return v.map(str).join(',');
+  return v === undefined || v === null ? '' : '(a section)';
 }
 
 /**
@@ -103,7 +110,7 @@ export function parseAgentConf(text: string, file: string, warn: (msg: string) =
   const raw = ini.parse(text) as Parsed;
   const c: AgentConf = { ...AGENT_CONF_DEFAULTS, collectors: [], file };
   const bad = (section: string, key: string, v: unknown, want: string): UserError =>
-    new UserError(`${file}: [${section}] ${key} = ${str(v)}: expected ${want}`);
+    new UserError(`${file}: [${section}] ${oneLine(key)} = ${oneLine(str(v))}: expected ${want}`);
   const uint = (section: string, key: string, max: number, want: string): number | undefined => {
     const v = raw[section]?.[key];
     if (v === undefined) return undefined;
@@ -165,27 +172,27 @@ export function parseAgentConf(text: string, file: string, warn: (msg: string) =
   const unknown: string[] = [];
   for (const [section, keys] of Object.entries(raw)) {
     if (typeof keys !== 'object' || keys === null) {
-      unknown.push(section);
+      unknown.push(oneLine(section));
       continue;
     }
     if (KNOWN_UNUSED_SECTIONS.includes(section)) continue;
     for (const k of Object.keys(keys)) {
       if (used[section]?.includes(k) || KNOWN_UNUSED[section]?.includes(k)) continue;
-      unknown.push(`[${section}] ${k}`);
+      unknown.push(`[${oneLine(section)}] ${oneLine(k)}`);
     }
   }
-  if (unknown.length > 0) warn(`${file}: unknown keys, ignored: ${unknown.join(', ')}`);
+  // A short line also for a file of thousands of unknown keys.
+  const more = unknown.length > 10 ? ` and ${unknown.length - 10} more` : '';
+  if (unknown.length > 0) warn(`${file}: unknown keys, ignored: ${unknown.slice(0, 10).join(', ')}${more}`);
   return c;
 }
 
 /** Read an agent configuration file. */
 export function readAgentConf(file: string, warn?: (msg: string) => void): AgentConf {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `${file}: no such agent configuration file` : `${file}: cannot read it (${code ?? String(e)})`);
-  }
+  // Bounded: an agent.conf is a few kilobytes.
+  const text = readInputFile(file, (problem, enoent) => `${file}: ${enoent ? 'no such agent configuration file' : problem}`, MAX_AGENT_CONF);
   return parseAgentConf(text, file, warn);
 }
+
+/** The largest agent configuration file read. */
+export const MAX_AGENT_CONF = 1 << 20;

@@ -5,11 +5,11 @@
  * vrouter-agent.md §4–§7). Each parser validates and names the field of a bad value.
  * @module
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../dp/defs';
 import { ipParse } from '../lib/ipv4';
+import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
 
 /** An aging entry of flow_aging_timeout_list. */
 export interface AgingTimeout {
@@ -85,17 +85,12 @@ function unwrap(v: unknown, type: string, where: string, field: string): Obj {
 export function inlineOrFile(v: unknown, baseDir: string, where: string, field: string): { value: unknown; where: string; field: string } {
   if (typeof v !== 'string') return { value: v, where, field };
   const file = path.resolve(baseDir, v);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    fail(where, field, code === 'ENOENT' ? `${v}: no such file` : `${v}: cannot read it (${code ?? String(e)})`);
-  }
+  // Bounded read; the path is the user's, so it is shown on one short line.
+  const text = readInputFile(file, (problem) => `${where}: ${field}: ${oneLine(v, 200)}: ${problem}`);
   try {
     return { value: JSON.parse(text), where: file, field: '(top)' };
   } catch (e) {
-    fail(file, '(top)', `not valid JSON (${(e as Error).message})`);
+    fail(file, '(top)', `not valid JSON (${jsonErrorLine(e)})`);
   }
 }
 
@@ -121,7 +116,7 @@ export function fatFlowProtocol(s: unknown): number {
 
 function integer(v: unknown, where: string, field: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    fail(where, field, `${JSON.stringify(v)}: expected an integer ${min}..${max}`);
+    fail(where, field, `${show(v)}: expected an integer ${min}..${max}`);
   }
   return v;
 }
@@ -146,7 +141,7 @@ export function parseGlobalVrouterConfig(v: unknown, where: string, field = 'glo
       const proto = agingProtocol(e.protocol);
       if (proto < 0) {
         // The 2.22 agent accepts tcp, udp, icmp (either case) and "all"; anything else is ignored.
-        c.ignored.push(`${f}.protocol ${JSON.stringify(e.protocol)} (the 2.22 agent knows tcp, udp, icmp, all)`);
+        c.ignored.push(`${f}.protocol ${show(e.protocol)} (the 2.22 agent knows tcp, udp, icmp, all)`);
         return;
       }
       c.agingTimeouts.push({ proto, port, timeoutS });
@@ -177,7 +172,7 @@ function parseAddresses(v: unknown, where: string, f: string): Address[] {
       if (!isObj(s)) fail(where, `${af}.subnet`, 'expected {ip_prefix, ip_prefix_len}');
       const net = ipParse(s.ip_prefix);
       const len = integer(s.ip_prefix_len, where, `${af}.subnet.ip_prefix_len`, 0, 32);
-      if (net < 0) fail(where, `${af}.subnet.ip_prefix`, `${JSON.stringify(s.ip_prefix)} is not an IPv4 address`);
+      if (net < 0) fail(where, `${af}.subnet.ip_prefix`, `${show(s.ip_prefix)} is not an IPv4 address`);
       const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
       return { kind: 'subnet', net: (net & mask) >>> 0, len };
     }
@@ -187,7 +182,7 @@ function parseAddresses(v: unknown, where: string, f: string): Address[] {
     if (vn === 'any' || vn === undefined || vn === null) return { kind: 'any' };
     if (vn === 'local') return { kind: 'local' };
     const name = fqName(vn);
-    if (!name) fail(where, `${af}.virtual_network`, `${JSON.stringify(vn)}: expected a virtual network fq-name, "any" or "local"`);
+    if (!name) fail(where, `${af}.virtual_network`, `${show(vn)}: expected a virtual network fq-name, "any" or "local"`);
     return { kind: 'vn', vn: name };
   });
 }
@@ -213,7 +208,7 @@ function policyProtocol(v: unknown, where: string, f: string): number {
   if (v === 'udp') return IPPROTO_UDP;
   if (v === 'icmp') return IPPROTO_ICMP;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 255) fail(where, f, `${JSON.stringify(v)}: expected any, tcp, udp, icmp or a protocol number`);
+  if (!Number.isInteger(n) || n < 0 || n > 255) fail(where, f, `${show(v)}: expected any, tcp, udp, icmp or a protocol number`);
   return n;
 }
 
@@ -228,11 +223,11 @@ export function parseNetworkPolicy(v: unknown, where: string, field: string): Ne
     const f = `${field}.network_policy_entries.policy_rule[${k}]`;
     if (!isObj(r)) fail(where, f, 'expected a policy rule object');
     const dir = r.direction ?? '<>';
-    if (dir !== '>' && dir !== '<>') fail(where, `${f}.direction`, `${JSON.stringify(dir)}: expected ">" or "<>"`);
+    if (dir !== '>' && dir !== '<>') fail(where, `${f}.direction`, `${show(dir)}: expected ">" or "<>"`);
     const al = r.action_list;
     if (!isObj(al)) fail(where, `${f}.action_list`, 'expected {"simple_action": "pass"|"deny", "log": true|false}');
     if (al.simple_action !== 'pass' && al.simple_action !== 'deny') {
-      fail(where, `${f}.action_list.simple_action`, `${JSON.stringify(al.simple_action)}: expected "pass" or "deny"`);
+      fail(where, `${f}.action_list.simple_action`, `${show(al.simple_action)}: expected "pass" or "deny"`);
     }
     const uuid = typeof r.rule_uuid === 'string' ? r.rule_uuid : `${name}:${k}`;
     return {
@@ -270,7 +265,7 @@ export function parseVmi(v: unknown, where: string, field: string): Vmi {
     const f = `${field}.virtual_machine_interface_fat_flow_protocols.fat_flow_protocol[${k}]`;
     if (!isObj(e)) fail(where, f, 'expected {protocol, port}');
     const proto = fatFlowProtocol(e.protocol);
-    if (proto < 0) fail(where, `${f}.protocol`, `${JSON.stringify(e.protocol)}: expected tcp, udp, sctp, icmp or a number`);
+    if (proto < 0) fail(where, `${f}.protocol`, `${show(e.protocol)}: expected tcp, udp, sctp, icmp or a number`);
     const port = integer(e.port ?? 0, where, `${f}.port`, 0, 65535);
     if (!out.fatFlow.some(([p, q]) => p === proto && q === port)) out.fatFlow.push([proto, port]);
   });

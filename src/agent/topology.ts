@@ -21,7 +21,6 @@
  * ```
  * @module
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import {
@@ -37,6 +36,7 @@ import {
 } from './contrail-config';
 import { ipParse, ipString } from '../lib/ipv4';
 import type { HostKind, HostSpec, Network, VmSpec } from '../lib/topology-types';
+import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
 
 export { ipParse, ipString };
 // The host and network shapes are shared with src/io (namespaces, TAPs, guests); re-exported for the agent's users.
@@ -76,6 +76,10 @@ function fnv(s: string): number {
   return h >>> 0;
 }
 
+/** Networks per topology (the default vr_vrfs), and VMs (each a namespace or guest with a TAP). */
+export const MAX_NETWORKS = 4096;
+export const MAX_VMS = 4096;
+
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 function check(cond: boolean, file: string, field: string, msg: string): asserts cond {
@@ -94,7 +98,7 @@ function macFrom(v: unknown, file: string, f: string, ip: number): Uint8Array {
     return Uint8Array.from([0x02, 0x00, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255]);
   }
   const mm = typeof v === 'string' ? /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(v) : null;
-  check(mm !== null, file, f, `${JSON.stringify(v)} is not a MAC address like 02:00:0a:01:01:03`);
+  check(mm !== null, file, f, `${show(v)} is not a MAC address like 02:00:0a:01:01:03`);
   const mac = Uint8Array.from(mm.slice(1).map((x) => parseInt(x, 16)));
   check((mac[0] & 1) === 0, file, f, `${v} is a multicast address; use a unicast one (even first byte)`);
   check(!mac.every((x) => x === 0), file, f, 'the all-zero MAC is not usable');
@@ -118,6 +122,10 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
   onlyKeys(top, ['networks', 'vms', 'network_policies', 'global_vrouter_config'], file, '(top)');
   check(Array.isArray(top.networks) && top.networks.length > 0, file, 'networks', 'expected a non-empty list of {name, subnet, gateway}');
   check(Array.isArray(top.vms), file, 'vms', 'expected a list of {name, ip, network}');
+  // The checks below compare each network and VM with the others: bound the lists so that a generated
+  // file cannot make them run for minutes.
+  check(top.networks.length <= MAX_NETWORKS, file, 'networks', `${top.networks.length} networks: the emulator holds at most ${MAX_NETWORKS} (vr_vrfs)`);
+  check(top.vms.length <= MAX_VMS, file, 'vms', `${top.vms.length} VMs: the emulator runs at most ${MAX_VMS}`);
   const notes: string[] = [];
 
   const policies = new Map<string, NetworkPolicy>();
@@ -126,7 +134,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     top.network_policies.forEach((p: unknown, k: number) => {
       const src = inlineOrFile(p, baseDir, file, `network_policies[${k}]`);
       const pol = parseNetworkPolicy(src.value, src.where, src.field === '(top)' ? 'network-policy' : src.field);
-      check(!policies.has(pol.name), file, `network_policies[${k}]`, `policy ${pol.name} is defined twice`);
+      check(!policies.has(pol.name), file, `network_policies[${k}]`, `policy ${oneLine(pol.name)} is defined twice`);
       policies.set(pol.name, pol);
     });
   }
@@ -149,11 +157,11 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     const m = typeof o.subnet === 'string' ? /^(.+)\/(\d{1,2})$/.exec(o.subnet) : null;
     const net = m ? ipParse(m[1]) : -1;
     const len = m ? Number(m[2]) : -1;
-    check(net >= 0 && len >= 8 && len <= 30, file, `${f}.subnet`, `${JSON.stringify(o.subnet)} is not an IPv4 subnet like 10.1.1.0/24 (prefix 8 to 30)`);
+    check(net >= 0 && len >= 8 && len <= 30, file, `${f}.subnet`, `${show(o.subnet)} is not an IPv4 subnet like 10.1.1.0/24 (prefix 8 to 30)`);
     const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
     check(((net & mask) >>> 0) === net, file, `${f}.subnet`, `${o.subnet} has host bits set; write ${ipString((net & mask) >>> 0)}/${len}`);
     const gw = ipParse(o.gateway);
-    check(gw >= 0, file, `${f}.gateway`, `${JSON.stringify(o.gateway)} is not an IPv4 address`);
+    check(gw >= 0, file, `${f}.gateway`, `${show(o.gateway)} is not an IPv4 address`);
     check(((gw & mask) >>> 0) === net && gw !== net && gw !== ((net | ~mask) >>> 0), file, `${f}.gateway`, `${o.gateway} is not a host address of ${o.subnet}`);
     for (const other of networks) {
       const m2 = (0xffffffff << (32 - Math.min(len, other.prefixLen))) >>> 0;
@@ -161,7 +169,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     }
     check(o.router_external === undefined || typeof o.router_external === 'boolean', file, `${f}.router_external`, 'expected true or false');
     const refs = parsePolicyRefs(o.network_policy_refs, file, `${f}.network_policy_refs`);
-    refs.forEach((r, k) => check(policies.has(r), file, `${f}.network_policy_refs[${k}]`, `no network policy ${r} in network_policies`));
+    refs.forEach((r, k) => check(policies.has(r), file, `${f}.network_policy_refs[${k}]`, `no network policy ${oneLine(r)} in network_policies`));
     const nw: Network = {
       name: o.name, fqName: vnFqName(o.name), net, prefixLen: len, gateway: gw, subnet: o.subnet as string, gatewayStr: o.gateway as string,
       routerExternal: o.router_external === true, policies: refs,
@@ -178,7 +186,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
   const hosts: HostSpec[] = [];
   const host = (o: Record<string, unknown>, f: string, nw: Network, name: string, defaultNs: string): HostSpec => {
     const ip = ipParse(o.ip);
-    check(ip >= 0, file, `${f}.ip`, `${JSON.stringify(o.ip)} is not an IPv4 address`);
+    check(ip >= 0, file, `${f}.ip`, `${show(o.ip)} is not an IPv4 address`);
     check(hostIn(nw, ip), file, `${f}.ip`, ip === nw.gateway ? `${o.ip} is the gateway of ${nw.name}` : `${o.ip} is not a host address of ${nw.name} (${nw.subnet})`);
     check(!used.has(ip), file, `${f}.ip`, `${o.ip} is also ${used.get(ip)}`);
     used.set(ip, f);
@@ -187,11 +195,11 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     check(!hosts.some((x) => x.macStr === macStr), file, `${f}.mac`, `${macStr} is given twice`);
     check(macStr !== '00:00:5e:00:01:00', file, `${f}.mac`, 'that is the vRouter MAC');
     const mtu = o.mtu === undefined ? 1500 : o.mtu;
-    check(Number.isInteger(mtu) && (mtu as number) >= 576 && (mtu as number) <= 9000, file, `${f}.mtu`, `${JSON.stringify(o.mtu)}: expected an MTU from 576 to 9000`);
+    check(Number.isInteger(mtu) && (mtu as number) >= 576 && (mtu as number) <= 9000, file, `${f}.mtu`, `${show(o.mtu)}: expected an MTU from 576 to 9000`);
     if (o.namespace !== undefined) check(typeof o.namespace === 'string' && NAME_RE.test(o.namespace), file, `${f}.namespace`, 'expected a namespace name');
-    check(o.kind === undefined || o.kind === 'netns' || o.kind === 'qemu', file, `${f}.kind`, `${JSON.stringify(o.kind)}: expected "netns" (the default) or "qemu"`);
+    check(o.kind === undefined || o.kind === 'netns' || o.kind === 'qemu', file, `${f}.kind`, `${show(o.kind)}: expected "netns" (the default) or "qemu"`);
     if (o.attach !== undefined) {
-      check(typeof o.attach === 'string' && IFNAME_RE.test(o.attach), file, `${f}.attach`, `${JSON.stringify(o.attach)} is not an interface name (1 to 15 characters)`);
+      check(typeof o.attach === 'string' && IFNAME_RE.test(o.attach), file, `${f}.attach`, `${show(o.attach)} is not an interface name (1 to 15 characters)`);
       check(o.kind === undefined && o.namespace === undefined, file, `${f}.attach`, 'an attached interface has no "kind" and no "namespace": the VM is whatever is behind the interface');
       check(!hosts.some((x) => x.tap === o.attach), file, `${f}.attach`, `interface ${o.attach} is attached twice`);
     }
@@ -203,7 +211,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     if (kind === 'qemu') {
       check(o.run === undefined || typeof o.run === 'string', file, `${f}.run`, 'expected the shell commands the guest runs, as one string');
       const mem = o.memory_mb === undefined ? 256 : o.memory_mb;
-      check(Number.isInteger(mem) && (mem as number) >= 128 && (mem as number) <= 4096, file, `${f}.memory_mb`, `${JSON.stringify(o.memory_mb)}: expected MiB from 128 to 4096`);
+      check(Number.isInteger(mem) && (mem as number) >= 128 && (mem as number) <= 4096, file, `${f}.memory_mb`, `${show(o.memory_mb)}: expected MiB from 128 to 4096`);
       guest = { run: (o.run as string | undefined) ?? '', memoryMb: mem as number };
     } else {
       check(o.run === undefined && o.memory_mb === undefined, file, `${f}.${o.run !== undefined ? 'run' : 'memory_mb'}`, 'only a "kind": "qemu" VM has these');
@@ -225,7 +233,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     check(typeof o.name === 'string' && NAME_RE.test(o.name), file, `${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
     check(!vms.some((x) => x.name === o.name), file, `${f}.name`, `VM ${String(o.name)} is defined twice`);
     const nw = networks.find((n) => n.name === o.network);
-    check(nw !== undefined, file, `${f}.network`, `${JSON.stringify(o.network)} is not one of the networks (${networks.map((n) => n.name).join(', ')})`);
+    check(nw !== undefined, file, `${f}.network`, `${show(o.network)} is not one of the networks (${networks.map((n) => n.name).join(', ')})`);
     const h = host(o, f, nw, o.name, `vm-${o.name}`);
     let fatFlow: [number, number][] = [];
     if (o.virtual_machine_interface !== undefined) {
@@ -238,7 +246,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
       o.floating_ips.forEach((a: unknown, k: number) => {
         const ff = `${f}.floating_ips[${k}]`;
         const ip = ipParse(a);
-        check(ip >= 0, file, ff, `${JSON.stringify(a)} is not an IPv4 address`);
+        check(ip >= 0, file, ff, `${show(a)} is not an IPv4 address`);
         const pub = networks.find((n) => n.routerExternal && hostIn(n, ip));
         check(pub !== undefined, file, ff, `${a as string} is not a host address of a router_external network`);
         check(!used.has(ip), file, ff, `${a as string} is also ${used.get(ip)}`);
@@ -258,18 +266,14 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
 
 /** Read and validate a topology file. */
 export function readTopology(file: string): Topology {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `${file}: no such topology file` : `${file}: cannot read the topology (${code ?? String(e)})`);
-  }
+  // Bounded: a topology is kilobytes; a wrong path (a capture, /dev/zero) must not be read whole.
+  const text = readInputFile(file, (problem, enoent) => (enoent ? `${file}: no such topology file` : `${file}: ${problem.replace(/^cannot read it/, 'cannot read the topology')}`));
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
+    // One line: V8 quotes the input in its message, newlines and all.
+    throw new UserError(`${file}: not valid JSON (${jsonErrorLine(e)})`);
   }
   return topologyFrom(raw, file, path.dirname(file));
 }

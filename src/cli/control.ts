@@ -8,8 +8,15 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { UserError } from '../errors';
+import { oneLine } from '../lib/input';
 
 export const DEFAULT_SOCKET = '/run/vrouter-emu/vrouter.sock';
+/** The longest request line the server reads (bytes of UTF-16 text, as buffered). */
+export const CONTROL_MAX_REQUEST = 65536;
+/** Time a client has to send its request (ms). */
+export const CONTROL_REQUEST_MS = 10_000;
+/** The longest status line the client reads. */
+const CONTROL_MAX_HEADER = 65536;
 
 /**
  * Runs one tool request: writes its text through `out` (awaiting it lets the socket drain), or throws a
@@ -21,29 +28,51 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** Serve tool requests on `socketPath` (its directory is created 0700, the socket is 0600). */
-export function controlServe(socketPath: string, handle: ToolHandler): Promise<ControlServer> {
+/**
+ * Serve tool requests on `socketPath` (its directory is created 0700, the socket is 0600).
+ * @param opts.requestMs time a client has to send its request (default CONTROL_REQUEST_MS).
+ */
+export function controlServe(socketPath: string, handle: ToolHandler, opts: { requestMs?: number } = {}): Promise<ControlServer> {
+  const requestMs = opts.requestMs ?? CONTROL_REQUEST_MS;
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   return new Promise((resolve, reject) => {
     const server = net.createServer((c) => {
       let buf = '';
+      let done = false;
       c.setEncoding('utf8');
+      // A client that connects and sends no complete request (or goes on sending after a refusal)
+      // holds a connection: not for ever.
+      c.setTimeout(requestMs, () => c.destroy());
+      const refuse = (error: string): void => {
+        // Stop reading: data after a refused request was appended to `buf` without bound.
+        done = true;
+        buf = '';
+        c.removeAllListeners('data');
+        c.resume();
+        c.end(JSON.stringify({ status: 2, error }) + '\n');
+      };
       c.on('data', (d: string) => {
+        if (done) return;
         buf += d;
         const nl = buf.indexOf('\n');
-        if (nl < 0) {
-          if (buf.length > 65536) c.destroy();
+        // Checked on the line, not only on a chunk without a newline: one chunk may hold a long line and its end.
+        if ((nl < 0 ? buf.length : nl) > CONTROL_MAX_REQUEST) {
+          refuse(`request longer than ${CONTROL_MAX_REQUEST} bytes; send one JSON line {"argv": [...]}`);
           return;
         }
+        if (nl < 0) return;
         let argv: string[];
         try {
-          const req = JSON.parse(buf.slice(0, nl)) as { argv?: unknown };
-          if (!Array.isArray(req.argv) || !req.argv.every((a) => typeof a === 'string')) throw new Error('bad request');
+          const req = JSON.parse(buf.slice(0, nl)) as { argv?: unknown } | null;
+          if (req === null || typeof req !== 'object' || !Array.isArray(req.argv) || !req.argv.every((a) => typeof a === 'string')) throw new Error('bad request');
           argv = req.argv as string[];
         } catch {
-          c.end(JSON.stringify({ status: 2, error: 'malformed request' }) + '\n');
+          refuse('malformed request; send one JSON line {"argv": ["flow", "-l"]}');
           return;
         }
+        done = true;
+        buf = '';
+        c.setTimeout(0); // a tool's output may take its time (the client reads at its pace)
         c.removeAllListeners('data');
         let started = false;
         const out = async (s: string): Promise<void> => {
@@ -111,8 +140,30 @@ export function controlCall(socketPath: string, argv: string[], write: (s: strin
       }
       buf += d;
       const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      header = JSON.parse(buf.slice(0, nl)) as { status: number; error?: string };
+      // Whatever answers on the socket may not be an instance: a bad or endless status line is a
+      // UserError, not an exception thrown out of this handler.
+      const bad = (): void => {
+        header = { status: 2, error: `${socketPath}: the answer is not a vrouter-emu status line (is it a vrouter-emu instance's socket?)` };
+        c.destroy();
+        reject(new UserError(header.error as string));
+      };
+      if (nl < 0) {
+        if (buf.length > CONTROL_MAX_HEADER) bad();
+        return;
+      }
+      let h: unknown;
+      try {
+        h = JSON.parse(buf.slice(0, nl));
+      } catch {
+        bad();
+        return;
+      }
+      const o = h as { status?: unknown; error?: unknown } | null;
+      if (o === null || typeof o !== 'object' || typeof o.status !== 'number') {
+        bad();
+        return;
+      }
+      header = { status: o.status, error: typeof o.error === 'string' ? oneLine(o.error, 500) : undefined };
       if (nl + 1 < buf.length) write(buf.slice(nl + 1));
     });
     c.once('error', (e: NodeJS.ErrnoException) => {

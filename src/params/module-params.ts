@@ -9,9 +9,9 @@
  * like the kernel's kstrtouint(…, 0): decimal, `0x` hex, leading-`0` octal.
  * @module
  */
-import * as fs from 'fs';
 import * as os from 'os';
 import { UserError } from '../errors';
+import { oneLine, readInputFile } from '../lib/input';
 
 export interface ModuleParams {
   /** Main flow hash table entries, after rounding up to a multiple of 4. */
@@ -100,18 +100,19 @@ function nearestName(name: string): string {
  * @throws UserError for a missing or unreadable file, or an option that is not name=value.
  */
 export function readParamFile(file: string): ParamAssignment[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new UserError(`${file}: no such module-parameter file; give an existing one with --params FILE (module-params/default.conf has the R2.22 defaults)`);
-    }
-    throw new UserError(`${file}: cannot read the module-parameter file (${code ?? String(e)})`);
-  }
+  // Bounded: a modprobe.d file is a few lines; a wrong path (/dev/zero, a capture) is not read whole.
+  const text = readInputFile(
+    file,
+    (problem, enoent) => (enoent
+      ? `${file}: no such module-parameter file; give an existing one with --params FILE (module-params/default.conf has the R2.22 defaults)`
+      : `${file}: ${problem.replace(/^cannot read it/, 'cannot read the module-parameter file')}`),
+    MAX_PARAM_FILE,
+  );
   return parseParamText(text, file);
 }
+
+/** The largest module-parameter file read. */
+export const MAX_PARAM_FILE = 1 << 20;
 
 /** Parse modprobe.d text; `file` names it in errors. */
 export function parseParamText(text: string, file: string): ParamAssignment[] {
@@ -119,10 +120,16 @@ export function parseParamText(text: string, file: string): ParamAssignment[] {
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n++) {
     const first = n + 1;
-    let line = lines[n];
-    while (/\\\s*$/.test(line) && n + 1 < lines.length) {
-      line = line.replace(/\\\s*$/, ' ') + lines[++n];
+    // Join `\` continuations by collecting the pieces: testing the growing line again on every
+    // piece made a file of many continuation lines quadratic (minutes for a few hundred kilobytes).
+    let piece = lines[n];
+    const pieces: string[] = [];
+    while (/\\\s*$/.test(piece) && n + 1 < lines.length) {
+      pieces.push(piece.replace(/\\\s*$/, ' '));
+      piece = lines[++n];
     }
+    pieces.push(piece);
+    let line = pieces.join('');
     const hash = line.indexOf('#');
     if (hash >= 0) line = line.slice(0, hash);
     const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
@@ -132,7 +139,7 @@ export function parseParamText(text: string, file: string): ParamAssignment[] {
       const eq = w.indexOf('=');
       const where = `${file}:${first}`;
       if (eq <= 0) {
-        throw new UserError(`${where}: '${w}' is not name=value; write it as e.g. vr_flow_entries=524288`);
+        throw new UserError(`${where}: '${oneLine(w)}' is not name=value; write it as e.g. vr_flow_entries=524288`);
       }
       out.push({ name: w.slice(0, eq), value: w.slice(eq + 1).replace(/^"(.*)"$/, '$1'), origin: { where } });
     }
@@ -146,8 +153,8 @@ export function parseParamText(text: string, file: string): ParamAssignment[] {
  */
 export function parseParamArg(arg: string): ParamAssignment {
   const eq = arg.indexOf('=');
-  if (eq <= 0) throw new UserError(`--param ${arg}: expected name=value, e.g. --param vr_flow_entries=1024`);
-  return { name: arg.slice(0, eq), value: arg.slice(eq + 1), origin: { where: `--param ${arg}` } };
+  if (eq <= 0) throw new UserError(`--param ${oneLine(arg)}: expected name=value, e.g. --param vr_flow_entries=1024`);
+  return { name: arg.slice(0, eq), value: arg.slice(eq + 1), origin: { where: `--param ${oneLine(arg)}` } };
 }
 
 /** kstrtouint(s, 0): decimal, 0x hex, leading-0 octal, optional '+'. NaN when not a u32. */
@@ -180,14 +187,14 @@ export function resolveParams(assignments: ParamAssignment[], opts: ResolveOptio
   for (const a of assignments) {
     const name = a.name.replace(/-/g, '_') as keyof ModuleParams;
     if (!(name in MODULE_PARAM_DEFAULTS)) {
-      throw new UserError(`${a.origin.where}: unknown vrouter module parameter '${a.name}' (did you mean ${nearestName(a.name)}?)`);
+      throw new UserError(`${a.origin.where}: unknown vrouter module parameter '${oneLine(a.name)}' (did you mean ${nearestName(a.name)}?)`);
     }
     const v = kstrtouint(a.value.trim());
     if (!Number.isFinite(v)) {
-      throw new UserError(`${a.origin.where}: ${name}=${a.value} is not a non-negative integer; give a number such as ${MODULE_PARAM_DEFAULTS[name]}`);
+      throw new UserError(`${a.origin.where}: ${name}=${oneLine(a.value)} is not a non-negative integer; give a number such as ${MODULE_PARAM_DEFAULTS[name]}`);
     }
     if (v > UINT_MAX) {
-      throw new UserError(`${a.origin.where}: ${name}=${a.value} is larger than an unsigned int (${UINT_MAX})`);
+      throw new UserError(`${a.origin.where}: ${name}=${oneLine(a.value)} is larger than an unsigned int (${UINT_MAX})`);
     }
     p[name] = v;
     origin[name] = a.origin.where;
