@@ -9,7 +9,8 @@ import * as net from 'net';
 import { TcpExporter } from '../../src/collector/exporter';
 import { parseSince, query } from '../../src/collector/query';
 import { collector, record, tmpDir } from '../helpers/collector';
-import { until } from '../helpers/wait';
+import { ManualTimers } from '../helpers/manual-timers';
+import { until, waitFor } from '../helpers/wait';
 
 test('records go to the collector, are acknowledged once stored, and the query sums them', async (t) => {
   const dir = tmpDir(t);
@@ -46,7 +47,6 @@ test('the collector goes away and comes back: unacknowledged records are sent ag
   await c.close();
   t.true(await until(() => !ex.stats().connected));
   for (let k = 300; k < 800; k++) ex.push(record(k));
-  await new Promise((r) => setTimeout(r, 100));
   t.is(ex.stats().queued, 500, 'held while the collector is down');
   c = await collector(dir, port);
   t.true(await until(() => ex.stats().acked === 800), JSON.stringify(ex.stats()));
@@ -114,19 +114,37 @@ test('exporter: a connect that does not complete is given up after the connect t
 });
 
 test('exporter: a peer that accepts and closes at once is reconnected to with a growing backoff (reset only by an acknowledgement)', async (t) => {
-  const srv = await rawServer(t, (s) => s.destroy());
-  const ex = new TcpExporter('127.0.0.1', srv.port, { flushMs: 10, backoffMinMs: 25, backoffMaxMs: 10_000 });
-  ex.push(record(1));
-  await new Promise((r) => setTimeout(r, 1000));
-  // 25, 50, 100, 200, 400 ms: about 5 connections in a second (every 25 ms would make ~40).
-  t.true(srv.socks.length >= 3 && srv.socks.length <= 7, `${srv.socks.length} connections`);
-  await ex.close(0);
-  // After an acknowledgement it starts over at the minimum.
+  // The first three connections are closed at once; later ones are relayed to a real collector.
   const dir = tmpDir(t);
   const c = await collector(dir);
-  const ex2 = new TcpExporter('127.0.0.1', c.port, { flushMs: 10, backoffMinMs: 25 });
-  ex2.push(record(2));
-  t.true(await until(() => ex2.stats().acked === 1));
-  await ex2.close();
-  await c.close();
+  t.teardown(() => c.close());
+  let conns = 0;
+  const srv = await rawServer(t, (s) => {
+    if (++conns <= 3) {
+      s.destroy();
+      return;
+    }
+    const up = net.connect(c.port, '127.0.0.1');
+    up.on('error', () => s.destroy());
+    s.on('close', () => up.destroy());
+    s.pipe(up).pipe(s);
+  });
+  // The reconnect and flush timers are fired by hand: the backoff is read from the delays asked for.
+  const timers = new ManualTimers();
+  const ex = new TcpExporter('127.0.0.1', srv.port, { flushMs: 10, backoffMinMs: 25, backoffMaxMs: 10_000, timers, now: timers.now });
+  ex.push(record(1));
+  for (let k = 0; k < 3; k++) {
+    await waitFor(() => timers.waiting(true) === 1, { what: `reconnect ${k + 1} to be scheduled` });
+    timers.advance(timers.delays[timers.delays.length - 1]);
+  }
+  t.deepEqual(timers.delays, [25, 50, 100], 'doubling from the minimum while no connection is acknowledged');
+  await waitFor(() => ex.stats().connected, { what: 'the fourth connection' });
+  timers.advance(10); // the flush
+  await waitFor(() => ex.stats().acked === 1, { what: 'the acknowledgement' });
+  // After an acknowledgement a lost connection starts over at the minimum.
+  for (const s of srv.socks) s.destroy();
+  await waitFor(() => timers.waiting(true) === 1, { what: 'the reconnect after the acknowledged connection' });
+  t.deepEqual(timers.delays, [25, 50, 100, 25]);
+  t.is(conns, 4);
+  await ex.close(0);
 });
