@@ -5,14 +5,10 @@
  * collector takes back (a sawtooth) is allowed, memory kept per frame (a trend) is not. Counted, not timed.
  */
 import test from 'ava';
-import { createDatapath, dpBurstEnd, dpRx } from '../../src/dp/datapath';
-import { VR_VIF_MAC } from '../../src/dp/defs';
-import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../../src/dp/interface';
-import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG, bridgeAdd, nhAdd, rtAdd } from '../../src/dp/nexthop';
-import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
+import { dpBurstEnd, dpRx } from '../../src/dp/datapath';
 import { udpFrame } from '../../src/io/frame-build';
-import { ipKeyWord, ipParse } from '../../src/agent/topology';
-import { TestHost, testAgent } from '../helpers/test-host';
+import { TestHost } from '../helpers/test-host';
+import { VM1_TO_VM2, routedPair } from '../helpers/routed';
 
 /** A host that counts what the datapath sends and keeps none of it. */
 class CountingHost extends TestHost {
@@ -22,31 +18,14 @@ class CountingHost extends TestHost {
   }
 }
 
-const MAC1 = '02:00:0a:01:01:03';
-const MAC2 = '02:00:0a:01:01:04';
-
 test('1 M frames through the datapath core: the heap does not grow with the packets', (t) => {
   t.timeout(60000);
   const host = new CountingHost();
-  const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 256, vr_oflow_entries: 32 });
-  const vrmac = macParse(VR_VIF_MAC) as Uint8Array;
-  const flags = VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED;
-  vifAdd(r.vifs, { idx: 3, type: VIF_TYPE_VIRTUAL, name: 'tap3', vrf: 1, nh: 10, flags, mtu: 1500, mac: vrmac, up: true });
-  vifAdd(r.vifs, { idx: 4, type: VIF_TYPE_VIRTUAL, name: 'tap4', vrf: 1, nh: 11, flags, mtu: 1500, mac: vrmac, up: true });
-  nhAdd(r.rt, { id: 1, type: NH_RCV, vif: 2, dmac: new Uint8Array(6) });
-  nhAdd(r.rt, { id: 10, type: NH_ENCAP, vif: 3, dmac: macParse(MAC1) as Uint8Array });
-  nhAdd(r.rt, { id: 11, type: NH_ENCAP, vif: 4, dmac: macParse(MAC2) as Uint8Array });
-  rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.3')), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG });
-  rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.4')), { nh: 11, flags: VR_RT_ARP_PROXY_FLAG });
-  bridgeAdd(r.rt, 1, macParse(MAC1) as Uint8Array, 3);
-  bridgeAdd(r.rt, 1, macParse(MAC2) as Uint8Array, 4);
-  const ip4 = ipKeyWord(ipParse('10.1.1.4'));
-  const ip3 = ipKeyWord(ipParse('10.1.1.3'));
-  const { run } = testAgent(r, host, { reverseNh: (_v, _s, d, nh) => (d === ip4 ? 11 : d === ip3 ? 10 : nh) });
+  const { r, run } = routedPair(host);
 
   // 16 flows; their first packets trap, the agent sets them up, the held packets go out.
   const frames = Array.from({ length: 16 }, (_, k) =>
-    udpFrame({ src: '10.1.1.3', dst: '10.1.1.4', srcMac: MAC1, dstMac: VR_VIF_MAC }, { sport: 1000 + k, dport: 2000, payload: 18 }));
+    udpFrame(VM1_TO_VM2, { sport: 1000 + k, dport: 2000, payload: 18 }));
   for (const f of frames) dpRx(r, 3, f, 0, f.length);
   dpBurstEnd(r);
   run();
