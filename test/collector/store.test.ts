@@ -123,7 +123,7 @@ test('an append that cannot be cut off breaks the store: the collector stops ack
   t.is(fatal[0].name, 'StoreBrokenError');
   t.true(store.broken);
   fail = false;
-  await new Promise((r) => setTimeout(r, 200));
+  t.true(await until(() => ex.stats().reconnects >= 1 && (server.stats.refused > 0 || server.stats.writeErrors > 0)), JSON.stringify([ex.stats(), server.stats]));
   t.is(ex.stats().acked, 1, 'nothing acknowledged after that, though the exporter reconnects and resends');
   t.true(server.stats.refused > 0 || server.stats.writeErrors > 0);
   t.throws(() => store.append([batch(9, 1)], 1), { name: 'StoreBrokenError' });
