@@ -60,7 +60,30 @@ export interface TcpExporterOptions {
   log?: (line: string) => void;
   /** Open the connection (net.connect; tests replace it). */
   connect?: (host: string, port: number) => net.Socket;
+  /** The clock (epoch ms) for acknowledgement timeouts; tests drive it by hand. */
+  now?: () => number;
+  /** The flush and reconnect timers; tests fire them by hand. */
+  timers?: ExportTimers;
 }
+
+/** The timers an exporter uses (unref'd: they never keep the process alive). */
+export interface ExportTimers {
+  after(ms: number, fn: () => void): { cancel(): void };
+  every(ms: number, fn: () => void): { cancel(): void };
+}
+
+export const realTimers: ExportTimers = {
+  after(ms, fn) {
+    const h = setTimeout(fn, ms);
+    h.unref();
+    return { cancel: () => clearTimeout(h) };
+  },
+  every(ms, fn) {
+    const h = setInterval(fn, ms);
+    h.unref();
+    return { cancel: () => clearInterval(h) };
+  },
+};
 
 export const EXPORT_CONNECT_TIMEOUT_MS = 5000;
 export const EXPORT_ACK_TIMEOUT_MS = 10_000;
@@ -93,8 +116,10 @@ export class TcpExporter implements RecordSink {
   private connected = false;
   private closing = false;
   private backoff: number;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private readonly flushTimer: NodeJS.Timeout;
+  private reconnectTimer: { cancel(): void } | undefined;
+  private readonly flushTimer: { cancel(): void };
+  private readonly now: () => number;
+  private readonly timers: ExportTimers;
   private everConnected = false;
   private readonly st = { sent: 0, acked: 0, dropped: 0, reconnects: 0, timeouts: 0 };
 
@@ -110,8 +135,9 @@ export class TcpExporter implements RecordSink {
     this.keepAlive = o.keepAliveMs ?? EXPORT_KEEPALIVE_MS;
     this.log = o.log ?? ((): void => undefined);
     this.open = o.connect ?? ((h, p): net.Socket => net.connect({ host: h, port: p }));
-    this.flushTimer = setInterval(() => this.flush(), this.flushMs);
-    this.flushTimer.unref();
+    this.now = o.now ?? Date.now;
+    this.timers = o.timers ?? realTimers;
+    this.flushTimer = this.timers.every(this.flushMs, () => this.flush());
     this.connect();
   }
 
@@ -153,7 +179,7 @@ export class TcpExporter implements RecordSink {
       this.log(`flow export: connected to the collector at ${this.name}`);
       s.write(JSON.stringify({ hello: { generator: this.generator, v: PROTOCOL_VERSION } }) + '\n');
       // What the last connection left unacknowledged goes again (the collector drops duplicates).
-      const now = Date.now();
+      const now = this.now();
       for (const b of this.inflight) {
         b.sentAt = now;
         s.write(b.line);
@@ -190,8 +216,7 @@ export class TcpExporter implements RecordSink {
       this.sock = undefined;
       if (this.closing) return;
       if (was) this.log(`flow export: lost the collector at ${this.name}; reconnecting (records are kept up to ${this.queueMax})`);
-      this.reconnectTimer = setTimeout(() => this.connect(), this.backoff);
-      this.reconnectTimer.unref();
+      this.reconnectTimer = this.timers.after(this.backoff, () => this.connect());
       this.backoff = Math.min(this.backoff * 2, this.backoffMax);
     });
   }
@@ -200,7 +225,7 @@ export class TcpExporter implements RecordSink {
   private flush(): void {
     const s = this.sock;
     if (!this.connected || !s) return;
-    const now = Date.now();
+    const now = this.now();
     if (this.inflight.length > 0 && now - this.inflight[0].sentAt > this.ackTimeout) {
       this.st.timeouts++;
       this.log(`flow export: the collector at ${this.name} acknowledged nothing for ${this.ackTimeout} ms; reconnecting`);
@@ -224,8 +249,8 @@ export class TcpExporter implements RecordSink {
     const until = Date.now() + waitMs;
     while (this.connected && this.inflight.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.closing = true;
-    clearInterval(this.flushTimer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.flushTimer.cancel();
+    this.reconnectTimer?.cancel();
     this.sock?.destroy();
   }
 }

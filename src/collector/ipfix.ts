@@ -17,7 +17,7 @@ import {
   VR_FLOW_TCP_RST,
   VR_FLOW_TCP_SYN,
 } from '../dp/defs';
-import type { RecordSink, SinkStats } from './exporter';
+import { type ExportTimers, type RecordSink, type SinkStats, realTimers } from './exporter';
 
 export const IPFIX_VERSION = 10;
 export const TEMPLATE_ID = 256;
@@ -142,7 +142,10 @@ export function ipfixMessage(records: IpfixRecord[], seq: number, exportSecs: nu
 export interface IpfixExporterOptions {
   flushMs?: number;
   queueMax?: number;
+  /** The clock (epoch ms): export times, template refresh, lookup retry; tests drive it by hand. */
   now?: () => number;
+  /** The flush timer; tests fire it by hand. */
+  timers?: ExportTimers;
   /** Log a line (a collector name that does not resolve). */
   log?: (line: string) => void;
   /** The name lookup (dns.lookup); tests count its calls. */
@@ -161,7 +164,7 @@ export class IpfixExporter implements RecordSink {
   private pending: IpfixRecord[] = [];
   private seq = 0;
   private lastTemplate = -Infinity;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: { cancel(): void };
   private readonly st = { sent: 0, dropped: 0 };
   private readonly queueMax: number;
   private readonly now: () => number;
@@ -183,8 +186,7 @@ export class IpfixExporter implements RecordSink {
     this.sock.on('error', () => undefined);
     if (net.isIPv4(host)) this.addr = host;
     else this.resolve();
-    this.timer = setInterval(() => this.flush(), o.flushMs ?? 100);
-    this.timer.unref();
+    this.timer = (o.timers ?? realTimers).every(o.flushMs ?? 100, () => this.flush());
   }
 
   private resolve(): void {
@@ -193,7 +195,7 @@ export class IpfixExporter implements RecordSink {
     this.lookup(this.host, (e, address) => {
       this.resolving = false;
       if (e || !net.isIPv4(address)) {
-        this.nextResolve = Date.now() + RESOLVE_RETRY_MS;
+        this.nextResolve = this.now() + RESOLVE_RETRY_MS;
         this.log(`flow export: ${this.name}: cannot resolve ${this.host} (${e?.code ?? 'no IPv4 address'}); records wait, trying again in ${RESOLVE_RETRY_MS / 1000} s`);
         return;
       }
@@ -220,7 +222,7 @@ export class IpfixExporter implements RecordSink {
   private flush(): void {
     const addr = this.addr;
     if (addr === undefined) {
-      if (Date.now() >= this.nextResolve) this.resolve();
+      if (this.now() >= this.nextResolve) this.resolve();
       return;
     }
     const now = this.now();
@@ -243,7 +245,7 @@ export class IpfixExporter implements RecordSink {
   async close(): Promise<void> {
     this.flush();
     this.closed = true;
-    clearInterval(this.timer);
+    this.timer.cancel();
     await new Promise<void>((r) => setTimeout(r, 50));
     this.sock.close();
   }

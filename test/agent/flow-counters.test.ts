@@ -85,9 +85,16 @@ test('counters read while another thread counts (low word first, then the carry)
   `, { eval: true, workerData: { sab: r.ft.sab, ctl, lo, of } });
   const state = new Int32Array(ctl, 0, 1);
   const before = agent.flows.read(i).bytes;
-  const end = Date.now() + 8000;
+  // Reads go on until the worker has carried into the overflow word many times and the agent has read
+  // the counters many times meanwhile: a count of events, not a wall-clock time (the machine is loaded).
+  const overflow = new Uint16Array(r.ft.sab);
+  const giveUp = Date.now() + 60_000;
   let reads = 0;
-  while (Date.now() < end) {
+  while (overflow[of] < 17 || reads < 20_000) {
+    if (Date.now() > giveUp) {
+      t.fail(`after 60 s: ${overflow[of]} carries, ${reads} reads`);
+      break;
+    }
     for (let k = 0; k < 1000; k++, reads++) {
       host.advance(1000);
       agent.tick(host.now);

@@ -3,11 +3,12 @@
  * protocol aging, VMI fat flow, network policy, floating IPs to an outside namespace (seen by tcpdump
  * there), and reload by `config reload` and SIGHUP.
  */
-import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { exited, needRoot, parseFlowList, sleep, startInstance } from '../helpers/instance';
+import { exited, parseFlowList, startInstance } from '../helpers/instance';
+import { e2e } from '../helpers/requires';
+import { until, waitFor, waitListening } from '../helpers/wait';
 
 /** A UDP server answering every datagram, on each port given. */
 const UDP_ECHO = `
@@ -40,9 +41,8 @@ for k in range(n):
 print(ok)
 `;
 
-test.serial('protocol aging (udp, 53, 5) and fat flow (udp, 53) with real UDP queries', async (t) => {
+e2e({ root: true, tools: ['ip', 'python3'] }).serial('protocol aging (udp, 53, 5) and fat flow (udp, 53) with real UDP queries', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const conf = path.join(fs.mkdtempSync('/tmp/vremu-conf-'), 'contrail-vrouter-agent.conf');
   fs.writeFileSync(conf, '[DEFAULT]\nflow_cache_timeout=120\n[FLOWS]\nmax_vm_flows=100\n');
   const i = await startInstance({
@@ -60,7 +60,9 @@ test.serial('protocol aging (udp, 53, 5) and fat flow (udp, 53) with real UDP qu
   ];
   try {
     t.regex(i.out(), /flow_cache_timeout 120 s \(.*contrail-vrouter-agent\.conf\)/);
-    await sleep(800);
+    await waitListening('vm-paf', 53, 'udp');
+    await waitListening('vm-pap', 53, 'udp');
+    await waitListening('vm-pap', 9999, 'udp');
     const q = (dst: string, port: number, n: number, first: number): string =>
       i.inVm('vm-pac', ['python3', '-c', UDP_QUERIES, dst, String(port), String(n), String(first)], 60000).stdout.trim();
     t.is(q('10.31.1.4', 53, 100, 20000), '100', 'every query to the fat-flow server answered');
@@ -79,11 +81,11 @@ test.serial('protocol aging (udp, 53, 5) and fat flow (udp, 53) with real UDP qu
     t.regex(agentFlows, /10\.31\.1\.3:0 +10\.31\.1\.4:53 .*\n.*aging \(17, 53\) 5s/, 'the (udp, 53) aging table');
     t.regex(agentFlows, /10\.31\.1\.3:\d+ +10\.31\.1\.5:9999 .*\n.*aging \(0, 0\) 120s/, 'the default table');
     // Idle, the port-53 flows go within a few seconds; the other UDP flow stays.
+    // (The bound only tells the 5 s table from the 120 s default; the exact timing is the unit tests'.)
     const t0 = Date.now();
-    while (Date.now() - t0 < 20000 && udp().some((f) => f.dport === 53 || f.sport === 53)) await sleep(250);
+    await waitFor(() => !udp().some((f) => f.dport === 53 || f.sport === 53), { timeoutMs: 60000, intervalMs: 250, what: 'the port-53 flows to age out' });
     const took = (Date.now() - t0) / 1000;
-    t.false(udp().some((f) => f.dport === 53 || f.sport === 53), `port-53 flows aged out (${took.toFixed(1)} s)`);
-    t.true(took < 12, `within a few seconds of the 5 s timeout (${took.toFixed(1)} s)`);
+    t.true(took < 60, `aged by the 5 s table, not the 120 s default (${took.toFixed(1)} s)`);
     const rest = udp();
     t.is(rest.length, 2, 'the UDP 9999 pair stays');
     t.true(rest.every((f) => f.dport === 9999 || f.sport === 9999));
@@ -132,9 +134,8 @@ const POLICY_TOPOLOGY = (port80: 'pass' | 'deny' | 'allow') => ({
   network_policies: [POLICY(port80)],
 });
 
-test.serial('network policy: a deny rule drops with reason Policy, a pass rule forwards; reload by command and SIGHUP', async (t) => {
+e2e({ root: true, tools: ['ip', 'nc', 'ping'] }).serial('network policy: a deny rule drops with reason Policy, a pass rule forwards; reload by command and SIGHUP', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const i = await startInstance(POLICY_TOPOLOGY('pass'));
   const topoFile = path.join(i.dir, 'topology.json');
   const tcp80 = async (): Promise<boolean> => {
@@ -142,9 +143,9 @@ test.serial('network policy: a deny rule drops with reason Policy, a pass rule f
     const srvDone = exited(srv);
     let got = '';
     srv.stdout.on('data', (d: Buffer) => (got += d.toString()));
-    await sleep(400);
+    await waitListening('vm-pr1', 80);
     i.inVm('vm-pb1', ['sh', '-c', 'echo through-policy | nc -q 1 -w 2 10.33.0.10 80']);
-    await sleep(300);
+    await until(() => got.includes('through-policy'), 2000);
     srv.kill();
     await srvDone;
     return got.includes('through-policy');
@@ -170,8 +171,7 @@ test.serial('network policy: a deny rule drops with reason Policy, a pass rule f
     // The rule turned to deny, applied by SIGHUP: a new connection is dropped by the rule.
     fs.writeFileSync(topoFile, JSON.stringify(POLICY_TOPOLOGY('deny')));
     i.proc.kill('SIGHUP');
-    const t0 = Date.now();
-    while (Date.now() - t0 < 5000 && !/SIGHUP: configuration reloaded/.test(i.out())) await sleep(100);
+    await waitFor(() => /SIGHUP: configuration reloaded/.test(i.out()), { what: 'the SIGHUP reload' });
     t.regex(i.out(), /SIGHUP: configuration reloaded: \d+ aging tables, 1 network policies/);
     t.false(await tcp80(), 'TCP 80 is denied after the reload');
     const l = parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6 && f.dport === 80);
@@ -183,23 +183,20 @@ test.serial('network policy: a deny rule drops with reason Policy, a pass rule f
   }
 });
 
-test.serial('floating IP: the VM reaches the outside namespace, which sees the floating IP; and back by DNAT', async (t) => {
+e2e({ root: true, tools: ['ip', 'tcpdump', 'ping', 'python3', 'nc'] }).serial('floating IP: the VM reaches the outside namespace, which sees the floating IP; and back by DNAT', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const i = await startInstance(POLICY_TOPOLOGY('pass'));
   try {
     t.regex(i.out(), /floating IP 198\.51\.100\.10 \(ppub\) → pb1 10\.32\.0\.10/);
     // tcpdump in the outside namespace, then a ping from the VM to the outside host.
     const dump = spawn('ip', ['netns', 'exec', 'pout', 'tcpdump', '-n', '-l', '-i', 'eth0', '-c', '4', 'icmp'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const dumpDone = exited(dump);
     let seen = '';
     let ready = '';
     dump.stdout.on('data', (d: Buffer) => (seen += d.toString()));
     dump.stderr.on('data', (d: Buffer) => (ready += d.toString()));
-    const t0 = Date.now();
-    while (Date.now() - t0 < 5000 && !ready.includes('listening')) await sleep(50);
+    await waitFor(() => ready.includes('listening') || dump.exitCode !== null, { what: 'tcpdump to listen' });
     const ping = i.inVm('vm-pb1', ['ping', '-c', '2', '-i', '0.3', '-W', '2', '198.51.100.254']);
-    await Promise.race([dumpDone, sleep(3000)]);
+    await until(() => dump.exitCode !== null, 5000); // -c 4: the two requests and two replies
     dump.kill();
     t.regex(ping.stdout, / 2 received/);
     t.regex(seen, /IP 198\.51\.100\.10 > 198\.51\.100\.254: ICMP echo request/, `tcpdump in the outside namespace:\n${seen}`);
@@ -213,12 +210,11 @@ test.serial('floating IP: the VM reaches the outside namespace, which sees the f
     const srv = spawn('ip', ['netns', 'exec', 'vm-pb1', 'python3', '-c',
       'import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("0.0.0.0",8080));s.listen(1);c,a=s.accept();print(a[0],c.recv(100).decode().strip(),flush=True)'],
     { stdio: ['ignore', 'pipe', 'ignore'] });
-    const srvDone = exited(srv);
     let got = '';
     srv.stdout.on('data', (d: Buffer) => (got += d.toString()));
-    await sleep(500);
+    await waitListening('vm-pb1', 8080);
     i.inVm('pout', ['sh', '-c', 'echo hello-fip | nc -q 1 -w 2 198.51.100.10 8080']);
-    await Promise.race([srvDone, sleep(3000)]);
+    await until(() => srv.exitCode !== null, 3000);
     srv.kill();
     t.is(got.trim(), '198.51.100.254 hello-fip');
   } finally {

@@ -4,10 +4,12 @@
  * it was found; an attached interface of the topology that vanishes takes its vif down (counted) and is
  * re-attached when it comes back.
  */
-import test from 'ava';
 import * as fs from 'fs';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import { BIN, needRoot, sleep, startInstance } from '../helpers/instance';
+import { BIN, sleep, startInstance } from '../helpers/instance';
+import test from 'ava';
+import { e2e } from '../helpers/requires';
+import { waitFor as waitForCond } from '../helpers/wait';
 
 const made: string[] = [];
 const kids: ChildProcess[] = [];
@@ -44,20 +46,13 @@ function pinger(ns: string, dst: string): { replies: () => number } {
   return { replies: () => (out.match(/bytes from/g) ?? []).length };
 }
 
-async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const waitFor = (what: string, cond: () => boolean, ms: number): Promise<void> => waitForCond(cond, { timeoutMs: ms, intervalMs: 200, what });
 
 const sysfs = (f: string): string => fs.readFileSync(f, 'utf8').trim();
 const isUp = (ifname: string): boolean => (parseInt(sysfs(`/sys/class/net/${ifname}/flags`), 16) & 1) === 1;
 
-test.serial('vif --add attaches a veth while traffic runs, vif --delete detaches it as it was; a vanished interface goes down and comes back', async (t) => {
+e2e({ root: true, tools: ['ip', 'ping'] }).serial('vif --add attaches a veth while traffic runs, vif --delete detaches it as it was; a vanished interface goes down and comes back', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const net = 'net-at';
   vethVm('e2e-attv', 'e2eatv', '10.31.1.8', '02:00:0a:1f:01:08', '10.31.1.1');
   const i = await startInstance({
@@ -77,7 +72,7 @@ test.serial('vif --add attaches a veth while traffic runs, vif --delete detaches
     vethVm('e2e-atrt', 'e2eart', '10.31.1.9', '02:00:0a:1f:01:09', '10.31.1.1');
     t.false(isUp('e2eart'), 'left down before');
     const ping = pinger('e2e-atrt', '10.31.1.3');
-    await sleep(1000);
+    await sleep(1000); // an observation window: what must not happen cannot be waited for
     t.is(ping.replies(), 0, 'no replies before the vif exists');
     const add = i.tool('vif', '--add', 'e2eart', '--type', 'virtual', '--vm', 'atrt', '--ip', '10.31.1.9', '--mac', '02:00:0a:1f:01:09');
     t.is(add.status, 0, add.stderr);
@@ -98,9 +93,9 @@ test.serial('vif --add attaches a veth while traffic runs, vif --delete detaches
     // vif --delete: replies stop; the interface is as it was (down, IPv6 as before).
     const del = i.tool('vif', '--delete', '5');
     t.is(del.status, 0, del.stderr);
-    await sleep(600);
+    await sleep(600); // replies already in flight
     const n = ping.replies();
-    await sleep(1500);
+    await sleep(1500); // an observation window: no reply may come in it
     t.is(ping.replies(), n, 'no replies after vif --delete');
     t.notRegex(i.tool('vif', '--list').stdout, /vif0\/5 /);
     t.false(isUp('e2eart'), 'left down, as found');
@@ -121,8 +116,7 @@ test.serial('vif --add attaches a veth while traffic runs, vif --delete detaches
   t.is(sysfs('/proc/sys/net/ipv6/conf/e2eatv/disable_ipv6'), '0', 'stop leaves the topology\'s interface as found');
 });
 
-test.serial('start with an attached interface that does not exist, or an unknown --packet-io: one line, exit 2, nothing left behind', (t) => {
-  if (!needRoot(t)) return;
+e2e({ root: true, tools: ['ip'] }).serial('start with an attached interface that does not exist, or an unknown --packet-io: one line, exit 2, nothing left behind', (t) => {
   const dir = fs.mkdtempSync('/tmp/vremu-at-');
   const topo = `${dir}/t.json`;
   fs.writeFileSync(topo, JSON.stringify({

@@ -3,12 +3,13 @@
  * process) and to nfcapd over IPFIX, with tshark decoding the datagrams; the collector killed with -9
  * during a burst and started again.
  */
-import test from 'ava';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import { BIN, exited, needRoot, parseFlowList, sleep, startInstance } from '../helpers/instance';
+import { BIN, exited, parseFlowList, startInstance } from '../helpers/instance';
+import { e2e } from '../helpers/requires';
+import { until as waitFor, waitListening } from '../helpers/wait';
 
 interface Child {
   proc: ChildProcess;
@@ -24,12 +25,6 @@ function child(cmd: string, args: string[]): Child {
   return { proc, out: () => out, done: exited(proc) };
 }
 
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(100);
-  return cond();
-}
-
 function startCollector(port: number, data: string): Child {
   return child(process.execPath, [BIN, 'collector', '--listen', `127.0.0.1:${port}`, '--data', data]);
 }
@@ -38,9 +33,8 @@ interface Stats {
   export: { exported: number; collectors: { name: string; connected: boolean; sent: number; acked: number; queued: number; dropped: number }[] };
 }
 
-test.serial('records reach the collector and nfcapd; unsampled, their deltas add up to the flow -l stats; tshark decodes the IPFIX', async (t) => {
+e2e({ root: true, tools: ['ip', 'ping', 'iperf3', 'nfcapd', 'nfdump', 'tshark'] }).serial('records reach the collector and nfcapd; unsampled, their deltas add up to the flow -l stats; tshark decodes the IPFIX', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-export-'));
   const nfDir = path.join(dir, 'nf');
   fs.mkdirSync(nfDir);
@@ -61,22 +55,30 @@ test.serial('records reach the collector and nfcapd; unsampled, their deltas add
     t.regex(i.out(), /flow export to 127\.0\.0\.1:18087 \(flow_export_rate -1\)/);
     t.regex(i.inVm('vm-xaa', ['ping', '-c', '6', '-i', '0.2', '10.52.1.4']).stdout, / 6 received/);
     const srv = spawn('ip', ['netns', 'exec', 'vm-xab', 'iperf3', '-s', '-1'], { stdio: 'ignore' });
-    await sleep(500);
+    await waitListening('vm-xab', 5201);
     const cl = i.inVm('vm-xaa', ['iperf3', '-c', '10.52.1.4', '-n', '2M']);
     t.is(cl.status, 0, cl.stderr);
     srv.kill();
     // The aging visits (every second for so few flows) export the last deltas; then nothing changes.
-    await sleep(3000);
-    const listed = parseFlowList(i.tool('flow', '-l').stdout);
-    const byIndex = new Map(listed.map((f) => [f.index, Number((/Stats:\d+\/(\d+)/.exec(f.detail) as RegExpExecArray)[1])]));
-    const agentFlows = JSON.parse(i.tool('agent', 'flows', '--json').stdout) as { index: number; uuid: string; proto: number }[];
-    t.true(await waitFor(() => {
-      const s = stats().export.collectors.find((c) => c.name === '127.0.0.1:18087');
-      return s !== undefined && s.acked === s.sent && s.queued === 0;
-    }, 5000));
-    const q = JSON.parse(spawnSync(process.execPath, [BIN, 'collector', 'query', '--data', path.join(dir, 'coll'), '--json'], { encoding: 'utf8' }).stdout) as {
-      flows: { flowuuid: string; bytes: number; direction: string }[];
+    // Wait for that: everything sent acknowledged, and the collector's sums equal to the flow -l bytes.
+    const snapshot = () => {
+      const listed = parseFlowList(i.tool('flow', '-l').stdout);
+      const byIndex = new Map(listed.map((f) => [f.index, Number((/Stats:\d+\/(\d+)/.exec(f.detail) as RegExpExecArray)[1])]));
+      const agentFlows = JSON.parse(i.tool('agent', 'flows', '--json').stdout) as { index: number; uuid: string; proto: number }[];
+      const q = JSON.parse(spawnSync(process.execPath, [BIN, 'collector', 'query', '--data', path.join(dir, 'coll'), '--json'], { encoding: 'utf8' }).stdout) as {
+        flows: { flowuuid: string; bytes: number; direction: string }[];
+      };
+      return { byIndex, agentFlows, q };
     };
+    let snap = snapshot();
+    const settled = await waitFor(() => {
+      const s = stats().export.collectors.find((c) => c.name === '127.0.0.1:18087');
+      if (s === undefined || s.acked !== s.sent || s.queued !== 0) return false;
+      snap = snapshot();
+      return snap.agentFlows.every((f) => !snap.byIndex.has(f.index) || snap.q.flows.find((x) => x.flowuuid === f.uuid)?.bytes === snap.byIndex.get(f.index));
+    }, 20000, 250);
+    t.true(settled, 'the export settled: all acknowledged, the sums equal to flow -l (the assertions below say which differ)');
+    const { byIndex, agentFlows, q } = snap;
     let compared = 0;
     for (const f of agentFlows) {
       const got = q.flows.find((x) => x.flowuuid === f.uuid);
@@ -113,9 +115,8 @@ test.serial('records reach the collector and nfcapd; unsampled, their deltas add
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test.serial('kill -9 of the collector during a burst: acknowledged records survive, the node keeps forwarding and counts its drops', async (t) => {
+e2e({ root: true, tools: ['ip', 'ping', 'python3'] }).serial('kill -9 of the collector during a burst: acknowledged records survive, the node keeps forwarding and counts its drops', async (t) => {
   t.timeout(180000);
-  if (!needRoot(t)) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-export-'));
   const data = path.join(dir, 'coll');
   const conf = path.join(dir, 'agent.conf');

@@ -7,23 +7,22 @@ import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { Instance, isRoot, needRoot, parseFlowList, sleep, startInstance } from '../helpers/instance';
+import { Instance, parseFlowList, startInstance } from '../helpers/instance';
+import { Needs, e2e, unmet } from '../helpers/requires';
+import { waitFor as waitForCond } from '../helpers/wait';
 
 const ROOT = path.join(__dirname, '..', '..');
+
+// The guest image is built from Debian packages with busybox, cpio and xz (scripts/guest-image.sh).
+const NEEDS: Needs = { root: true, tools: ['ip', 'ping', 'qemu-system-x86_64', 'busybox', 'cpio', 'xz'] };
 
 test.before(() => {
   // The guest image (kernel + initramfs from Debian packages) is built once and cached; building it here
   // keeps the instance's start within its readiness timeout.
-  if (isRoot) execFileSync('bash', [path.join(ROOT, 'scripts', 'guest-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600000 });
+  if (unmet(NEEDS).length === 0) execFileSync('bash', [path.join(ROOT, 'scripts', 'guest-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600000 });
 });
 
-async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const waitFor = (what: string, cond: () => boolean, ms: number): Promise<void> => waitForCond(cond, { timeoutMs: ms, intervalMs: 250, what });
 
 const consoleOf = (i: Instance, vm: string): string => {
   try {
@@ -33,9 +32,8 @@ const consoleOf = (i: Instance, vm: string): string => {
   }
 };
 
-test.serial('two qemu guests ping each other and move a file over TCP through the flow engine; a guest and a netns VM talk', async (t) => {
+e2e(NEEDS).serial('two qemu guests ping each other and move a file over TCP through the flow engine; a guest and a netns VM talk', async (t) => {
   t.timeout(300000);
-  if (!needRoot(t)) return;
   const net = 'net-gq';
   const i = await startInstance({
     networks: [{ name: net, subnet: '10.30.1.0/24', gateway: '10.30.1.1' }],

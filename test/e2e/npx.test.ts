@@ -2,17 +2,16 @@
  * `npx vrouter-emu start` under a process supervisor: SIGTERM goes to the `npx` process, whose wrapper
  * does not pass it on; the instance sees its launcher go and stops as on SIGTERM, removing its namespaces.
  */
-import test from 'ava';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { needRoot, nsExists, twoVms } from '../helpers/instance';
+import { nsExists, twoVms } from '../helpers/instance';
+import { e2e } from '../helpers/requires';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-test('SIGTERM to npx stops the instance and removes its namespaces', async (t) => {
-  if (!needRoot(t)) return;
+e2e({ root: true, tools: ['ip'] })('SIGTERM to npx stops the instance and removes its namespaces', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-npx-'));
   const topo = path.join(dir, 'topology.json');
   fs.writeFileSync(topo, JSON.stringify(twoVms('npx', 31)));

@@ -2,15 +2,15 @@
  * End to end, as root: real namespaces, TAP devices, ping, iperf3, nc and python3 traffic through a
  * running `vrouter-emu start`, checked with the vRouter tools on its control socket.
  */
-import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
-import { BIN, Instance, dropstat, exited, needRoot, nsExists, parseFlowList, sleep, startInstance, twoVms } from '../helpers/instance';
+import { BIN, Instance, dropstat, exited, nsExists, parseFlowList, startInstance, twoVms } from '../helpers/instance';
+import { e2e } from '../helpers/requires';
+import { waitFor, waitListening } from '../helpers/wait';
 
-test.serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing stats', async (t) => {
+e2e({ root: true, tools: ['ip', 'ping'] }).serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing stats', async (t) => {
   t.timeout(90000);
-  if (!needRoot(t)) return;
   const i = await startInstance(twoVms('p1', 11));
   try {
     // One ping process (one ICMP id, so one flow pair), sampled while it runs.
@@ -22,9 +22,9 @@ test.serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing 
       const l = parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 1 && f.sip === '10.11.1.3');
       return l.map((f) => Number((/Stats:(\d+)\//.exec(f.detail) as RegExpExecArray)[1]));
     };
-    await sleep(700);
+    await waitFor(() => (stats()[0] ?? 0) > 0, { what: 'the ICMP flow to count packets' });
     const s1 = stats();
-    await sleep(800);
+    await waitFor(() => (stats()[0] ?? 0) > s1[0], { what: `the ICMP flow's stats to grow past ${s1[0]}` });
     const s2 = stats();
     await pingDone;
     t.regex(pingOut, / 8 received, 0% packet loss/);
@@ -51,22 +51,22 @@ test.serial('vm1 pings vm2; flow -l shows the ICMP pair forwarding with growing 
   t.false(fs.existsSync(i.socket), 'and the socket');
 });
 
-test.serial('a TCP transfer shows SSrEEr; FIN and RST closes are evicted, or deleted by the agent with eviction off', async (t) => {
+e2e({ root: true, tools: ['ip', 'iperf3', 'nc'] }).serial('a TCP transfer shows SSrEEr; FIN and RST closes are evicted, or deleted by the agent with eviction off', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   for (const eviction of ['on', 'off']) {
     const i = await startInstance(twoVms(`t${eviction}`, eviction === 'on' ? 12 : 13), ['--datapath-eviction', eviction]);
     const dst = eviction === 'on' ? '10.12.1.4' : '10.13.1.4';
     const [a, b] = [`vm-t${eviction}a`, `vm-t${eviction}b`];
     try {
       const srv = spawn('ip', ['netns', 'exec', b, 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
-      await sleep(700);
+      await waitListening(b, 5201);
       const cl = spawn('ip', ['netns', 'exec', a, 'iperf3', '-c', dst, '-t', '3', '-p', '5201', '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
       const clDone = exited(cl);
       let json = '';
       cl.stdout.on('data', (d: Buffer) => (json += d.toString()));
-      await sleep(1800);
-      const during = parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6 && (f.dport === 5201 || f.sport === 5201));
+      const iperfFlows = () => parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6 && (f.dport === 5201 || f.sport === 5201));
+      await waitFor(() => { const l = iperfFlows(); return l.length >= 4 && l.every((f) => /TCP:SSrEEr, /.test(f.detail)); }, { what: `iperf3's control and data connections established both ways (${eviction})` });
+      const during = iperfFlows();
       t.true(during.length >= 4, `control and data connections, both directions (${eviction})`);
       for (const f of during) t.regex(f.detail, /TCP:SSrEEr, /, `${eviction}: ${f.sip}:${f.sport}`);
       await clDone;
@@ -76,21 +76,18 @@ test.serial('a TCP transfer shows SSrEEr; FIN and RST closes are evicted, or del
       // An RST: a connection refused by a closed port.
       const nc = i.inVm(a, ['nc', '-z', '-w', '2', dst, '9']);
       t.not(nc.status, 0);
-      await sleep(300);
-      const after = parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6);
+      const tcpFlows = (): number => parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6).length;
       if (eviction === 'on') {
-        t.is(after.length, 0, 'closed and reset connections were evicted');
+        await waitFor(() => tcpFlows() === 0, { timeoutMs: 5000, what: 'the closed and reset connections to be evicted' });
+        const after = tcpFlows();
+        t.is(after, 0, 'closed and reset connections were evicted');
         const evicted = i.tool('flow', '-l', '--show-evicted').stdout;
         t.regex(evicted, /Flags:E, /);
       } else {
         t.notRegex(i.tool('flow', '-l', '--show-evicted').stdout, /Flags:E, /, 'nothing is evicted with eviction off');
         // The agent's TCP scan (a sweep every 15 s at most) deletes the DEAD pairs.
-        let left = after.length;
-        for (let k = 0; k < 20 && left > 0; k++) {
-          await sleep(1000);
-          left = parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6).length;
-        }
-        t.is(left, 0, 'DEAD pairs deleted by the agent');
+        await waitFor(() => tcpFlows() === 0, { timeoutMs: 30000, intervalMs: 500, what: 'the agent to delete the DEAD pairs' });
+        t.is(tcpFlows(), 0, 'DEAD pairs deleted by the agent');
       }
     } finally {
       t.is(await i.stop(), 0);
@@ -98,18 +95,17 @@ test.serial('a TCP transfer shows SSrEEr; FIN and RST closes are evicted, or del
   }
 });
 
-test.serial('a UDP port scan fills the small table: Flow Table Full while an established TCP transfer keeps going', async (t) => {
+e2e({ root: true, tools: ['ip', 'iperf3', 'python3'] }).serial('a UDP port scan fills the small table: Flow Table Full while an established TCP transfer keeps going', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const i = await startInstance(twoVms('f1', 14), ['--params', 'module-params/small.conf']);
   try {
     const srv = spawn('ip', ['netns', 'exec', 'vm-f1b', 'iperf3', '-s', '-1'], { stdio: 'ignore' });
-    await sleep(700);
+    await waitListening('vm-f1b', 5201);
     const cl = spawn('ip', ['netns', 'exec', 'vm-f1a', 'iperf3', '-c', '10.14.1.4', '-t', '5', '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const clDone = exited(cl);
     let json = '';
     cl.stdout.on('data', (d: Buffer) => (json += d.toString()));
-    await sleep(1000);
+    await waitFor(() => parseFlowList(i.tool('flow', '-l').stdout).some((f) => f.proto === 6 && f.dport === 5201 && /TCP:SSrEEr, /.test(f.detail)), { what: 'the iperf3 transfer to be established' });
     const scan = i.inVm('vm-f1a', [
       'python3', '-c',
       "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor p in range(1, 4001):\n  try: s.sendto(b'x', ('10.14.1.4', p))\n  except OSError: pass",
@@ -130,9 +126,8 @@ test.serial('a UDP port scan fills the small table: Flow Table Full while an est
   }
 });
 
-test.serial('garbage frames written into a TAP are counted, and a deleted TAP marks its vif down', async (t) => {
+e2e({ root: true, tools: ['ip', 'python3', 'ping'] }).serial('garbage frames written into a TAP are counted, and a deleted TAP marks its vif down', async (t) => {
   t.timeout(120000);
-  if (!needRoot(t)) return;
   const i = await startInstance(twoVms('g1', 15));
   try {
     // 100 000 random frames (random lengths, random bytes; some with the IPv4 ethertype) from inside
@@ -154,7 +149,8 @@ test.serial('garbage frames written into a TAP are counted, and a deleted TAP ma
     ], 120000);
     t.is(gen.status, 0, gen.stderr);
     t.true(Number(gen.stdout.trim()) > 90000);
-    await sleep(500);
+    const garbage = (s: string): number => dropstat(s, 'Invalid Protocol') + dropstat(s, 'Pull Fails');
+    await waitFor(() => garbage(i.tool('dropstats').stdout) > 1000, { what: 'the garbage frames to be counted' });
     const ds = i.tool('dropstats').stdout;
     t.true(dropstat(ds, 'Invalid Protocol') + dropstat(ds, 'Pull Fails') > 1000, ds);
     const ping = i.inVm('vm-g1a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.15.1.4']);
@@ -170,7 +166,7 @@ test.serial('garbage frames written into a TAP are counted, and a deleted TAP ma
     t.regex(back.stdout, / 2 received/, 'forwarding again after the link came back');
     // The TAP goes away under the emulator.
     spawnSync('ip', ['-n', 'vm-g1b', 'link', 'del', 'eth0']);
-    await sleep(500);
+    await waitFor(() => /went away/.test(i.out()), { what: 'the deleted TAP to be noticed' });
     t.regex(i.out(), /vif0\/4 \(tap[0-9a-f-]+\) went away \(E[A-Z]+\); marked down/);
     const vif = i.tool('vif', '--list');
     t.is(vif.status, 0);
@@ -181,9 +177,8 @@ test.serial('garbage frames written into a TAP are counted, and a deleted TAP ma
   }
 });
 
-test.serial('bad input: not root, invalid topology, names taken — one line, exit 2, nothing left behind', (t) => {
+e2e({ root: true, tools: ['ip', 'setpriv'] }).serial('bad input: not root, invalid topology, names taken — one line, exit 2, nothing left behind', (t) => {
   t.timeout(60000);
-  if (!needRoot(t)) return;
   const dir = fs.mkdtempSync('/tmp/vremu-bad-');
   const run = (args: string[], asUser?: string) =>
     asUser
@@ -211,9 +206,8 @@ test.serial('bad input: not root, invalid topology, names taken — one line, ex
   }
 });
 
-test.serial('a crashed run\'s leftovers are removed at the next start', async (t) => {
+e2e({ root: true, tools: ['ip'] }).serial('a crashed run\'s leftovers are removed at the next start', async (t) => {
   t.timeout(90000);
-  if (!needRoot(t)) return;
   const topo = twoVms('c1', 18);
   const first: Instance = await startInstance(topo);
   const firstDone = exited(first.proc);
@@ -225,7 +219,7 @@ test.serial('a crashed run\'s leftovers are removed at the next start', async (t
   const again = spawn(process.execPath, [BIN, 'start', '--topology', path.join(first.dir, 'topology.json'), '--socket', socket2], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   again.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  for (let k = 0; k < 60 && !out.includes('Stop with Ctrl-C'); k++) await sleep(250);
+  await waitFor(() => out.includes('Stop with Ctrl-C') || again.exitCode !== null, { timeoutMs: 30000, what: 'the second start to be ready' });
   t.regex(out, /removed namespace vm-c1a left by pid \d+/);
   t.regex(out, /vRouter running/);
   const againDone = exited(again);

@@ -1,28 +1,17 @@
 /**
  * Running a real emulator instance for end-to-end tests: `vrouter-emu start` as a child process with a
  * topology of its own, a private control socket, and helpers to run commands in its VMs and the tools
- * against it. Root only; in CI (CI=true) the tests must not skip, so a missing privilege fails them.
+ * against it. Root only: the tests declare that (and the tools they run) with `e2e` of ./requires.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
-import type { ExecutionContext } from 'ava';
 
 const ROOT = path.join(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'vrouter-emu.cjs');
 
-export const isRoot = process.getuid?.() === 0;
-export const inCI = process.env.CI === 'true';
-
-/** Skip (developer machine without root) or fail (CI) when the test cannot run here. */
-export function needRoot(t: ExecutionContext): boolean {
-  if (isRoot) return true;
-  if (inCI) t.fail('end-to-end tests need root in CI (CI=true); run .ci/run as root');
-  else t.log('skipped: needs root (namespaces and TAP devices)');
-  if (!inCI) t.pass();
-  return false;
-}
+export { inCI, isRoot } from './requires';
 
 export interface Instance {
   proc: ChildProcess;

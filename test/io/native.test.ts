@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { execFileSync, spawnSync } from 'child_process';
 import * as dgram from 'dgram';
 import * as fs from 'fs';
@@ -6,19 +6,11 @@ import * as os from 'os';
 import { Worker } from 'worker_threads';
 import { udpFrame } from '../../src/io/frame-build';
 import { isNativeError, loadNative, nativeAddonPath } from '../../src/io/native';
+import { e2e } from '../helpers/requires';
 
-// Tests that create TAPs or namespaces need root. They are skipped otherwise (the title says why),
-// except under CI=true, where running without root is an error (one failing test says so).
-const root = process.getuid?.() === 0;
-function rootTest(title: string, impl: (t: ExecutionContext) => void | Promise<void>): void {
-  if (root) test(title, impl);
-  else test.skip(`${title} (skipped: needs root)`, impl);
-}
-if (process.env.CI === 'true' && !root) {
-  test('the TAP and namespace tests run as root under CI', (t) => {
-    t.fail('CI=true but not running as root: the TAP and namespace tests of the native addon were skipped');
-  });
-}
+// Tests that create TAPs or namespaces need root (and ip): skipped otherwise, the title says why;
+// under CI=true they fail instead.
+const rootTest = e2e({ root: true, tools: ['ip'] });
 
 const nat = loadNative();
 const { IFF_TAP, IFF_NO_PI, POLLIN, POLLERR } = nat.constants;

@@ -6,16 +6,13 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'child_process';
+import { e2e } from '../helpers/requires';
+import { waitListening } from '../helpers/wait';
 import { loadNative, type PacketIo, PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_OUTGOING, PS_SOCK_DROPS } from '../../src/io/native';
 
-const root = process.getuid?.() === 0;
-function rootTest(title: string, impl: (t: ExecutionContext) => void | Promise<void>): void {
-  if (root) test.serial(title, impl);
-  else test.skip(`${title} (skipped: needs root)`, impl);
-}
-if (process.env.CI === 'true' && !root) {
-  test('the packet-socket tests run as root under CI', (t) => t.fail('CI=true but not running as root'));
-}
+// Veth pairs in namespaces: root and ip; the TCP transfer also runs nc in the namespaces.
+const rootTest = e2e({ root: true, tools: ['ip'] }).serial;
+const transferTest = e2e({ root: true, tools: ['ip', 'nc'] }).serial;
 
 const nat = loadNative();
 const SLOT = 9248;
@@ -95,7 +92,7 @@ function nsSpawn(t: ExecutionContext, ns: string, cmd: string): ReturnType<typeo
 }
 
 for (const [io, base] of [['ring', 1], ['recvmmsg', 4], ['ring-v3', 8]] as const) {
-rootTest(`${io}: a TCP transfer with TSO and checksum offload, relayed between two veths: segments valid, data intact`, async (t) => {
+transferTest(`${io}: a TCP transfer with TSO and checksum offload, relayed between two veths: segments valid, data intact`, async (t) => {
   t.timeout(60000);
   const a = vm(base);
   const b = vm(base + 1);
@@ -133,7 +130,7 @@ rootTest(`${io}: a TCP transfer with TSO and checksum offload, relayed between t
     if (running) setImmediate(pump);
   };
   pump();
-  await new Promise((r) => setTimeout(r, 300));
+  await waitListening(b.ns, 5001);
   // Asynchronous: the relay runs on this event loop.
   const client = nsSpawn(t, a.ns,
     `head -c 4000000 /dev/urandom > /tmp/pk-data.$$ && md5sum < /tmp/pk-data.$$ && nc -q 1 -w 5 ${b.ip} 5001 < /tmp/pk-data.$$; rm -f /tmp/pk-data.$$`);

@@ -10,10 +10,10 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { parseKeyValues, readOsRelease } from '../../src/platform/release';
 import { loadProfiles, verdictFor } from '../../src/platform/profiles';
+import { e2e } from '../helpers/requires';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'platforms');
 const BIN = path.join(__dirname, '..', '..', 'bin', 'vrouter-emu.cjs');
-const isRoot = process.getuid?.() === 0;
 
 const cases: [string, string, string, string, string | undefined][] = [
   // fixture, distro, release, verdict, profile
@@ -72,13 +72,7 @@ test('platform check --root: JSON report, exit 0, or 1 for an unsupported platfo
   t.is(bad.status, 2);
 });
 
-test('platform check on this host: development, every probe passes, exit 0', (t) => {
-  if (!isRoot) {
-    t.log('skipped: the probes need root');
-    if (process.env.CI === 'true') t.fail('CI=true but not root');
-    else t.pass();
-    return;
-  }
+e2e({ root: true, tools: ['ip'] })('platform check on this host: development, every probe passes, exit 0', (t) => {
   const r = spawnSync(process.execPath, [BIN, 'platform', 'check', '--json'], { encoding: 'utf8' });
   t.is(r.status, 0, r.stdout);
   const j = JSON.parse(r.stdout) as { verdict: string; probes: { name: string; ok: boolean }[]; host: { arch: string; cpus: number } };
@@ -89,13 +83,7 @@ test('platform check on this host: development, every probe passes, exit 0', (t)
   t.true(j.host.cpus >= 1);
 });
 
-test('start refuses an unsupported platform with one line (nothing created); --allow-unsupported-platform goes on', (t) => {
-  if (!isRoot) {
-    t.log('skipped: start needs root');
-    if (process.env.CI === 'true') t.fail('CI=true but not root');
-    else t.pass();
-    return;
-  }
+e2e({ root: true })('start refuses an unsupported platform with one line (nothing created); --allow-unsupported-platform goes on', (t) => {
   // The demo's namespaces (other test files create their own namespaces meanwhile: count only these).
   const demo = (): string[] => (fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : []).filter((n) => n === 'vm-vm1' || n === 'vm-vm2');
   const before = demo();
