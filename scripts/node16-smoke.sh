@@ -17,7 +17,7 @@ echo "node16-smoke: $("$NODE16" --version) at $NODE16"
 # The addon is C99 and warning-free (-Werror here, so a warning fails the step).
 hdr=$(node -p "require('path').join(process.execPath, '..', '..', 'include', 'node')")
 [ -f "$hdr/node_api.h" ] || hdr=/usr/include/node
-gcc -std=c99 -Wall -Wextra -Werror -fsyntax-only -I"$hdr" src/native/vrouter_native.c src/native/offload.c src/native/pktring.c
+gcc -std=c99 -Wall -Wextra -Werror -fsyntax-only -I"$hdr" src/native/*.c
 echo "node16-smoke: the C addon compiles with -std=c99 -Wall -Wextra, no warnings ($(gcc -dumpfullversion))"
 [ -f dist/vrouter-emu.cjs ] || node scripts/build.cjs
 "$NODE16" bin/vrouter-emu.cjs replay examples/demo.pcap --params module-params/small.conf > /tmp/vremu-node16-replay.txt
