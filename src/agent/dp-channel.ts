@@ -7,11 +7,10 @@
  * channel posts the requests to the datapath thread.
  * @module
  */
-import { DpChannel, FlowReq, FlowResp, flowSet } from '../dp/flow';
+import { DpChannel, FlowReq, FlowResp } from '../dp/flow';
 import { routerDrainWork } from '../dp/flow';
 import type { Router } from '../dp/router';
-import { vifAdd, vifSetFatFlow } from '../dp/interface';
-import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
+import { reqBridgeAdd, reqFlowSet, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifFatFlow } from '../dp/request';
 
 /** What the agent programs into the datapath (vifs, nexthops, routes, bridge entries, fat-flow lists). */
 export interface DpProgrammer {
@@ -33,7 +32,7 @@ export class DirectChannel implements DpChannel {
   constructor(private readonly r: Router) {}
 
   flowSet(req: FlowReq, done: (resp: FlowResp) => void): void {
-    const resp = flowSet(this.r, req, this.resp);
+    const resp = reqFlowSet(this.r, req, this.resp);
     done({ ...resp });
   }
 
@@ -43,16 +42,17 @@ export class DirectChannel implements DpChannel {
   }
 }
 
-/** Programs a datapath in the same thread (what the datapath thread does with the ring's requests). */
+/**
+ * Programs a datapath in the same thread through dp/request.ts, the table the datapath thread applies
+ * the ring's requests with (the fd and io of a vif are the host's, and there is no host here).
+ */
 export function directProgrammer(r: Router): DpProgrammer {
   return {
-    vifAdd: (idx, _fd, type, vrf, nh, flags, mtu, mac) => vifAdd(r.vifs, { idx, type, name: '', vrf, nh, flags, mtu, mac, up: true }),
-    nhAdd: (id, type, vif, dmac) => nhAdd(r.rt, { id, type, vif, dmac }),
-    rtAdd: (vrf, ip, nh, flags) => rtAdd(r.rt, vrf, ip, { nh, flags }),
-    rtDelete: (vrf, ip) => rtDelete(r.rt, vrf, ip),
-    bridgeAdd: (vrf, mac, vif) => bridgeAdd(r.rt, vrf, mac, vif),
-    vifFatFlow: (idx, rules) => {
-      r.fatFlowVifs += vifSetFatFlow(r.vifs, idx, rules);
-    },
+    vifAdd: (idx, _fd, type, vrf, nh, flags, mtu, mac) => reqVifAdd(r, idx, type, vrf, nh, flags, mtu, mac),
+    nhAdd: (id, type, vif, dmac) => reqNhAdd(r, id, type, vif, dmac),
+    rtAdd: (vrf, ip, nh, flags) => reqRtAdd(r, vrf, ip, nh, flags),
+    rtDelete: (vrf, ip) => reqRtDelete(r, vrf, ip),
+    bridgeAdd: (vrf, mac, vif) => reqBridgeAdd(r, vrf, mac, vif),
+    vifFatFlow: (idx, rules) => reqVifFatFlow(r, idx, rules),
   };
 }

@@ -13,8 +13,8 @@ import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
 import { Native, loadNative } from './native';
 import {
-  OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH, OP_VIF_DEL, OP_VIF_DETACH, OP_VIF_FAT,
-  RING_RECORD, Ring,
+  OP_VIF_DEL, OP_VIF_DETACH, RING_RECORD, RING_REPLY, Ring, ringGetReply, ringPutBridgeAdd, ringPutFlowSet, ringPutNhAdd, ringPutRtAdd,
+  ringPutRtDel, ringPutStop, ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq,
 } from './ring';
 
 export interface DpThreadOptions {
@@ -41,6 +41,8 @@ export class DpThread implements DpChannel {
   private readonly waiting = new Map<number, (resp: FlowResp) => void>();
   /** Requests that did not fit in the ring yet (the datapath is behind). */
   private readonly backlog: Int32Array[] = [];
+  /** Where the record being written goes: the ring's words, or a backlog record (see begin()). */
+  private rec: Int32Array;
   private signalQueued = false;
   private stopped: Promise<void> | undefined;
   private exited = false;
@@ -49,6 +51,7 @@ export class DpThread implements DpChannel {
   constructor(private readonly o: DpThreadOptions) {
     this.nat = loadNative();
     this.wakeFd = this.nat.eventfdCreate();
+    this.rec = this.ring.i32;
     const data: DpWorkerData = {
       params: o.params, cfg: o.cfg, shared: o.shared, ring: this.ring.sab, wakeFd: this.wakeFd,
       cpu: o.cpu ?? -1, seed: o.seed ?? 0,
@@ -89,11 +92,12 @@ export class DpThread implements DpChannel {
   }
 
   private onBatch(resps: Int32Array, traps: Uint8Array, lens: Int32Array): void {
-    for (let k = 0; k + 5 <= resps.length; k += 5) {
-      const cb = this.waiting.get(resps[k]);
+    for (let k = 0; k + RING_REPLY <= resps.length; k += RING_REPLY) {
+      const seq = ringReplySeq(resps, k);
+      const cb = this.waiting.get(seq);
       if (cb === undefined) continue;
-      this.waiting.delete(resps[k]);
-      cb({ err: resps[k + 1], index: resps[k + 2], bytes: resps[k + 3], packets: resps[k + 4] });
+      this.waiting.delete(seq);
+      cb(ringGetReply(resps, k, { err: 0, index: -1, bytes: 0, packets: 0 }));
     }
     if (lens.length > 0) {
       const frames: Uint8Array[] = [];
@@ -118,18 +122,31 @@ export class DpThread implements DpChannel {
     this.signal();
   }
 
-  /** Queue one request record (words after the op come from `fill`). */
-  private send(rec: Int32Array): void {
+  /**
+   * Start a record: @returns its offset in `this.rec`, which is the ring itself when it has room and
+   * no backlog (requests keep their order), else a fresh record for the backlog. Finish with commit().
+   */
+  private begin(): number {
     if (this.backlog.length === 0) {
       const o = this.ring.reserve();
       if (o >= 0) {
-        this.ring.i32.set(rec, o);
-        this.ring.push();
-        this.signal();
-        return;
+        this.rec = this.ring.i32;
+        return o;
       }
     }
-    this.backlog.push(rec);
+    this.rec = new Int32Array(RING_RECORD);
+    return 0;
+  }
+
+  /** Publish the record begin() started. */
+  private commit(): void {
+    if (this.rec === this.ring.i32) {
+      this.ring.push();
+      this.signal();
+      return;
+    }
+    this.backlog.push(this.rec);
+    this.rec = this.ring.i32;
     // Retried when replies free ring space, and on the next turn in case none are due.
     setImmediate(() => this.pumpBacklog());
   }
@@ -146,40 +163,20 @@ export class DpThread implements DpChannel {
 
   flowSet(q: FlowReq, done: (resp: FlowResp) => void): void {
     const seq = ++this.seq;
-    const rec = new Int32Array(RING_RECORD);
-    rec[0] = OP_FLOW_SET;
-    rec[1] = seq;
-    rec[2] = q.index;
-    rec[3] = q.rindex;
-    rec[4] = q.action;
-    rec[5] = q.flags;
-    rec[6] = q.k0;
-    rec[7] = q.k1;
-    rec[8] = q.k2;
-    rec[9] = q.k3;
-    rec[10] = q.proto;
-    rec[11] = q.vrf;
-    rec[12] = q.dvrf;
-    rec[13] = q.mirId;
-    rec[14] = q.secMirId;
-    rec[15] = q.ecmpNhIndex;
-    rec[16] = q.srcNhIndex;
-    rec[17] = q.dropReason;
     this.waiting.set(seq, done);
-    this.send(rec);
+    ringPutFlowSet(this.rec, this.begin(), seq, q);
+    this.commit();
   }
 
   vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void {
-    const rec = new Int32Array(RING_RECORD);
-    rec.set([OP_VIF_ADD, 0, idx, fd, type, vrf, nh, flags, mtu]);
-    rec.set(mac, 9);
-    rec[15] = io;
-    this.send(rec);
+    ringPutVifAdd(this.rec, this.begin(), idx, fd, type, vrf, nh, flags, mtu, mac, io);
+    this.commit();
   }
 
   /** The vif's OS interface is back on a new fd: up again, counters kept. */
   vifAttach(idx: number, fd: number, io: number): void {
-    this.send(Int32Array.from([OP_VIF_ATTACH, 0, idx, fd, io]));
+    ringPutVifAttach(this.rec, this.begin(), idx, fd, io);
+    this.commit();
   }
 
   /** The vif's OS interface is gone: down, and its fd released. Resolves once the datapath stopped using the fd. */
@@ -192,46 +189,41 @@ export class DpThread implements DpChannel {
     return this.acked(OP_VIF_DEL, idx);
   }
 
-  private acked(op: number, idx: number): Promise<void> {
+  private acked(op: typeof OP_VIF_DEL | typeof OP_VIF_DETACH, idx: number): Promise<void> {
     if (this.exited) return Promise.resolve();
     const seq = ++this.seq;
     return new Promise<void>((resolve) => {
       this.waiting.set(seq, () => resolve());
-      this.send(Int32Array.from([op, seq, idx]));
+      ringPutVifRelease(this.rec, this.begin(), op, seq, idx);
+      this.commit();
     });
   }
 
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void {
-    const rec = new Int32Array(RING_RECORD);
-    rec.set([OP_NH_ADD, 0, id, type, vif]);
-    rec.set(dmac, 5);
-    this.send(rec);
+    ringPutNhAdd(this.rec, this.begin(), id, type, vif, dmac);
+    this.commit();
   }
 
+  /** @throws RangeError if the rules do not fit one record (more than MAX_FAT_FLOW_ENTRIES, which the configuration parser refuses). */
   vifFatFlow(idx: number, rules: number[]): void {
-    const rec = new Int32Array(RING_RECORD);
-    // One record: at most MAX_FAT_FLOW_ENTRIES (28) rules, which the configuration parser enforces.
-    if (rules.length > RING_RECORD - 4) throw new Error(`vif ${idx}: ${rules.length} fat-flow rules do not fit a record`);
-    const n = rules.length;
-    rec.set([OP_VIF_FAT, 0, idx, n]);
-    rec.set(rules.slice(0, n), 4);
-    this.send(rec);
+    const o = this.begin();
+    ringPutVifFat(this.rec, o, idx, rules); // throws before anything is published
+    this.commit();
   }
 
   rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void {
-    this.send(Int32Array.from([OP_RT_ADD, 0, vrf, ipWord | 0, nh, flags]));
+    ringPutRtAdd(this.rec, this.begin(), vrf, ipWord | 0, nh, flags);
+    this.commit();
   }
 
   rtDelete(vrf: number, ipWord: number): void {
-    this.send(Int32Array.from([OP_RT_DEL, 0, vrf, ipWord | 0]));
+    ringPutRtDel(this.rec, this.begin(), vrf, ipWord | 0);
+    this.commit();
   }
 
   bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void {
-    const rec = new Int32Array(RING_RECORD);
-    rec.set([OP_BRIDGE_ADD, 0, vrf]);
-    rec.set(mac, 3);
-    rec[9] = vif;
-    this.send(rec);
+    ringPutBridgeAdd(this.rec, this.begin(), vrf, mac, vif);
+    this.commit();
   }
 
   /** Stop the datapath thread (it finishes the burst, flushes, and exits); resolves once it is gone. */
@@ -257,7 +249,8 @@ export class DpThread implements DpChannel {
       this.worker.on('message', (m: DpWorkerMsg) => {
         if (m.type === 'stopped') void this.worker.terminate();
       });
-      this.send(Int32Array.from([OP_STOP]));
+      ringPutStop(this.rec, this.begin());
+      this.commit();
     });
     return this.stopped;
   }

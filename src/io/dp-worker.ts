@@ -9,30 +9,24 @@
  * @module
  */
 import { parentPort, workerData } from 'worker_threads';
+import type { MessagePort } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import { createDatapath, dpRx } from '../dp/datapath';
-import { flowReqNew, flowSet, routerDrainWork, FlowResp } from '../dp/flow';
-import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN, vifAdd, vifDelete, vifSetFatFlow } from '../dp/interface';
+import { FlowReq, FlowResp, flowReqNew, routerDrainWork } from '../dp/flow';
+import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN } from '../dp/interface';
 import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
-import { bridgeAdd, nhAdd, rtAdd, rtDelete } from '../dp/nexthop';
-import { DpConfig, HostOs, RouterShared } from '../dp/router';
+import {
+  reqBridgeAdd, reqFlowSet, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifAttach, reqVifDelete, reqVifDetach, reqVifFatFlow,
+} from '../dp/request';
+import { DpConfig, HostOs, Router, RouterShared } from '../dp/router';
 import type { ModuleParams } from '../params/module-params';
-import { PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, PS_SOCK_DROPS, loadNative } from './native';
+import { Native, PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, PS_SOCK_DROPS, loadNative } from './native';
 import { xorshift32 } from '../lib/xorshift';
 import {
-  OP_BRIDGE_ADD,
-  OP_FLOW_SET,
-  OP_NH_ADD,
-  OP_RT_ADD,
-  OP_RT_DEL,
-  OP_STOP,
-  OP_VIF_ADD,
-  OP_VIF_ATTACH,
-  OP_VIF_DEL,
-  OP_VIF_DETACH,
-  OP_VIF_FAT,
-  Ring,
-  VIF_IO_PACKET,
+  BridgeAddRec, NhAddRec, OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH, OP_VIF_DEL,
+  OP_VIF_DETACH, OP_VIF_FAT, RING_REPLY, Ring, RtRec, VIF_IO_PACKET, VifAddRec, VifAttachRec, ringGetBridgeAdd, ringGetFlowSet,
+  ringGetNhAdd, ringGetRt, ringGetVifAdd, ringGetVifAttach, ringGetVifFatIdx, ringGetVifFatRules, ringGetVifRelease, ringOp,
+  ringPutReply, ringSeq,
 } from './ring';
 
 export interface DpWorkerData {
@@ -50,6 +44,7 @@ export interface DpWorkerData {
 /** Messages the datapath thread posts. */
 export type DpWorkerMsg =
   | { type: 'ready'; cpu: number }
+  /** `resps`: RING_REPLY-word replies (io/ring.ts); `traps`: the trapped frames back to back, `trapLens` long. */
   | { type: 'batch'; resps: Int32Array; traps: Uint8Array; trapLens: Int32Array }
   | { type: 'vifDown'; idx: number; code: string }
   /** A packet-socket vif's socket reported an error (ENETDOWN: its interface went down or away). */
@@ -62,313 +57,419 @@ export type DpWorkerMsg =
 const BURST = 64; // frames read from one TAP per poll round
 const PKT_BURST = 256; // slots for one packet socket per poll round (TSO frames take several)
 const MAX_VIFS = 4352;
+const MAX_MTU = 9216;
+const SLOT = MAX_MTU + 32; // bytes per frame slot in the rx and tx slabs
+const POLL_MS = 50; // poll timeout: the longest the deferred work and offload reports wait without traffic
+
+/** The datapath thread's state: one per thread, allocated once, written by this thread only. */
+interface DpWorker {
+  readonly nat: Native;
+  readonly port: MessagePort;
+  readonly wakeFd: number;
+  r: Router;
+  readonly ring: Ring;
+
+  // tx: per-vif batches, flushed at the end of each burst (a TAP write runs the receiver's stack in
+  // this thread, so one syscall per frame is the cost that matters; batching saves the JS↔C crossings).
+  readonly txSlab: (Uint8Array | undefined)[];
+  readonly txOffs: (Int32Array | undefined)[];
+  readonly txLens: (Int32Array | undefined)[];
+  readonly txCount: Int32Array;
+  /** Vifs with frames to write. */
+  readonly txPending: number[];
+  readonly vifFd: Int32Array;
+  /** VIF_IO_* per vif. */
+  readonly vifIo: Uint8Array;
+
+  // rx
+  readonly rxSlab: Uint8Array;
+  readonly rxLens: Int32Array;
+  // Packet sockets: their own slab (TSO frames become many segments) and staging area, made on first use.
+  pktSlab: Uint8Array | undefined;
+  pktStage: Uint8Array | undefined;
+  readonly pktLens: Int32Array;
+  readonly pktStats: Float64Array;
+  pktDropped: number;
+  pktSockDrops: number;
+  offloadReported: number;
+  // The poll set: slot 0 is the agent's eventfd, then one per up vif with an fd.
+  readonly fds: Int32Array;
+  readonly fdVif: Int32Array;
+  readonly revents: Int32Array;
+  nfds: number;
+  // poll(2) event bits, read from the addon once
+  readonly pollIn: number;
+  readonly pollErr: number;
+  readonly pollHup: number;
+  readonly pollNval: number;
+  /** Rebuild the poll set after the rx loop, which walks the current one. */
+  pollDirty: boolean;
+
+  // ring apply: one scratch record per op, reused.
+  readonly req: FlowReq;
+  readonly resp: FlowResp;
+  readonly vifAddRec: VifAddRec;
+  readonly vifAttachRec: VifAttachRec;
+  readonly nhRec: NhAddRec;
+  readonly rtRec: RtRec;
+  readonly bridgeRec: BridgeAddRec;
+
+  // The burst's batch for the agent: replies and trapped frames, posted once per burst.
+  resps: Int32Array;
+  respLen: number; // words
+  trapBuf: Uint8Array;
+  trapLen: number; // bytes
+  trapLens: Int32Array;
+  trapCount: number;
+}
+
+function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
+  const w: DpWorker = {
+    nat, port, wakeFd: d.wakeFd, r: undefined as unknown as Router, ring: new Ring(d.ring),
+    txSlab: [], txOffs: [], txLens: [], txCount: new Int32Array(MAX_VIFS), txPending: [],
+    vifFd: new Int32Array(MAX_VIFS).fill(-1), vifIo: new Uint8Array(MAX_VIFS),
+    rxSlab: new Uint8Array(BURST * SLOT), rxLens: new Int32Array(BURST),
+    pktSlab: undefined, pktStage: undefined, pktLens: new Int32Array(PKT_BURST), pktStats: new Float64Array(PS_COUNT_LEN),
+    pktDropped: 0, pktSockDrops: 0, offloadReported: 0,
+    fds: new Int32Array(MAX_VIFS + 1), fdVif: new Int32Array(MAX_VIFS + 1), revents: new Int32Array(MAX_VIFS + 1), nfds: 1,
+    pollIn: nat.constants.POLLIN, pollErr: nat.constants.POLLERR, pollHup: nat.constants.POLLHUP, pollNval: nat.constants.POLLNVAL,
+    pollDirty: false,
+    req: flowReqNew(), resp: { err: 0, index: -1, bytes: 0, packets: 0 },
+    vifAddRec: { idx: 0, fd: -1, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0 },
+    vifAttachRec: { idx: 0, fd: -1, io: 0 },
+    nhRec: { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6) },
+    rtRec: { vrf: 0, ip: 0, nh: 0, flags: 0 },
+    bridgeRec: { vrf: 0, mac: new Uint8Array(6), vif: 0 },
+    resps: new Int32Array(256 * RING_REPLY), respLen: 0,
+    trapBuf: new Uint8Array(1 << 16), trapLen: 0, trapLens: new Int32Array(256), trapCount: 0,
+  };
+  w.fds[0] = d.wakeFd;
+  const host: HostOs = {
+    monoMs: () => performance.now(),
+    random32: xorshift32(d.seed >>> 0 || (Math.random() * 0x100000000) >>> 0),
+    tx: (vif: number, buf: Uint8Array, off: number, len: number): void => txQueue(w, vif, buf, off, len),
+    trap: (buf: Uint8Array, off: number, len: number): void => batchTrap(w, buf, off, len),
+  };
+  w.r = createDatapath(host, d.params, d.cfg, d.shared);
+  return w;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// tx batching
+
+/** HostOs.tx: queue a frame on the vif's batch (written when it is full or at the end of the burst). */
+function txQueue(w: DpWorker, vif: number, buf: Uint8Array, off: number, len: number): void {
+  let slab = w.txSlab[vif];
+  if (slab === undefined) {
+    slab = w.txSlab[vif] = new Uint8Array(BURST * SLOT);
+    w.txOffs[vif] = new Int32Array(BURST);
+    w.txLens[vif] = new Int32Array(BURST);
+  }
+  let n = w.txCount[vif];
+  if (n === BURST) {
+    txFlushVif(w, vif);
+    n = 0;
+  }
+  if (n === 0) w.txPending.push(vif);
+  const o = n * SLOT;
+  slab.set(buf.subarray(off, off + Math.min(len, SLOT)), o);
+  (w.txOffs[vif] as Int32Array)[n] = o;
+  (w.txLens[vif] as Int32Array)[n] = Math.min(len, SLOT);
+  w.txCount[vif] = n + 1;
+}
+
+/** Write the vif's batch; what its fd does not take is counted as TX errors and INTERFACE_TX_DISCARD. */
+function txFlushVif(w: DpWorker, v: number): void {
+  const n = w.txCount[v];
+  w.txCount[v] = 0;
+  const fd = w.vifFd[v];
+  if (n === 0 || fd < 0) return;
+  let written = 0;
+  try {
+    written = w.vifIo[v] === VIF_IO_PACKET
+      ? w.nat.packetWriteBatch(fd, w.txSlab[v] as Uint8Array, w.txOffs[v] as Int32Array, w.txLens[v] as Int32Array, n)
+      : w.nat.writeBatch(fd, w.txSlab[v] as Uint8Array, w.txOffs[v] as Int32Array, w.txLens[v] as Int32Array, n);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    // EBADFD: the TAP was deleted under its fd. Anything else (EIO: the VM took its link down; ENETDOWN
+    // on a packet socket, whose interface the agent checks on the error it reads) loses these frames
+    // but keeps the vif.
+    if (w.vifIo[v] !== VIF_IO_PACKET && (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV')) vifDown(w, v, code);
+  }
+  if (written < n) {
+    w.r.vifs.stats[v * VIFS_LEN + VIFS_TX_ERRORS] += n - written;
+    w.r.drops[VP_DROP_INTERFACE_TX_DISCARD] += n - written;
+  }
+}
+
+function txFlush(w: DpWorker): void {
+  for (let k = 0; k < w.txPending.length; k++) txFlushVif(w, w.txPending[k]);
+  w.txPending.length = 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The batch for the agent: replies and traps, posted once per burst.
+
+/** HostOs.trap: append a frame for the agent vif (pkt0). */
+function batchTrap(w: DpWorker, buf: Uint8Array, off: number, len: number): void {
+  if (w.trapLen + len > w.trapBuf.length) w.trapBuf = grownU8(w.trapBuf, w.trapLen, w.trapLen + len);
+  w.trapBuf.set(buf.subarray(off, off + len), w.trapLen);
+  w.trapLen += len;
+  if (w.trapCount === w.trapLens.length) w.trapLens = grownI32(w.trapLens, w.trapCount, w.trapCount + 1);
+  w.trapLens[w.trapCount++] = len;
+}
+
+function batchReply(w: DpWorker, seq: number, err: number, index: number, bytes: number, packets: number): void {
+  if (w.respLen + RING_REPLY > w.resps.length) w.resps = grownI32(w.resps, w.respLen, w.respLen + RING_REPLY);
+  ringPutReply(w.resps, w.respLen, seq, err, index, bytes, packets);
+  w.respLen += RING_REPLY;
+}
+
+/** Post the burst's replies and traps (copies, transferred: the working buffers stay). */
+function batchPost(w: DpWorker): void {
+  if (w.respLen === 0 && w.trapCount === 0) return;
+  const msg: DpWorkerMsg = {
+    type: 'batch',
+    resps: w.resps.slice(0, w.respLen),
+    traps: w.trapBuf.slice(0, w.trapLen),
+    trapLens: w.trapLens.slice(0, w.trapCount),
+  };
+  w.respLen = 0;
+  w.trapCount = 0;
+  w.trapLen = 0;
+  w.port.postMessage(msg, [msg.resps.buffer as ArrayBuffer, msg.traps.buffer as ArrayBuffer, msg.trapLens.buffer as ArrayBuffer]);
+}
+
+// Grown by doubling, so a burst's batch reallocates O(log n) times at most and then never again.
+function grownU8(b: Uint8Array, used: number, need: number): Uint8Array {
+  const n = new Uint8Array(Math.max(b.length * 2, need));
+  n.set(b.subarray(0, used));
+  return n;
+}
+
+function grownI32(b: Int32Array, used: number, need: number): Int32Array {
+  const n = new Int32Array(Math.max(b.length * 2, need));
+  n.set(b.subarray(0, used));
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Vifs and the poll set
+
+function pollRebuild(w: DpWorker): void {
+  let nfds = 1;
+  for (let v = 0; v < MAX_VIFS; v++) {
+    if (w.vifFd[v] >= 0 && w.r.vifs.vifs[v]?.up) {
+      w.fds[nfds] = w.vifFd[v];
+      w.fdVif[nfds] = v;
+      nfds++;
+    }
+  }
+  w.nfds = nfds;
+}
+
+/** The TAP is gone (deleted, or its namespace): the vif goes down for good and leaves the poll set. */
+function vifDown(w: DpWorker, v: number, code: string): void {
+  const vif = w.r.vifs.vifs[v];
+  if (vif === undefined || !vif.up) return;
+  vif.up = false;
+  w.r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS]++;
+  w.pollDirty = true; // rebuilt after the rx loop, which is walking the current set
+  w.port.postMessage({ type: 'vifDown', idx: v, code } satisfies DpWorkerMsg);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ring apply
+
+/**
+ * Apply the agent's requests: decode each record (io/ring.ts), change the router through dp/request.ts
+ * (the table the in-thread channel uses too), then do the host's part (fds, the poll set, replies).
+ * @returns false on OP_STOP.
+ */
+function ringApply(w: DpWorker): boolean {
+  const { ring, r } = w;
+  const a = ring.i32;
+  for (let o = ring.peek(); o >= 0; o = ring.peek()) {
+    const op = ringOp(a, o);
+    switch (op) {
+      case OP_FLOW_SET: {
+        ringGetFlowSet(a, o, w.req);
+        const resp = reqFlowSet(r, w.req, w.resp);
+        batchReply(w, ringSeq(a, o), resp.err, resp.index, resp.bytes, resp.packets);
+        break;
+      }
+      case OP_VIF_ADD: {
+        const v = w.vifAddRec;
+        ringGetVifAdd(a, o, v);
+        reqVifAdd(r, v.idx, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac);
+        w.vifFd[v.idx] = v.fd;
+        w.vifIo[v.idx] = v.io;
+        pollRebuild(w);
+        break;
+      }
+      case OP_VIF_ATTACH: {
+        const v = w.vifAttachRec;
+        ringGetVifAttach(a, o, v);
+        if (reqVifAttach(r, v.idx)) {
+          w.vifFd[v.idx] = v.fd;
+          w.vifIo[v.idx] = v.io;
+          pollRebuild(w);
+        }
+        break;
+      }
+      case OP_VIF_DEL:
+      case OP_VIF_DETACH: {
+        const idx = ringGetVifRelease(a, o);
+        txFlushVif(w, idx); // what was queued for it goes out first (or is counted)
+        if (op === OP_VIF_DEL) reqVifDelete(r, idx);
+        else reqVifDetach(r, idx);
+        w.vifFd[idx] = -1;
+        w.txCount[idx] = 0;
+        pollRebuild(w);
+        // The agent closes the fd once it has this: nothing here uses it any more.
+        const seq = ringSeq(a, o);
+        if (seq !== 0) batchReply(w, seq, 0, idx, 0, 0);
+        break;
+      }
+      case OP_NH_ADD: {
+        const n = w.nhRec;
+        ringGetNhAdd(a, o, n);
+        reqNhAdd(r, n.id, n.type, n.vif, n.dmac);
+        break;
+      }
+      case OP_RT_ADD:
+        ringGetRt(a, o, w.rtRec);
+        reqRtAdd(r, w.rtRec.vrf, w.rtRec.ip, w.rtRec.nh, w.rtRec.flags);
+        break;
+      case OP_RT_DEL:
+        ringGetRt(a, o, w.rtRec);
+        reqRtDelete(r, w.rtRec.vrf, w.rtRec.ip);
+        break;
+      case OP_BRIDGE_ADD: {
+        const b = w.bridgeRec;
+        ringGetBridgeAdd(a, o, b);
+        reqBridgeAdd(r, b.vrf, b.mac, b.vif);
+        break;
+      }
+      case OP_VIF_FAT:
+        reqVifFatFlow(r, ringGetVifFatIdx(a, o), ringGetVifFatRules(a, o));
+        break;
+      case OP_STOP:
+        ring.pop();
+        return false;
+      default:
+        break; // unknown op: skipped
+    }
+    ring.pop();
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// rx
+
+/** Read the vifs poll() found ready and run their frames through the datapath. */
+function rxPoll(w: DpWorker): void {
+  const bad = w.pollErr | w.pollHup | w.pollNval;
+  for (let k = 1; k < w.nfds; k++) {
+    const ev = w.revents[k];
+    if (ev === 0) continue;
+    const v = w.fdVif[k];
+    if (w.vifIo[v] === VIF_IO_PACKET) rxPacket(w, v, w.fds[k], ev);
+    else if (ev & bad) vifDown(w, v, ev & w.pollNval ? 'EBADF' : 'EBADFD');
+    else rxTap(w, v, w.fds[k]);
+  }
+}
+
+function rxTap(w: DpWorker, v: number, fd: number): void {
+  let n: number;
+  try {
+    n = w.nat.readBatch(fd, w.rxSlab, SLOT, BURST, w.rxLens);
+  } catch (e) {
+    vifDown(w, v, (e as NodeJS.ErrnoException).code ?? 'EIO');
+    return;
+  }
+  for (let f = 0; f < n; f++) dpRx(w.r, v, w.rxSlab, f * SLOT, w.rxLens[f]);
+}
+
+/**
+ * A packet socket is readable or reports an error. Its errors (ENETDOWN when the interface goes down
+ * or is deleted) go to the agent, which knows whether the interface still exists; the socket stays.
+ */
+function rxPacket(w: DpWorker, v: number, fd: number, ev: number): void {
+  const { nat, r } = w;
+  if (ev & w.pollNval) {
+    vifDown(w, v, 'EBADF');
+    return;
+  }
+  if (ev & (w.pollErr | w.pollHup)) {
+    const code = nat.sockError(fd);
+    if (code !== '') w.port.postMessage({ type: 'vifError', idx: v, code } satisfies DpWorkerMsg);
+    if ((ev & w.pollIn) === 0) return;
+  }
+  if (w.pktSlab === undefined) {
+    w.pktSlab = new Uint8Array(PKT_BURST * SLOT);
+    w.pktStage = new Uint8Array(PACKET_STAGE_BYTES);
+  }
+  const slab = w.pktSlab;
+  const stats = w.pktStats;
+  let n: number;
+  try {
+    n = nat.packetReadBatch(fd, slab, SLOT, PKT_BURST, w.pktLens, w.pktStage as Uint8Array, stats);
+  } catch (e) {
+    w.port.postMessage({ type: 'vifError', idx: v, code: (e as NodeJS.ErrnoException).code ?? 'EIO' } satisfies DpWorkerMsg);
+    return;
+  }
+  // Frames the offload step could not take (a GSO type other than TCP/IPv4, bad offsets, no room).
+  const dropped = stats[PS_DROPPED] - w.pktDropped;
+  if (dropped > 0) {
+    w.pktDropped = stats[PS_DROPPED];
+    r.drops[VP_DROP_INTERFACE_RX_DISCARD] += dropped;
+    r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += dropped;
+  }
+  // Frames the kernel dropped before the datapath saw them (a full ring or receive buffer): the vif's
+  // RX errors, not a dropstats label (the module gets every frame of its vif; no such loss exists there).
+  const lost = stats[PS_SOCK_DROPS] - w.pktSockDrops;
+  if (lost > 0) {
+    w.pktSockDrops = stats[PS_SOCK_DROPS];
+    r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += lost;
+  }
+  for (let f = 0; f < n; f++) dpRx(r, v, slab, f * SLOT, w.pktLens[f]);
+}
+
+/** Offload counters go to the agent about once a second (for `vrouter --info`'s offload line). */
+function offloadReport(w: DpWorker, now: number): void {
+  if (w.pktSlab === undefined || now - w.offloadReported < 1000) return;
+  w.offloadReported = now;
+  w.port.postMessage({ type: 'offload', stats: Array.from(w.pktStats) } satisfies DpWorkerMsg);
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 function run(d: DpWorkerData): void {
   const nat = loadNative();
   const port = parentPort as NonNullable<typeof parentPort>;
   if (d.cpu >= 0) nat.setAffinity(d.cpu);
-  const maxMtu = 9216;
-  const SLOT = maxMtu + 32;
-
-  // tx: per-vif batches, flushed at the end of each burst (a TAP write runs the receiver's stack in
-  // this thread, so one syscall per frame is the cost that matters; batching saves the JS↔C crossings).
-  const txSlab: (Uint8Array | undefined)[] = [];
-  const txOffs: (Int32Array | undefined)[] = [];
-  const txLens: (Int32Array | undefined)[] = [];
-  const txCount = new Int32Array(MAX_VIFS);
-  const vifFd = new Int32Array(MAX_VIFS).fill(-1);
-  const vifIo = new Uint8Array(MAX_VIFS); // VIF_IO_*
-  const pending: number[] = []; // vifs with frames to write
-
-  // traps: concatenated frames, posted once per burst
-  let trapBuf = new Uint8Array(1 << 16);
-  let trapLen = 0;
-  const trapLens: number[] = [];
-  const resps: number[] = [];
-
-  const host: HostOs = {
-    monoMs: () => performance.now(),
-    random32: xorshift32(d.seed >>> 0 || (Math.random() * 0x100000000) >>> 0),
-    tx(vif: number, buf: Uint8Array, off: number, len: number): void {
-      let slab = txSlab[vif];
-      if (slab === undefined) {
-        slab = txSlab[vif] = new Uint8Array(BURST * SLOT);
-        txOffs[vif] = new Int32Array(BURST);
-        txLens[vif] = new Int32Array(BURST);
-      }
-      let n = txCount[vif];
-      if (n === BURST) {
-        flushVif(vif);
-        n = 0;
-      }
-      if (n === 0) pending.push(vif);
-      const o = n * SLOT;
-      slab.set(buf.subarray(off, off + Math.min(len, SLOT)), o);
-      (txOffs[vif] as Int32Array)[n] = o;
-      (txLens[vif] as Int32Array)[n] = Math.min(len, SLOT);
-      txCount[vif] = n + 1;
-    },
-    trap(buf: Uint8Array, off: number, len: number): void {
-      if (trapLen + len > trapBuf.length) {
-        const b = new Uint8Array(Math.max(trapBuf.length * 2, trapLen + len));
-        b.set(trapBuf.subarray(0, trapLen));
-        trapBuf = b;
-      }
-      trapBuf.set(buf.subarray(off, off + len), trapLen);
-      trapLen += len;
-      trapLens.push(len);
-    },
-  };
-
-  const r = createDatapath(host, d.params, d.cfg, d.shared);
-  const ring = new Ring(d.ring);
-  const rxSlab = new Uint8Array(BURST * SLOT);
-  const rxLens = new Int32Array(BURST);
-  // Packet sockets: their own slab (TSO frames become many segments) and staging area, made on first use.
-  let pktSlab: Uint8Array | undefined;
-  let pktStage: Uint8Array | undefined;
-  const pktLens = new Int32Array(PKT_BURST);
-  const pktStats = new Float64Array(PS_COUNT_LEN);
-  let pktDropped = 0;
-  let pktSockDrops = 0;
-  let offloadReported = 0;
-  const fds = new Int32Array(MAX_VIFS + 1);
-  const fdVif = new Int32Array(MAX_VIFS + 1);
-  const revents = new Int32Array(MAX_VIFS + 1);
-  let nfds = 1;
-  fds[0] = d.wakeFd;
-  const req = flowReqNew();
-  const resp: FlowResp = { err: 0, index: -1, bytes: 0, packets: 0 };
-  const { POLLIN, POLLERR, POLLHUP, POLLNVAL } = nat.constants;
-
-  function rebuildPollSet(): void {
-    nfds = 1;
-    for (let v = 0; v < MAX_VIFS; v++) {
-      if (vifFd[v] >= 0 && r.vifs.vifs[v]?.up) {
-        fds[nfds] = vifFd[v];
-        fdVif[nfds] = v;
-        nfds++;
-      }
-    }
-  }
-
-  let pollDirty = false;
-
-  /** The TAP is gone (deleted, or its namespace): the vif goes down for good and leaves the poll set. */
-  function vifDown(v: number, code: string): void {
-    const vif = r.vifs.vifs[v];
-    if (vif === undefined || !vif.up) return;
-    vif.up = false;
-    r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS]++;
-    pollDirty = true; // rebuilt after the rx loop, which is walking the current set
-    port.postMessage({ type: 'vifDown', idx: v, code } satisfies DpWorkerMsg);
-  }
-
-  function flushVif(v: number): void {
-    const n = txCount[v];
-    txCount[v] = 0;
-    if (n === 0 || vifFd[v] < 0) return;
-    let w = 0;
-    try {
-      w = vifIo[v] === VIF_IO_PACKET
-        ? nat.packetWriteBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n)
-        : nat.writeBatch(vifFd[v], txSlab[v] as Uint8Array, txOffs[v] as Int32Array, txLens[v] as Int32Array, n);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-      // EBADFD: the TAP was deleted under its fd. Anything else (EIO: the VM took its link down; ENETDOWN
-      // on a packet socket, whose interface the agent checks on the error it reads) loses these frames
-      // but keeps the vif.
-      if (vifIo[v] !== VIF_IO_PACKET && (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV')) vifDown(v, code);
-    }
-    if (w < n) {
-      r.vifs.stats[v * VIFS_LEN + VIFS_TX_ERRORS] += n - w;
-      r.drops[VP_DROP_INTERFACE_TX_DISCARD] += n - w;
-    }
-  }
-
-  function flushTx(): void {
-    for (let k = 0; k < pending.length; k++) flushVif(pending[k]);
-    pending.length = 0;
-  }
-
-  /** Apply the agent's requests. @returns false on OP_STOP. */
-  function drainRing(): boolean {
-    const a = ring.i32;
-    for (let o = ring.peek(); o >= 0; o = ring.peek()) {
-      const op = a[o];
-      if (op === OP_FLOW_SET) {
-        req.index = a[o + 2];
-        req.rindex = a[o + 3];
-        req.action = a[o + 4];
-        req.flags = a[o + 5];
-        req.k0 = a[o + 6];
-        req.k1 = a[o + 7];
-        req.k2 = a[o + 8];
-        req.k3 = a[o + 9];
-        req.proto = a[o + 10];
-        req.vrf = a[o + 11];
-        req.dvrf = a[o + 12];
-        req.mirId = a[o + 13];
-        req.secMirId = a[o + 14];
-        req.ecmpNhIndex = a[o + 15];
-        req.srcNhIndex = a[o + 16];
-        req.dropReason = a[o + 17];
-        flowSet(r, req, resp);
-        resps.push(a[o + 1], resp.err, resp.index, resp.bytes, resp.packets);
-      } else if (op === OP_VIF_ADD) {
-        const idx = a[o + 2];
-        vifAdd(r.vifs, {
-          idx, type: a[o + 4], name: '', vrf: a[o + 5], nh: a[o + 6], flags: a[o + 7], mtu: a[o + 8],
-          mac: Uint8Array.from(a.subarray(o + 9, o + 15)), up: true,
-        });
-        vifFd[idx] = a[o + 3];
-        vifIo[idx] = a[o + 15];
-        rebuildPollSet();
-      } else if (op === OP_VIF_ATTACH) {
-        const idx = a[o + 2];
-        const vif = r.vifs.vifs[idx];
-        if (vif !== undefined) {
-          vif.up = true;
-          vifFd[idx] = a[o + 3];
-          vifIo[idx] = a[o + 4];
-          rebuildPollSet();
-        }
-      } else if (op === OP_VIF_DEL || op === OP_VIF_DETACH) {
-        const idx = a[o + 2];
-        flushVif(idx); // what was queued for it goes out first (or is counted)
-        if (op === OP_VIF_DEL) vifDelete(r.vifs, idx);
-        else {
-          const vif = r.vifs.vifs[idx];
-          // Counted as a TAP's vanishing is: one RX error.
-          if (vif !== undefined && vif.up) r.vifs.stats[idx * VIFS_LEN + VIFS_RX_ERRORS]++;
-          if (vif !== undefined) vif.up = false;
-        }
-        vifFd[idx] = -1;
-        txCount[idx] = 0;
-        rebuildPollSet();
-        // The agent closes the fd once it has this: nothing here uses it any more.
-        if (a[o + 1] !== 0) resps.push(a[o + 1], 0, idx, 0, 0);
-      } else if (op === OP_NH_ADD) {
-        nhAdd(r.rt, { id: a[o + 2], type: a[o + 3], vif: a[o + 4], dmac: Uint8Array.from(a.subarray(o + 5, o + 11)) });
-      } else if (op === OP_RT_ADD) {
-        rtAdd(r.rt, a[o + 2], a[o + 3], { nh: a[o + 4], flags: a[o + 5] });
-      } else if (op === OP_RT_DEL) {
-        rtDelete(r.rt, a[o + 2], a[o + 3]);
-      } else if (op === OP_BRIDGE_ADD) {
-        bridgeAdd(r.rt, a[o + 2], Uint8Array.from(a.subarray(o + 3, o + 9)), a[o + 9]);
-      } else if (op === OP_VIF_FAT) {
-        r.fatFlowVifs += vifSetFatFlow(r.vifs, a[o + 2], a.subarray(o + 4, o + 4 + a[o + 3]));
-      } else if (op === OP_STOP) {
-        ring.pop();
-        return false;
-      }
-      ring.pop();
-    }
-    return true;
-  }
-
-  function post(): void {
-    if (resps.length === 0 && trapLens.length === 0) return;
-    const msg: DpWorkerMsg = {
-      type: 'batch',
-      resps: Int32Array.from(resps),
-      traps: trapBuf.slice(0, trapLen),
-      trapLens: Int32Array.from(trapLens),
-    };
-    resps.length = 0;
-    trapLens.length = 0;
-    trapLen = 0;
-    port.postMessage(msg, [msg.resps.buffer as ArrayBuffer, msg.traps.buffer as ArrayBuffer, msg.trapLens.buffer as ArrayBuffer]);
-  }
-
-  /**
-   * A packet socket is readable or reports an error. Its errors (ENETDOWN when the interface goes down
-   * or is deleted) go to the agent, which knows whether the interface still exists; the socket stays.
-   */
-  function rxPacket(v: number, fd: number, ev: number): void {
-    if (ev & POLLNVAL) {
-      vifDown(v, 'EBADF');
-      return;
-    }
-    if (ev & (POLLERR | POLLHUP)) {
-      const code = nat.sockError(fd);
-      if (code !== '') port.postMessage({ type: 'vifError', idx: v, code } satisfies DpWorkerMsg);
-      if ((ev & POLLIN) === 0) return;
-    }
-    if (pktSlab === undefined) {
-      pktSlab = new Uint8Array(PKT_BURST * SLOT);
-      pktStage = new Uint8Array(PACKET_STAGE_BYTES);
-    }
-    let n: number;
-    try {
-      n = nat.packetReadBatch(fd, pktSlab, SLOT, PKT_BURST, pktLens, pktStage as Uint8Array, pktStats);
-    } catch (e) {
-      port.postMessage({ type: 'vifError', idx: v, code: (e as NodeJS.ErrnoException).code ?? 'EIO' } satisfies DpWorkerMsg);
-      return;
-    }
-    // Frames the offload step could not take (a GSO type other than TCP/IPv4, bad offsets, no room).
-    const dropped = pktStats[PS_DROPPED] - pktDropped;
-    if (dropped > 0) {
-      pktDropped = pktStats[PS_DROPPED];
-      r.drops[VP_DROP_INTERFACE_RX_DISCARD] += dropped;
-      r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += dropped;
-    }
-    // Frames the kernel dropped before the datapath saw them (a full ring or receive buffer): the vif's
-    // RX errors, not a dropstats label (the module gets every frame of its vif; no such loss exists there).
-    const lost = pktStats[PS_SOCK_DROPS] - pktSockDrops;
-    if (lost > 0) {
-      pktSockDrops = pktStats[PS_SOCK_DROPS];
-      r.vifs.stats[v * VIFS_LEN + VIFS_RX_ERRORS] += lost;
-    }
-    for (let f = 0; f < n; f++) dpRx(r, v, pktSlab, f * SLOT, pktLens[f]);
-  }
-
-  /** Offload counters go to the agent about once a second (for `vrouter --info`'s offload line). */
-  function reportOffload(now: number): void {
-    if (pktSlab === undefined || now - offloadReported < 1000) return;
-    offloadReported = now;
-    port.postMessage({ type: 'offload', stats: Array.from(pktStats) } satisfies DpWorkerMsg);
-  }
-
+  const w = workerNew(d, nat, port);
   port.postMessage({ type: 'ready', cpu: nat.getCpu() } satisfies DpWorkerMsg);
   for (;;) {
-    const ready = nat.poll(fds, nfds, POLLIN, revents, 50);
+    const ready = nat.poll(w.fds, w.nfds, w.pollIn, w.revents, POLL_MS);
     if (ready > 0) {
-      if (revents[0] !== 0) nat.eventfdDrain(d.wakeFd);
-      for (let k = 1; k < nfds; k++) {
-        const ev = revents[k];
-        if (ev === 0) continue;
-        const v = fdVif[k];
-        if (ev & (POLLERR | POLLHUP | POLLNVAL) && vifIo[v] !== VIF_IO_PACKET) {
-          vifDown(v, ev & POLLNVAL ? 'EBADF' : 'EBADFD');
-          continue;
-        }
-        if (vifIo[v] === VIF_IO_PACKET) {
-          rxPacket(v, fds[k], ev);
-          continue;
-        }
-        let n: number;
-        try {
-          n = nat.readBatch(fds[k], rxSlab, SLOT, BURST, rxLens);
-        } catch (e) {
-          vifDown(v, (e as NodeJS.ErrnoException).code ?? 'EIO');
-          continue;
-        }
-        for (let f = 0; f < n; f++) dpRx(r, v, rxSlab, f * SLOT, rxLens[f]);
-      }
+      if (w.revents[0] !== 0) nat.eventfdDrain(w.wakeFd);
+      rxPoll(w);
     }
-    if (!drainRing()) break;
-    routerDrainWork(r);
-    flushTx();
-    post();
-    if (pollDirty) {
-      pollDirty = false;
-      rebuildPollSet();
+    if (!ringApply(w)) break;
+    routerDrainWork(w.r);
+    txFlush(w);
+    batchPost(w);
+    if (w.pollDirty) {
+      w.pollDirty = false;
+      pollRebuild(w);
     }
-    reportOffload(performance.now());
+    offloadReport(w, performance.now());
   }
-  flushTx();
-  post();
+  txFlush(w);
+  batchPost(w);
   port.postMessage({ type: 'stopped' } satisfies DpWorkerMsg);
 }
 
