@@ -4,40 +4,17 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { createDatapath } from '../../src/dp/datapath';
 import {
   VP_DROP_DISCARD, VP_DROP_INVALID_ARP, VP_DROP_L2_NO_ROUTE, VP_DROP_TTL_EXCEEDED, VR_VIF_MAC,
 } from '../../src/dp/defs';
-import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../../src/dp/interface';
-import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG, bridgeAdd, nhAdd, rtAdd } from '../../src/dp/nexthop';
-import { MODULE_PARAM_DEFAULTS } from '../../src/params/module-params';
+import { macParse } from '../../src/dp/interface';
 import { arpRequest, icmpEcho, inetChecksum, tcpFrame, udpFrame } from '../../src/io/frame-build';
-import { ipKeyWord, ipParse } from '../../src/agent/topology';
-import { rx, testAgent, testHost } from '../helpers/test-host';
+import { rx, testHost } from '../helpers/test-host';
+import { MAC1, MAC2, routedPair } from '../helpers/routed';
 import { holdAccounting, invariants } from '../helpers/table-check';
 
-const VRMAC = macParse(VR_VIF_MAC) as Uint8Array;
-const MAC1 = '02:00:0a:01:01:03';
-const MAC2 = '02:00:0a:01:01:04';
-
 /** Two VMs (vif0/3 10.1.1.3, vif0/4 10.1.1.4) in VRF 1 with gateway 10.1.1.1, as the agent programs them. */
-function routed() {
-  const host = testHost();
-  const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 256, vr_oflow_entries: 32 });
-  const flags = VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED;
-  vifAdd(r.vifs, { idx: 3, type: VIF_TYPE_VIRTUAL, name: 'tap3', vrf: 1, nh: 10, flags, mtu: 1500, mac: VRMAC, up: true });
-  vifAdd(r.vifs, { idx: 4, type: VIF_TYPE_VIRTUAL, name: 'tap4', vrf: 1, nh: 11, flags, mtu: 1500, mac: VRMAC, up: true });
-  nhAdd(r.rt, { id: 1, type: NH_RCV, vif: 2, dmac: new Uint8Array(6) });
-  nhAdd(r.rt, { id: 10, type: NH_ENCAP, vif: 3, dmac: macParse(MAC1) as Uint8Array });
-  nhAdd(r.rt, { id: 11, type: NH_ENCAP, vif: 4, dmac: macParse(MAC2) as Uint8Array });
-  rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.1')), { nh: 1, flags: VR_RT_ARP_PROXY_FLAG });
-  rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.3')), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG });
-  rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.4')), { nh: 11, flags: VR_RT_ARP_PROXY_FLAG });
-  bridgeAdd(r.rt, 1, macParse(MAC1) as Uint8Array, 3);
-  bridgeAdd(r.rt, 1, macParse(MAC2) as Uint8Array, 4);
-  const agent = testAgent(r, host, { reverseNh: (_v, _s, d, nh) => (d === ipKeyWord(ipParse('10.1.1.4')) ? 11 : d === ipKeyWord(ipParse('10.1.1.3')) ? 10 : nh) });
-  return { r, host, ...agent };
-}
+const routed = () => routedPair(testHost());
 
 const toVr = { src: '10.1.1.3', dst: '10.1.1.4', srcMac: MAC1, dstMac: VR_VIF_MAC };
 const hex = (b: Uint8Array, a: number, n: number): string => Array.from(b.subarray(a, a + n), (x) => x.toString(16).padStart(2, '0')).join(':');

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { CollectorServer } from '../../src/collector/server';
 import { FlowStore } from '../../src/collector/store';
-import { FC } from './helpers';
+import { Exchange, FC, exchange as sendHostile } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-collector-'));
 const store = new FlowStore(dir);
@@ -36,39 +36,9 @@ let generators = 0;
 const hello = (g = `fuzz:${++generators}`): string => JSON.stringify({ hello: { generator: g, v: 1 } }) + '\n';
 const batch = (seq: number): string => JSON.stringify({ seq, records: [RECORD] }) + '\n';
 
-interface Exchange {
-  answer: string;
-  ms: number;
-  written: number;
-}
-
-/** Send `chunks`, then keep quiet (the connection left open unless `hangUp`); collect the answer until close. */
+/** Send `chunks`, then keep quiet (the connection left open unless `hangUp`); the answer until close. */
 function exchange(chunks: Buffer[], hangUp: boolean, limitMs = 5000): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const c = net.connect(port, '127.0.0.1');
-    let answer = '';
-    let written = 0;
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`not closed within ${limitMs} ms (answer ${answer})`));
-    }, limitMs);
-    c.on('data', (d) => (answer += d.toString('utf8')));
-    c.on('error', () => undefined);
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve({ answer, ms: Date.now() - t0, written });
-    });
-    c.once('connect', async () => {
-      for (const ch of chunks) {
-        if (c.destroyed) break;
-        const ok = c.write(ch);
-        written += ch.length;
-        if (!ok) await new Promise<void>((r) => { c.once('drain', r); c.once('close', r); });
-      }
-      if (hangUp && !c.destroyed) c.end();
-    });
-  });
+  return sendHostile({ port, host: '127.0.0.1' }, chunks, hangUp, limitMs);
 }
 
 /** A good exporter: hello and one batch, acknowledged. */

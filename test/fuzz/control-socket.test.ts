@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { ControlServer, controlCall, controlServe } from '../../src/cli/control';
 import { isUserError } from '../../src/errors';
-import { FC } from './helpers';
+import { Exchange, FC, exchange as sendHostile } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-control-'));
 const sock = path.join(dir, 'run', 'vrouter.sock');
@@ -28,40 +28,9 @@ test.after.always(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Exchange {
-  answer: string;
-  ms: number;
-  /** Bytes the client could write before the server closed (or all of them). */
-  written: number;
-}
-
-/** Send `chunks` (then stop sending but keep the connection open unless `hangUp`), collect the answer. */
+/** Send `chunks`, then stop sending (hanging up unless told not to); the answer until close. */
 function exchange(chunks: Buffer[], hangUp = true, limitMs = 5000): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const c = net.connect(sock);
-    let answer = '';
-    let written = 0;
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`no answer and no close within ${limitMs} ms`));
-    }, limitMs);
-    c.on('data', (d) => (answer += d.toString('utf8')));
-    c.on('error', () => undefined);
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve({ answer, ms: Date.now() - t0, written });
-    });
-    c.once('connect', async () => {
-      for (const ch of chunks) {
-        if (c.destroyed || c.writableEnded) break;
-        const ok = c.write(ch);
-        written += ch.length;
-        if (!ok) await new Promise<void>((r) => { c.once('drain', r); c.once('close', r); });
-      }
-      if (hangUp && !c.destroyed) c.end();
-    });
-  });
+  return sendHostile({ path: sock }, chunks, hangUp, limitMs);
 }
 
 /** The answer is nothing (closed) or one status line, status 2 with an error of one line. */

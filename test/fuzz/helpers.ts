@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import * as net from 'net';
 import { isUserError } from '../../src/errors';
 
 /** Fixed so that every run tries the same inputs. */
@@ -74,4 +75,45 @@ export function withValue(base: unknown, path: (string | number)[], v: unknown):
   for (let i = 0; i < path.length - 1; i++) o = o[path[i]] as Record<string, unknown>;
   Object.defineProperty(o, path[path.length - 1], { value: v, enumerable: true, writable: true, configurable: true });
   return copy;
+}
+
+/** What a hostile client got back. */
+export interface Exchange {
+  answer: string;
+  ms: number;
+  /** Bytes the client could write before the server closed (or all of them). */
+  written: number;
+}
+
+/**
+ * Connect to `to` (a Unix socket path or a loopback TCP port), send `chunks`, then stop sending but keep
+ * the connection open unless `hangUp`; collect the answer until the server closes. Rejects when the
+ * server neither closes nor answers within `limitMs`.
+ */
+export function exchange(to: net.NetConnectOpts, chunks: Buffer[], hangUp: boolean, limitMs = 5000): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const c = net.connect(to);
+    let answer = '';
+    let written = 0;
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`not closed within ${limitMs} ms (answer ${JSON.stringify(answer.slice(0, 200))})`));
+    }, limitMs);
+    c.on('data', (d) => (answer += d.toString('utf8')));
+    c.on('error', () => undefined);
+    c.on('close', () => {
+      clearTimeout(timer);
+      resolve({ answer, ms: Date.now() - t0, written });
+    });
+    c.once('connect', async () => {
+      for (const ch of chunks) {
+        if (c.destroyed || c.writableEnded) break;
+        const ok = c.write(ch);
+        written += ch.length;
+        if (!ok) await new Promise<void>((r) => { c.once('drain', r); c.once('close', r); });
+      }
+      if (hangUp && !c.destroyed) c.end();
+    });
+  });
 }

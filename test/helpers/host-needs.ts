@@ -1,10 +1,7 @@
 /**
  * What the host has: root, tools on the PATH, and the Debian package of each tool
- * (scripts/system-deps.json). No ava here, so a plain Node script (a preflight, a runner's summary) can
- * use it too; tests use it through ./requires.
+ * (scripts/system-deps.json), through scripts/preflight.cjs. No ava here; tests use it through ./requires.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 
 /** What a test needs from the host. */
 export interface Needs {
@@ -22,19 +19,18 @@ interface DepEntry {
   package: string;
   for: string;
 }
-const DEPS_FILE = path.join(__dirname, '..', '..', 'scripts', 'system-deps.json');
-let deps: Map<string, DepEntry> | undefined;
-function depsByCommand(): Map<string, DepEntry> {
-  if (!deps) {
-    const j = JSON.parse(fs.readFileSync(DEPS_FILE, 'utf8')) as { build?: DepEntry[]; tools?: DepEntry[] };
-    deps = new Map([...(j.build ?? []), ...(j.tools ?? [])].map((e) => [e.command, e]));
-  }
-  return deps;
-}
+// The PATH lookup and the package list are the preflight's (npm test runs it first), so that the
+// preflight and the tests agree on what this host has.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const preflight = require('../../scripts/preflight.cjs') as {
+  which(cmd: string): string | null;
+  deps: { build: DepEntry[]; tools: DepEntry[] };
+};
+const byCommand = new Map([...preflight.deps.build, ...preflight.deps.tools].map((e) => [e.command, e]));
 
 /** The Debian package that provides `cmd` (scripts/system-deps.json), or undefined if it is not listed. */
 export function toolPackage(cmd: string): string | undefined {
-  return depsByCommand().get(cmd)?.package;
+  return byCommand.get(cmd)?.package;
 }
 
 const found = new Map<string, boolean>();
@@ -42,15 +38,7 @@ const found = new Map<string, boolean>();
 export function onPath(cmd: string): boolean {
   let ok = found.get(cmd);
   if (ok === undefined) {
-    ok = (process.env.PATH ?? '').split(path.delimiter).some((d) => {
-      if (!d) return false;
-      try {
-        fs.accessSync(path.join(d, cmd), fs.constants.X_OK);
-        return fs.statSync(path.join(d, cmd)).isFile();
-      } catch {
-        return false;
-      }
-    });
+    ok = preflight.which(cmd) !== null;
     found.set(cmd, ok);
   }
   return ok;

@@ -25,6 +25,7 @@ export function routedPair<H extends ManualHost>(host: H) {
   nhAdd(r.rt, { id: 1, type: NH_RCV, vif: 2, dmac: new Uint8Array(6) });
   nhAdd(r.rt, { id: 10, type: NH_ENCAP, vif: 3, dmac: macParse(MAC1) as Uint8Array });
   nhAdd(r.rt, { id: 11, type: NH_ENCAP, vif: 4, dmac: macParse(MAC2) as Uint8Array });
+  rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.1')), { nh: 1, flags: VR_RT_ARP_PROXY_FLAG }); // the gateway
   rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.3')), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG });
   rtAdd(r.rt, 1, ipKeyWord(ipParse('10.1.1.4')), { nh: 11, flags: VR_RT_ARP_PROXY_FLAG });
   bridgeAdd(r.rt, 1, macParse(MAC1) as Uint8Array, 3);
