@@ -9,6 +9,7 @@ import * as ini from 'ini';
 import { UserError } from '../errors';
 import { ipParse } from '../lib/ipv4';
 import { oneLine, readInputFile } from '../lib/input';
+import type { Encap } from '../lib/topology-types';
 
 export interface AgentConf {
   /** [DEFAULT] flow_cache_timeout, seconds (0 = the built-in 180 s). */
@@ -34,6 +35,8 @@ export interface AgentConf {
   tcpFlowScanInterval: number;
   /** [VIRTUAL-HOST-INTERFACE] ip (vhost0's address, the router-id), without its prefix; '' when unset. */
   vhostIp: string;
+  /** [DEFAULT] tunnel_type: the encapsulation when none of encapsulation_priorities suits a peer (MPLSoGRE). */
+  tunnelType: Encap;
   /** The file it came from ('' for the defaults). */
   file: string;
 }
@@ -49,6 +52,7 @@ export const AGENT_CONF_DEFAULTS: Readonly<AgentConf> = Object.freeze({
   maxVmLinklocalFlows: 2048,
   tcpFlowScanInterval: 15,
   vhostIp: '',
+  tunnelType: 'MPLSoGRE',
   file: '',
 });
 

@@ -10,6 +10,7 @@ import { UserError } from '../errors';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../dp/defs';
 import { ipParse } from '../lib/ipv4';
 import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
+import type { Encap } from '../lib/topology-types';
 
 /** An aging entry of flow_aging_timeout_list. */
 export interface AgingTimeout {
@@ -25,9 +26,15 @@ export interface GlobalVrouterConfig {
   agingTimeouts: AgingTimeout[];
   /** Entries the 2.22 agent ignores (a protocol it does not know), for the log. */
   ignored: string[];
+  /** encapsulation_priorities; unset → the provisioning default MPLSoUDP, MPLSoGRE, VXLAN (provision_encap.py). */
+  encapsulationPriorities: Encap[];
+  /** vxlan_network_identifier_mode: anything but "configured" is automatic (VNI = the network id). */
+  vxlanMode: 'automatic' | 'configured';
 }
 
-export const GLOBAL_VROUTER_CONFIG_DEFAULTS: GlobalVrouterConfig = { flowExportRate: 1000, agingTimeouts: [], ignored: [] };
+export const GLOBAL_VROUTER_CONFIG_DEFAULTS: GlobalVrouterConfig = {
+  flowExportRate: 1000, agingTimeouts: [], ignored: [], encapsulationPriorities: ['MPLSoUDP', 'MPLSoGRE', 'VXLAN'], vxlanMode: 'automatic',
+};
 
 /** A rule of a network policy (PolicyRuleType), compiled for matching. */
 export interface PolicyRule {
@@ -124,7 +131,7 @@ function integer(v: unknown, where: string, field: string, min: number, max: num
 /** global-vrouter-config. */
 export function parseGlobalVrouterConfig(v: unknown, where: string, field = 'global_vrouter_config'): GlobalVrouterConfig {
   const o = unwrap(v, 'global-vrouter-config', where, field);
-  const c: GlobalVrouterConfig = { flowExportRate: 1000, agingTimeouts: [], ignored: [] };
+  const c: GlobalVrouterConfig = { ...GLOBAL_VROUTER_CONFIG_DEFAULTS, agingTimeouts: [], ignored: [] };
   if (o.flow_export_rate !== undefined) {
     c.flowExportRate = integer(o.flow_export_rate, where, `${field}.flow_export_rate`, -2147483648, 2147483647);
   }

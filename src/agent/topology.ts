@@ -35,12 +35,12 @@ import {
   vnFqName,
 } from './contrail-config';
 import { ipParse, ipString } from '../lib/ipv4';
-import type { HostKind, HostSpec, Network, VmSpec } from '../lib/topology-types';
+import type { BareMetalSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec } from '../lib/topology-types';
 import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
 
 export { ipParse, ipString };
 // The host and network shapes are shared with src/io (namespaces, TAPs, guests); re-exported for the agent's users.
-export type { HostKind, HostSpec, Network, VmSpec };
+export type { BareMetalSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec };
 
 /** Linux interface names: 1 to 15 bytes, no '/', ':' or white space. */
 export const IFNAME_RE = /^[A-Za-z0-9_.-][A-Za-z0-9_.@-]{0,14}$/;
@@ -52,6 +52,10 @@ export interface Topology {
   outside: HostSpec[];
   policies: Map<string, NetworkPolicy>;
   global: GlobalVrouterConfig;
+  /** The compute nodes of a cluster (`nodes`); empty for one isolated node. */
+  nodes: NodeSpec[];
+  /** Bare-metal hosts behind kernel VXLAN VTEPs (`bare_metal`). */
+  bareMetal: BareMetalSpec[];
   /** Notes for the log (configuration the 2.22 agent ignores). */
   notes: string[];
 }
@@ -172,7 +176,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     refs.forEach((r, k) => check(policies.has(r), file, `${f}.network_policy_refs[${k}]`, `no network policy ${oneLine(r)} in network_policies`));
     const nw: Network = {
       name: o.name, fqName: vnFqName(o.name), net, prefixLen: len, gateway: gw, subnet: o.subnet as string, gatewayStr: o.gateway as string,
-      routerExternal: o.router_external === true, policies: refs,
+      routerExternal: o.router_external === true, policies: refs, vxlanId: 0,
     };
     networks.push(nw);
     if (o.outside !== undefined) {
@@ -219,6 +223,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     const h: HostSpec = {
       name, ip, ipStr: o.ip as string, mac, macStr, network: nw.name, mtu: mtu as number, kind, namespace: ns,
       nsExisting: kind === 'netns' && o.namespace !== undefined, tap: kind === 'attach' ? (o.attach as string) : tapName(name), guest,
+      node: '',
     };
     hosts.push(h);
     return h;
@@ -261,7 +266,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     check(typeof o.namespace === 'string' && NAME_RE.test(o.namespace), file, `${f}.namespace`, 'expected a namespace name for the outside host');
     return host({ ...o, namespace: undefined }, f, nw, `${nw.name}-outside`, o.namespace as string);
   });
-  return { networks, vms, outside, policies, global, notes };
+  return { networks, vms, outside, policies, global, nodes: [], bareMetal: [], notes };
 }
 
 /** Read and validate a topology file. */

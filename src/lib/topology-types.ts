@@ -20,6 +20,8 @@ export interface Network {
   routerExternal: boolean;
   /** The policies attached (network_policy_refs), fq-names in sequence order. */
   policies: string[];
+  /** virtual_network_properties.vxlan_network_identifier (`vxlan_network_identifier`), 0 when not given. */
+  vxlanId: number;
 }
 
 /** A namespace host with one interface: a VM, or an outside host of a router-external network. */
@@ -45,6 +47,8 @@ export interface HostSpec {
   tap: string;
   /** qemu guests: what the guest runs once its network is up (a busybox sh script), and its memory in MiB. */
   guest?: { run: string; memoryMb: number };
+  /** The compute node the host runs on (`node`; '' when the topology has no `nodes`). */
+  node: string;
 }
 
 export type HostKind = 'netns' | 'qemu' | 'attach';
@@ -54,4 +58,46 @@ export interface VmSpec extends HostSpec {
   fatFlow: [number, number][];
   /** Floating IPs of the VM's interface, each in a router-external network. */
   floatingIps: { ip: number; ipStr: string; network: string }[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Several compute nodes (the overlay). A topology with `nodes` describes a cluster: every node reads the
+// same file and derives, for itself, the remote routes, tunnel nexthops, MPLS labels and VNIs (see
+// agent/overlay.ts). Without `nodes` the topology is one isolated compute node, as before.
+
+/** The encapsulations of R2.22 (global-vrouter-config encapsulation_priorities, DEFAULT.tunnel_type). */
+export type Encap = 'MPLSoGRE' | 'MPLSoUDP' | 'VXLAN';
+export const ENCAPS: readonly Encap[] = ['MPLSoGRE', 'MPLSoUDP', 'VXLAN'];
+
+/** A compute node of the cluster: its fabric (underlay) address and interface, what it decapsulates. */
+export interface NodeSpec {
+  name: string;
+  /** vhost0's address (the router-id) as a number, its text, and the fabric prefix length. */
+  fabricIp: number;
+  fabricIpStr: string;
+  prefixLen: number;
+  /** The NIC vif0/0 attaches to (packet socket): "eth1" unless given. */
+  fabricInterface: string;
+  /** Encapsulations this node supports (the peer's list the sender picks from), in the file's order. */
+  encapsulations: Encap[];
+}
+
+/**
+ * A bare-metal host behind a VXLAN VTEP that no emulator runs (the Linux kernel's vxlan device): its
+ * overlay address and MAC in `network`, and the VTEP's fabric address. The testbed creates the VTEP
+ * namespace (vxlan device + bridge) and the host's namespace.
+ */
+export interface BareMetalSpec {
+  name: string;
+  ip: number;
+  ipStr: string;
+  mac: Uint8Array;
+  macStr: string;
+  network: string;
+  mtu: number;
+  /** The host's namespace (default bms-NAME) and the VTEP's (default vtep-NAME). */
+  namespace: string;
+  vtepNamespace: string;
+  vtepIp: number;
+  vtepIpStr: string;
 }
