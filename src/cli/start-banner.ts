@@ -5,6 +5,7 @@
  * commands to look at it. start.ts calls these in that order; they only read the instance.
  * @module
  */
+import type { RemoteRoute } from '../agent/overlay';
 import { execFile } from 'child_process';
 import type { ModuleParams } from '../params/module-params';
 import type { AgentConf } from '../agent/agent-conf';
@@ -36,6 +37,8 @@ export interface BannerInfo {
   notes: string[];
   node: ComputeNode;
   guests: Guest[];
+  /** The remote routes of a cluster node. */
+  remote?: RemoteRoute[];
 }
 
 /** The banner: the instance, its table and aging, the configuration's notes, the VMs, guests and floating IPs. */
@@ -59,6 +62,19 @@ export function startBanner(b: BannerInfo, log: (s: string) => void): void {
   }
   for (const g of guests) log(`  guest ${g.name}: qemu pid ${g.pid}, console ${g.consoleLog} (vrouter-emu vm console ${g.name})`);
   for (const vm of topo.vms) for (const f of vm.floatingIps) log(`  floating IP ${f.ipStr} (${f.network}) → ${vm.name} ${vm.ipStr}`);
+  const ov = node.overlay;
+  if (ov) {
+    const fab = node.vif(0);
+    log(`  node ${ov.node.name}: fabric ${ov.node.fabricIpStr}/${ov.node.prefixLen} on vhost0, vif0/0 on ${fab?.os ?? ov.node.fabricInterface}`);
+    for (const peer of ov.peers) {
+      const enc = ov.encapFor(peer);
+      const l3 = peer.kind === 'node' ? ov.l3EncapFor(peer) : enc;
+      log(`  peer ${peer.name} ${peer.ipStr}: ${enc}${l3 !== enc ? ` (routed traffic ${l3})` : ''}`);
+    }
+    for (const r of b.remote ?? []) {
+      log(`  remote ${r.kind === 'vm' ? 'VM' : 'bare-metal host'} ${r.name} ${r.ipStr} (${r.network}) via ${r.peer.name}: ${r.encap} ${r.encap === 'VXLAN' ? 'VNI' : 'label'} ${r.label}`);
+    }
+  }
 }
 
 function run(cmd: string, args: string[]): Promise<string> {

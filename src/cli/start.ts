@@ -12,9 +12,11 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { UserError } from '../errors';
 import { loadModuleParams, ModuleParams } from '../params/module-params';
-import { DEMO_TOPOLOGY, Topology, readTopology, topologyFrom } from '../agent/topology';
+import { DEMO_TOPOLOGY, Topology, checkVniMode, readTopology, topologyFrom } from '../agent/topology';
+import { Overlay, StaticRoutes, localTopology } from '../agent/overlay';
 import { ComputeNode } from '../agent/compute-node';
-import type { HostFd } from '../agent/compute-node';
+import type { FabricIf, HostFd } from '../agent/compute-node';
+import { VIF_IO_PACKET } from '../io/ring';
 import { FlowMgr, FlowMgrConfig } from '../agent/flow-mgr';
 import { agentFlowConfig } from '../agent/assembly';
 import { AGENT_CONF_DEFAULTS, AgentConf, collectorEndpoint, readAgentConf } from '../agent/agent-conf';
@@ -39,10 +41,11 @@ import { ExportState, toolHandler } from './tools';
 import { startBanner, startDemo, startHelp } from './start-banner';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--allow-unsupported-platform]';
+  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--allow-unsupported-platform]';
 
 export const START_OPTS = {
   '--topology': { value: true },
+  '--node': { value: true },
   '--agent-conf': { value: true },
   '--global-config': { value: true },
   '--params': { value: true },
@@ -69,6 +72,25 @@ interface Config {
   notes: string[];
 }
 
+/**
+ * Which node of a cluster topology this instance is (`--node`): required when the topology has several,
+ * refused without one. @returns the name, or undefined for a single-node topology.
+ */
+function nodeOf(p: Parsed, topo: Topology, file: string): string | undefined {
+  const name = opt(p, '--node');
+  if (topo.nodes.length === 0) {
+    if (name !== undefined) throw new UserError(`--node ${name}: ${file} has no "nodes"; give a cluster topology, or leave --node out`);
+    return undefined;
+  }
+  const names = topo.nodes.map((n) => n.name).join(', ');
+  if (name === undefined) {
+    if (topo.nodes.length === 1) return topo.nodes[0].name;
+    throw new UserError(`${file} describes ${topo.nodes.length} compute nodes (${names}): say which this is with --node NAME`);
+  }
+  if (!topo.nodes.some((n) => n.name === name)) throw new UserError(`--node ${name}: ${file} has no such node; its nodes are ${names}`);
+  return name;
+}
+
 /** Read the agent configuration, the topology and global-vrouter-config; `--flow-cache-timeout` wins over the file. */
 function loadConfig(p: Parsed, params: ModuleParams): Config {
   const notes: string[] = [];
@@ -81,6 +103,7 @@ function loadConfig(p: Parsed, params: ModuleParams): Config {
     const src = inlineOrFile(gFile, '.', 'vrouter-emu start', '--global-config');
     topo.global = parseGlobalVrouterConfig(src.value, src.where, 'global-vrouter-config');
     notes.push(...topo.global.ignored.map((x) => `${gFile}: ${x}: ignored`));
+    checkVniMode(topo, gFile);
   }
   notes.push(...topo.notes);
   const ageS = opt(p, '--flow-cache-timeout') !== undefined ? optInt(p, '--flow-cache-timeout', 0) : conf.flowCacheTimeout;
@@ -108,7 +131,7 @@ function startExport(a: FlowMgr, table: FlowTable, node: ComputeNode, cfg: Confi
         if (logFlow) log(`flow: ${JSON.stringify(r)}`);
       }
     : undefined;
-  const fx = new FlowExport(a, table, node.exportEnv(cfg.conf.vhostIp || hostIp()), { rate: cfg.topo.global.flowExportRate, disable: cfg.conf.disableFlowCollection },
+  const fx = new FlowExport(a, table, node.exportEnv(cfg.conf.vhostIp || (node.overlay?.node.fabricIpStr ?? hostIp())), { rate: cfg.topo.global.flowExportRate, disable: cfg.conf.disableFlowCollection },
     clock, xorshift32((Math.random() * 0x100000000) >>> 0), emit);
   a.sampler = fx;
   for (const k of sinks) log(`vrouter-emu: flow export to ${k.name} (flow_export_rate ${cfg.topo.global.flowExportRate})`);
@@ -155,13 +178,13 @@ function configReloader(p: Parsed, params: ModuleParams, node: ComputeNode, a: F
   let cfg = first;
   const reload = (): string => {
     const next = loadConfig(p, params);
-    if (ComputeNode.shape(next.topo) !== ComputeNode.shape(node.topo)) {
+    if (ComputeNode.shape(localTopology(next.topo, node.overlay?.node.name)) !== ComputeNode.shape(node.topo)) {
       throw new UserError('the topology\'s networks, hosts, addresses or floating IPs changed: restart to apply them; the old configuration stays');
     }
     // configureAging checks before it changes anything; it goes first so that a refusal leaves the old
     // configuration whole.
     a.configureAging(next.aging);
-    node.reconfigure(next.topo);
+    node.reconfigure(localTopology(next.topo, node.overlay?.node.name));
     node.programRuntime(d);
     const changed = a.reevaluate();
     ex.fx.configure({ rate: next.topo.global.flowExportRate, disable: next.conf.disableFlowCollection });
@@ -182,7 +205,10 @@ export async function cmdStart(p: Parsed): Promise<number> {
   for (const w of warnings) log(`vrouter-emu: ${w}`);
   const topoFile = opt(p, '--topology');
   const cfg = loadConfig(p, params);
-  const topo = cfg.topo;
+  // A cluster topology: this instance is one of its nodes, and runs that node's part of it.
+  const nodeName = nodeOf(p, cfg.topo, topoFile ?? '(demo topology)');
+  const overlay = nodeName === undefined ? undefined : new Overlay(cfg.topo, nodeName, cfg.conf.tunnelType);
+  const topo = localTopology(cfg.topo, nodeName);
   const socket = opt(p, '--socket') ?? DEFAULT_SOCKET;
   const eviction = optOnOff(p, '--datapath-eviction', true);
   const cpu = opt(p, '--cpu') === undefined ? -1 : optInt(p, '--cpu', 0);
@@ -202,19 +228,21 @@ export async function cmdStart(p: Parsed): Promise<number> {
   bed.checkFree([...topo.vms, ...topo.outside]);
 
   const { shared, table } = allocateTable(params);
-  const node = new ComputeNode(topo);
+  const node = new ComputeNode(topo, overlay);
   let dp: DpThread | undefined;
   let agent: FlowMgr | undefined;
   let timer: NodeJS.Timeout | undefined;
   let server: { close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
   let exporting: ExportState | undefined;
+  let routes: StaticRoutes | undefined;
   const guests: Guest[] = [];
 
   const shutdown = (why: string): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
       if (timer) clearInterval(timer);
+      routes?.stop();
       if (server) await server.close();
       // What the exporters hold goes out (the collector gets up to a second to acknowledge it).
       if (exporting) await Promise.all(exporting.sinks.map((x) => x.close()));
@@ -250,6 +278,15 @@ export async function cmdStart(p: Parsed): Promise<number> {
       fds.set(h.name, { fd: hif.fd, io: hif.io });
       checkSignal();
     }
+    // The fabric: vif0/0 on the node's NIC, its address moved to vhost0 (the host's side).
+    let fabric: FabricIf | undefined;
+    if (overlay) {
+      const ifname = overlay.node.fabricInterface;
+      const nic = bed.attachFabric(ifname, overlay.node.name);
+      const vhostFd = bed.addVhost(overlay.node.name, `${overlay.node.fabricIpStr}/${overlay.node.prefixLen}`, nic.mac, nic.mtu);
+      fabric = { ifname, fd: nic.fd, io: VIF_IO_PACKET, vhostFd, mac: nic.mac, mtu: nic.mtu, speed: nic.speed, duplex: nic.duplex };
+      checkSignal();
+    }
     let attachments: Attachments | undefined;
     const offload: number[] = [];
     const clock = (): number => performance.now();
@@ -276,6 +313,11 @@ export async function cmdStart(p: Parsed): Promise<number> {
     const dpCpu = await dp.whenReady();
     checkSignal();
     node.program(dp, fds);
+    if (overlay && fabric) {
+      node.programFabric(dp, fabric);
+      routes = new StaticRoutes(overlay);
+      routes.start(node.routeSink(dp));
+    }
     const att = new Attachments(bed, node, dp, topo, log, fds);
     attachments = att;
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
@@ -317,7 +359,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     };
 
     const now = current();
-    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests }, log);
+    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive() }, log);
     if (!topoFile && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
     startHelp(topo, socket, log);
   } catch (e) {

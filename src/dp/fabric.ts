@@ -272,6 +272,15 @@ export function arpResolve(r: Router, nh: Nexthop): void {
   vifTx(r, nh.vif, b, 0, 60);
 }
 
+/**
+ * Keep asking for the MACs of tunnel destinations that have not answered (a node that starts later, a
+ * VTEP that was down); the host calls it from its loop, arpResolve paces it to once a second each.
+ */
+export function fabricTick(r: Router): void {
+  const t = r.rt.tunnels;
+  for (let k = 0; k < t.length; k++) if (!nhResolved(t[k])) arpResolve(r, t[k]);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Transmit
 

@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'worker_threads';
 import type { MessagePort } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import { createDatapath, dpRx } from '../dp/datapath';
+import { fabricTick } from '../dp/fabric';
 import { FlowReq, FlowResp, flowReqNew, routerDrainWork } from '../dp/flow';
 import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN } from '../dp/interface';
 import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
@@ -470,6 +471,7 @@ function run(d: DpWorkerData): void {
     }
     if (!ringApply(w)) break;
     routerDrainWork(w.r);
+    if (w.r.fabricVif >= 0) fabricTick(w.r);
     txFlush(w);
     batchPost(w);
     if (w.pollDirty) {

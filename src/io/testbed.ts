@@ -37,6 +37,10 @@ export interface AttachedIf {
   wasUp: boolean;
   /** /proc/sys/net/ipv6/conf/IF/disable_ipv6 before ('' when the host has no IPv6). */
   ipv6Was: string;
+  /** The fabric NIC's IPv4 addresses (CIDR) that moved to vhost0, put back on detach. */
+  addrs?: string[];
+  /** /proc/sys files changed on the fabric NIC and their values before. */
+  sysctls?: [string, string][];
 }
 
 /**
@@ -49,7 +53,31 @@ export function statePath(pid: number): string {
   return `${INSTANCES_DIR}/${pid}.json`;
 }
 
+/**
+ * The mount namespace named network namespaces must be made in, when it is not this process's: a node
+ * started with `ip netns exec` (as the testbed starts each node) has a private mount namespace, where
+ * `ip netns add` would bind its VMs' namespaces out of everyone else's sight and `ip netns del` would
+ * not remove them. Its starter's (the parent's) mount namespace is the host's view: held open from the
+ * start (captureHostMountNs), as the parent may be gone by the time the namespaces are deleted.
+ */
+let hostMntFd = -1;
+
+/** Hold the starter's mount namespace when it is not this process's (see ip()). Idempotent. */
+export function captureHostMountNs(): void {
+  if (hostMntFd >= 0) return;
+  try {
+    const parent = `/proc/${process.ppid}/ns/mnt`;
+    if (fs.readlinkSync(parent) !== fs.readlinkSync('/proc/self/ns/mnt')) hostMntFd = fs.openSync(parent, 'r');
+  } catch {
+    // no /proc, or the parent is gone: this process's own view
+  }
+}
+
 function ip(args: string[]): string {
+  if (hostMntFd >= 0 && args[0] === 'netns' && (args[1] === 'add' || args[1] === 'del')) {
+    // nsenter gets the held namespace as its fd 3.
+    return execFileSync('nsenter', ['--mount=/proc/self/fd/3', '--', 'ip', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', hostMntFd] });
+  }
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -109,10 +137,42 @@ function ipv6Path(ifname: string): string {
 export function restoreIf(a: AttachedIf): void {
   try {
     if (a.ipv6Was !== '') fs.writeFileSync(ipv6Path(a.ifname), a.ipv6Was);
+    for (const [f, v] of a.sysctls ?? []) fs.writeFileSync(f, v);
+    for (const cidr of a.addrs ?? []) ip(['addr', 'replace', cidr, 'dev', a.ifname]);
     if (!a.wasUp) ip(['link', 'set', a.ifname, 'down']);
   } catch {
     // gone meanwhile
   }
+}
+
+/** The IPv4 addresses (CIDR) of an interface. */
+function ifAddrs(ifname: string): string[] {
+  try {
+    const out = ip(['-4', '-o', 'addr', 'show', 'dev', ifname]);
+    return [...out.matchAll(/\binet (\d+\.\d+\.\d+\.\d+\/\d+)/g)].map((m) => m[1]);
+  } catch {
+    return [];
+  }
+}
+
+function sysNum(ifname: string, what: string, dflt: number): number {
+  try {
+    const v = fs.readFileSync(`/sys/class/net/${ifname}/${what}`, 'utf8').trim();
+    if (what === 'duplex') return v === 'full' ? 1 : v === 'half' ? 0 : dflt;
+    const n = Number(v);
+    return Number.isFinite(n) ? n : dflt;
+  } catch {
+    return dflt; // a veth reports no speed while down; some drivers none at all
+  }
+}
+
+/** What the fabric NIC is: its MAC, IP MTU, speed (Mb/s) and duplex (1 full), −1 when unknown. */
+export interface FabricNic {
+  fd: number;
+  mac: Uint8Array;
+  mtu: number;
+  speed: number;
+  duplex: number;
 }
 
 /**
@@ -249,6 +309,7 @@ export class Testbed {
   /** @param packetIo how attached interfaces' packet sockets are read (start --packet-io). */
   constructor(readonly socket: string, readonly packetIo: PacketIo = 'ring') {
     this.state = { pid: process.pid, socket, namespaces: [], taps: [], guests: [], attached: [] };
+    captureHostMountNs();
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
     fs.mkdirSync(INSTANCES_DIR, { recursive: true, mode: 0o700 });
   }
@@ -298,6 +359,65 @@ export class Testbed {
     this.fds.push(fd);
     this.state.attached?.push(att);
     this.save();
+    return fd;
+  }
+
+  /**
+   * Attach vif0/0 to the fabric NIC, as the module takes the physical interface: its IPv4 addresses move
+   * to vhost0 (the host's traffic goes through the vRouter from now on), and come back on exit.
+   * @throws UserError naming the interface.
+   */
+  attachFabric(ifname: string, node: string): FabricNic {
+    if (!linkExists(ifname)) {
+      throw new UserError(`node ${node}: fabric interface ${ifname} does not exist here; run the node where it does (vrouter-emu testbed starts each node in its namespace), or set nodes[].fabric_interface`);
+    }
+    const addrs = ifAddrs(ifname);
+    const fd = this.attach(ifname, `node ${node} (fabric)`);
+    const att = this.state.attached?.find((a) => a.ifname === ifname) as AttachedIf;
+    att.addrs = addrs;
+    // The module's rx handler takes every frame of the NIC; a packet socket only copies them, and the
+    // host's stack would still answer what arrives on the NIC for vhost0's address (a second echo
+    // reply, ARP replies, ICMP port unreachable for the tunnels). Strict reverse-path filtering drops
+    // every IPv4 packet there (the NIC has no routes), arp_ignore 8 every ARP answer; the packet socket
+    // sees the frames before either.
+    att.sysctls = [];
+    for (const [k, v] of [['rp_filter', '1'], ['arp_ignore', '8']]) {
+      const f = `/proc/sys/net/ipv4/conf/${ifname}/${k}`;
+      try {
+        att.sysctls.push([f, fs.readFileSync(f, 'utf8').trim()]);
+        fs.writeFileSync(f, v);
+      } catch (e) {
+        throw new UserError(`node ${node}: cannot set ${f}: ${(e as Error).message}`);
+      }
+    }
+    this.save();
+    for (const cidr of addrs) ipFor(`node ${node}`, ['addr', 'del', cidr, 'dev', ifname]);
+    const mac = Uint8Array.from(fs.readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().split(':').map((x) => parseInt(x, 16)));
+    return { fd, mac, mtu: sysNum(ifname, 'mtu', 1500), speed: sysNum(ifname, 'speed', -1), duplex: sysNum(ifname, 'duplex', -1) };
+  }
+
+  /** vhost0: a TAP in this namespace with the node's fabric address and the NIC's MAC and MTU. @returns its fd. */
+  addVhost(node: string, cidr: string, mac: Uint8Array, mtu: number): number {
+    if (linkExists('vhost0')) throw new UserError(`node ${node}: an interface vhost0 exists already here; remove it with: ip link del vhost0 (or run the node in its own namespace)`);
+    const nat = loadNative();
+    let fd: number;
+    try {
+      fd = nat.tapOpen('vhost0', nat.constants.IFF_TAP | nat.constants.IFF_NO_PI).fd;
+    } catch (e) {
+      throw new UserError(`node ${node}: cannot create the TAP vhost0: ${(e as Error).message}`);
+    }
+    this.fds.push(fd);
+    this.state.taps.push('vhost0');
+    this.save();
+    const macStr = Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+    try {
+      fs.writeFileSync(ipv6Path('vhost0'), '1');
+    } catch {
+      // no IPv6 here
+    }
+    ipFor(`node ${node}`, ['link', 'set', 'vhost0', 'address', macStr, 'mtu', String(mtu)]);
+    ipFor(`node ${node}`, ['addr', 'add', cidr, 'dev', 'vhost0']);
+    ipFor(`node ${node}`, ['link', 'set', 'vhost0', 'up']);
     return fd;
   }
 

@@ -32,16 +32,19 @@ process.on('exit', () => {
   for (const p of running) p.kill('SIGTERM');
 });
 
-/** Start an instance and wait until it is ready. */
-export async function startInstance(topology: object, args: string[] = []): Promise<Instance> {
+/**
+ * Start an instance and wait until it is ready; `netns`: run it inside that network namespace (a compute
+ * node of a cluster, as `ip netns exec NS vrouter-emu start --node …`).
+ */
+export async function startInstance(topology: object, args: string[] = [], netns?: string): Promise<Instance> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vremu-e2e-'));
   const topo = path.join(dir, 'topology.json');
   fs.writeFileSync(topo, JSON.stringify(topology));
   const socket = path.join(dir, 'vrouter.sock');
-  const proc = spawn(process.execPath, [BIN, 'start', '--topology', topo, '--socket', socket, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = [BIN, 'start', '--topology', topo, '--socket', socket, ...args];
+  const proc = netns === undefined
+    ? spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('ip', ['netns', 'exec', netns, process.execPath, ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   let out = '';
