@@ -63,7 +63,7 @@ function filled(): Node {
   const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 1_048_576, vr_oflow_entries: 131_072 }, { routing: false });
   vifAdd(r.vifs, {
     idx: 3, type: VIF_TYPE_VIRTUAL, name: 'tap-bench', vrf: 1, nh: 16,
-    flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500, mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true,
+    flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500, mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true, ip: 0,
   });
   const ch = new DirectChannel(r);
   const agent = new FlowMgr(r.ft, ch, allowAllEnv(), { ageMs: 180_000, tcpScanMs: 15_000 }, () => host.now);

@@ -9,7 +9,7 @@ import * as ini from 'ini';
 import { UserError } from '../errors';
 import { ipParse } from '../lib/ipv4';
 import { oneLine, readInputFile } from '../lib/input';
-import type { Encap } from '../lib/topology-types';
+import { ENCAPS, type Encap } from '../lib/topology-types';
 
 export interface AgentConf {
   /** [DEFAULT] flow_cache_timeout, seconds (0 = the built-in 180 s). */
@@ -60,7 +60,7 @@ export const AGENT_CONF_DEFAULTS: Readonly<AgentConf> = Object.freeze({
 const KNOWN_UNUSED: Record<string, string[]> = {
   DEFAULT: [
     'log_file', 'log_level', 'log_local', 'log_category', 'log_files_count', 'log_file_size', 'use_syslog',
-    'syslog_facility', 'platform', 'physical_interface_address', 'physical_interface_mac', 'tunnel_type',
+    'syslog_facility', 'platform', 'physical_interface_address', 'physical_interface_mac',
     'agent_mode', 'headless_mode', 'hostname', 'gateway_mode', 'xmpp_auth_enable', 'xmpp_server_cert',
     'xmpp_server_key', 'xmpp_ca_cert', 'sandesh_send_rate_limit', 'dhcp_relay_mode', 'agent_base_directory',
   ],
@@ -162,6 +162,15 @@ export function parseAgentConf(text: string, file: string, warn: (msg: string) =
     c.tcpFlowScanInterval = scan;
   }
 
+  const tt = raw[D]?.tunnel_type;
+  if (tt !== undefined) {
+    // The 2.22 agent compares the name exactly: no other spelling or case.
+    const s = str(tt).trim();
+    const name = ENCAPS.find((e) => e === s);
+    if (name === undefined) throw bad(D, 'tunnel_type', tt, `one of ${ENCAPS.join(', ')} (written exactly so)`);
+    c.tunnelType = name;
+  }
+
   const vh = raw['VIRTUAL-HOST-INTERFACE']?.ip;
   if (vh !== undefined) {
     const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?:\/\d{1,2})?$/.exec(str(vh).trim());
@@ -170,7 +179,7 @@ export function parseAgentConf(text: string, file: string, warn: (msg: string) =
   }
 
   const used: Record<string, string[]> = {
-    DEFAULT: ['flow_cache_timeout', 'disable_flow_collection', 'collectors', 'http_server_port', 'log_flow'],
+    DEFAULT: ['flow_cache_timeout', 'disable_flow_collection', 'collectors', 'http_server_port', 'log_flow', 'tunnel_type'],
     FLOWS: ['max_vm_flows', 'max_system_linklocal_flows', 'max_vm_linklocal_flows', 'tcp_flow_scan_interval'],
   };
   const unknown: string[] = [];

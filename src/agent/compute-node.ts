@@ -150,9 +150,13 @@ export class ComputeNode {
    */
   static shape(topo: Topology): string {
     return JSON.stringify({
-      n: topo.networks.map((n) => [n.name, n.subnet, n.gatewayStr, n.routerExternal]),
-      v: topo.vms.map((v) => [v.name, v.ipStr, v.macStr, v.network, v.mtu, v.namespace, v.floatingIps.map((f) => f.ipStr)]),
-      o: topo.outside.map((h) => [h.name, h.ipStr, h.macStr, h.network, h.namespace]),
+      n: topo.networks.map((n) => [n.name, n.subnet, n.gatewayStr, n.routerExternal, n.vxlanId]),
+      v: topo.vms.map((v) => [v.name, v.ipStr, v.macStr, v.network, v.mtu, v.namespace, v.floatingIps.map((f) => f.ipStr), v.node]),
+      o: topo.outside.map((h) => [h.name, h.ipStr, h.macStr, h.network, h.namespace, h.node]),
+      // The cluster: nodes, bare-metal hosts, and which VNIs the networks use (the mode picks them).
+      c: topo.nodes.map((n) => [n.name, n.fabricIpStr, n.prefixLen, n.fabricInterface, n.encapsulations]),
+      b: topo.bareMetal.map((h) => [h.name, h.ipStr, h.macStr, h.network, h.mtu, h.namespace, h.vtepNamespace, h.vtepIpStr]),
+      x: topo.nodes.length > 0 ? topo.global.vxlanMode : '',
     });
   }
 

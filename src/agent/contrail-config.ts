@@ -10,7 +10,7 @@ import { UserError } from '../errors';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../dp/defs';
 import { ipParse } from '../lib/ipv4';
 import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
-import type { Encap } from '../lib/topology-types';
+import { ENCAPS, type Encap } from '../lib/topology-types';
 
 /** An aging entry of flow_aging_timeout_list. */
 export interface AgingTimeout {
@@ -154,7 +154,39 @@ export function parseGlobalVrouterConfig(v: unknown, where: string, field = 'glo
       c.agingTimeouts.push({ proto, port, timeoutS });
     });
   }
+  // null is how the API shows an unset property.
+  const ep = o.encapsulation_priorities;
+  if (ep !== undefined && ep !== null) {
+    const list = isObj(ep) ? ep.encapsulation : undefined;
+    if (!Array.isArray(list)) fail(where, `${field}.encapsulation_priorities`, `expected {"encapsulation": [${ENCAPS.map((e) => JSON.stringify(e)).join(', ')}]} (in the order of preference)`);
+    c.encapsulationPriorities = parseEncapList(list, where, `${field}.encapsulation_priorities.encapsulation`, true);
+  }
+  const mode = o.vxlan_network_identifier_mode;
+  if (mode !== undefined && mode !== null) {
+    const f = `${field}.vxlan_network_identifier_mode`;
+    if (typeof mode !== 'string') fail(where, f, `${show(mode)}: expected "automatic" or "configured"`);
+    // The 2.22 agent compares with "configured"; anything else is automatic (VNI = the network id).
+    c.vxlanMode = mode === 'configured' ? 'configured' : 'automatic';
+    if (mode !== 'configured' && mode !== 'automatic') c.ignored.push(`${f} ${show(mode)} (the 2.22 agent knows "configured"; anything else is automatic)`);
+  }
   return c;
+}
+
+/**
+ * A list of encapsulation names (encapsulation_priorities.encapsulation, a node's encapsulations): each
+ * one of ENCAPS, written exactly so, and each once. `allowEmpty`: an empty list is valid.
+ */
+export function parseEncapList(v: unknown, where: string, field: string, allowEmpty: boolean): Encap[] {
+  const valid = ENCAPS.join(', ');
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) fail(where, field, `${show(v)}: expected a${allowEmpty ? '' : ' non-empty'} list of ${valid}`);
+  const out: Encap[] = [];
+  v.forEach((e: unknown, k: number) => {
+    const name = ENCAPS.find((x) => x === e);
+    if (name === undefined) fail(where, `${field}[${k}]`, `${show(e)} is not an encapsulation; the encapsulations are ${valid}`);
+    if (out.includes(name)) fail(where, `${field}[${k}]`, `${name} is given twice; list each encapsulation once`);
+    out.push(name);
+  });
+  return out;
 }
 
 /** A VN name as an fq-name string: "demo" → "default-domain:admin:demo". */

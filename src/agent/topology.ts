@@ -1,5 +1,5 @@
 /**
- * The testbed's topology: virtual networks, the VMs on this compute node and the outside hosts of
+ * The testbed's topology: virtual networks, the VMs on the compute node(s) and the outside hosts of
  * router-external networks, with the Contrail objects that configure them (network policies and their
  * references, virtual-machine-interface fat-flow protocols, floating IPs, global-vrouter-config), read
  * from a JSON file and validated into typed objects — the agent's view of what the controller would have
@@ -19,6 +19,24 @@
  *   "network_policies": ["web.json"],
  *   "global_vrouter_config": "global-vrouter-config.json" }
  * ```
+ *
+ * A cluster (several compute nodes reading the same file) adds `nodes` (all on one fabric subnet; a VM's
+ * `node` defaults to the only node, an outside host's to the first), VNIs, and bare-metal hosts behind
+ * kernel VXLAN VTEPs on the fabric (`mac`, `mtu`, `namespace` bms-NAME, `vtep_namespace` vtep-NAME optional):
+ *
+ * ```json
+ * { "nodes": [{ "name": "node1", "fabric_ip": "192.168.50.11/24", "fabric_interface": "eth1",
+ *               "encapsulations": ["MPLSoUDP", "MPLSoGRE", "VXLAN"] },
+ *             { "name": "node2", "fabric_ip": "192.168.50.12/24" }],
+ *   "networks": [{ "name": "demo", "subnet": "10.1.1.0/24", "gateway": "10.1.1.1", "vxlan_network_identifier": 5001 }],
+ *   "vms": [{ "name": "vm1", "ip": "10.1.1.3", "network": "demo", "node": "node1" },
+ *           { "name": "vm2", "ip": "10.1.1.4", "network": "demo", "node": "node2" }],
+ *   "bare_metal": [{ "name": "bms1", "vtep_ip": "192.168.50.20", "ip": "10.1.1.20", "network": "demo" }],
+ *   "global_vrouter_config": { "encapsulation_priorities": { "encapsulation": ["MPLSoUDP", "MPLSoGRE", "VXLAN"] },
+ *                              "vxlan_network_identifier_mode": "configured" } }
+ * ```
+ * In "configured" mode every network of a cluster needs its own vxlan_network_identifier (checkVniMode);
+ * otherwise (automatic) the VNI is the network id and the values given are ignored.
  * @module
  */
 import * as path from 'path';
@@ -28,6 +46,7 @@ import {
   GlobalVrouterConfig,
   NetworkPolicy,
   inlineOrFile,
+  parseEncapList,
   parseGlobalVrouterConfig,
   parseNetworkPolicy,
   parsePolicyRefs,
@@ -35,6 +54,7 @@ import {
   vnFqName,
 } from './contrail-config';
 import { ipParse, ipString } from '../lib/ipv4';
+import { ENCAPS } from '../lib/topology-types';
 import type { BareMetalSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec } from '../lib/topology-types';
 import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
 
@@ -83,6 +103,11 @@ function fnv(s: string): number {
 /** Networks per topology (the default vr_vrfs), and VMs (each a namespace or guest with a TAP). */
 export const MAX_NETWORKS = 4096;
 export const MAX_VMS = 4096;
+/** Compute nodes of a cluster, and bare-metal hosts. */
+export const MAX_NODES = 64;
+export const MAX_BARE_METAL = 4096;
+/** The largest VXLAN network identifier (24 bits; 0 is not a VNI). */
+export const MAX_VNI = 0xffffff;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
@@ -109,6 +134,83 @@ function macFrom(v: unknown, file: string, f: string, ip: number): Uint8Array {
   return mac;
 }
 
+/** Names for an error line: the first few, and how many more. */
+function nameList(names: string[]): string {
+  const more = names.length > 6 ? ` and ${names.length - 6} more` : '';
+  return names.slice(0, 6).map((x) => oneLine(x)).join(', ') + more;
+}
+
+/** Whether `ip` is a host address (not the network or broadcast address) of net/len. */
+function hostOf(net: number, len: number, ip: number): boolean {
+  const mask = (0xffffffff << (32 - len)) >>> 0;
+  return ((ip & mask) >>> 0) === net && ip !== net && ip !== ((net | ~mask) >>> 0);
+}
+
+/** `nodes`: the compute nodes of a cluster, all on one fabric subnet. */
+function parseNodes(v: unknown, file: string): NodeSpec[] {
+  check(Array.isArray(v) && v.length > 0, file, 'nodes', 'expected a non-empty list of {name, fabric_ip}, or no "nodes" for one compute node');
+  check(v.length <= MAX_NODES, file, 'nodes', `${v.length} nodes: the emulator runs at most ${MAX_NODES}`);
+  const nodes: NodeSpec[] = [];
+  v.forEach((n: unknown, i: number) => {
+    const f = `nodes[${i}]`;
+    check(typeof n === 'object' && n !== null && !Array.isArray(n), file, f, 'expected {name, fabric_ip, fabric_interface, encapsulations}');
+    const o = n as Record<string, unknown>;
+    onlyKeys(o, ['name', 'fabric_ip', 'fabric_interface', 'encapsulations'], file, f);
+    check(typeof o.name === 'string' && NAME_RE.test(o.name), file, `${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
+    const twin = nodes.findIndex((x) => x.name === o.name);
+    check(twin < 0, file, `${f}.name`, `node ${o.name} is also nodes[${twin}]; give each node its own name`);
+    const m = typeof o.fabric_ip === 'string' ? /^(.+)\/(\d{1,2})$/.exec(o.fabric_ip) : null;
+    const ip = m ? ipParse(m[1]) : -1;
+    const len = m ? Number(m[2]) : -1;
+    check(ip >= 0 && len >= 8 && len <= 30, file, `${f}.fabric_ip`, `${show(o.fabric_ip)} is not the node's fabric address with its prefix, like 192.168.50.11/24 (prefix 8 to 30)`);
+    const ipStr = m ? m[1] : '';
+    const mask = (0xffffffff << (32 - len)) >>> 0;
+    const net = (ip & mask) >>> 0;
+    check(hostOf(net, len, ip), file, `${f}.fabric_ip`, `${ipStr} is not a host address of ${ipString(net)}/${len}`);
+    const same = nodes.findIndex((x) => x.fabricIp === ip);
+    check(same < 0, file, `${f}.fabric_ip`, `${ipStr} is also nodes[${same}] (${nodes[same]?.name}); give each node its own fabric address`);
+    if (nodes.length > 0) {
+      const n0 = nodes[0];
+      const net0 = (n0.fabricIp & ((0xffffffff << (32 - n0.prefixLen)) >>> 0)) >>> 0;
+      check(len === n0.prefixLen && net === net0, file, `${f}.fabric_ip`,
+        `${o.fabric_ip as string} is not on the fabric subnet ${ipString(net0)}/${n0.prefixLen} of nodes[0] (${n0.name}); the emulator's fabric is one L2 segment: put every node on that subnet`);
+    }
+    const ifname = o.fabric_interface === undefined ? 'eth1' : o.fabric_interface;
+    check(typeof ifname === 'string' && IFNAME_RE.test(ifname), file, `${f}.fabric_interface`, `${show(o.fabric_interface)} is not an interface name (1 to 15 characters)`);
+    const encapsulations = o.encapsulations === undefined ? [...ENCAPS] : parseEncapList(o.encapsulations, file, `${f}.encapsulations`, false);
+    nodes.push({ name: o.name, fabricIp: ip, fabricIpStr: ipStr, prefixLen: len, fabricInterface: ifname, encapsulations });
+  });
+  return nodes;
+}
+
+/**
+ * The VNI checks of vxlan_network_identifier_mode "configured" (topo.global): in a cluster, every network
+ * needs its vxlan_network_identifier (a bare-metal host's network first); and no two networks share one.
+ * In automatic mode the VNI is the network id and the configured values are ignored. topologyFrom calls
+ * it; call it again after replacing topo.global (--global-config). `file` is the topology file.
+ * @throws UserError naming the network's field.
+ */
+export function checkVniMode(topo: Topology, file: string): void {
+  if (topo.global.vxlanMode !== 'configured') return;
+  const mode = 'vxlan_network_identifier_mode is "configured"';
+  if (topo.nodes.length > 0) {
+    topo.bareMetal.forEach((b, k) => {
+      const i = topo.networks.findIndex((n) => n.name === b.network);
+      check(i < 0 || topo.networks[i].vxlanId > 0, file, `bare_metal[${k}].network`,
+        `${b.network} has no vxlan_network_identifier, and a bare-metal host is reached by VXLAN (${mode}): give networks[${i}] one (1 to ${MAX_VNI})`);
+    });
+  }
+  const seen = new Map<number, number>();
+  topo.networks.forEach((n, i) => {
+    const f = `networks[${i}].vxlan_network_identifier`;
+    check(n.vxlanId > 0 || topo.nodes.length === 0, file, f, `missing: ${mode}, so every network of a cluster needs its VNI: give it one (1 to ${MAX_VNI}), or make the mode "automatic"`);
+    if (n.vxlanId === 0) return;
+    const j = seen.get(n.vxlanId);
+    check(j === undefined, file, f, `VNI clash: ${f} ${n.vxlanId} is also networks[${j}] (${topo.networks[j as number]?.name}); give each network its own`);
+    seen.set(n.vxlanId, i);
+  });
+}
+
 function tapName(name: string): string {
   const h = fnv(name).toString(16).padStart(8, '0');
   return `tap${h}-${(fnv(`${name}/${h}`) & 0xff).toString(16).padStart(2, '0')}`;
@@ -123,7 +225,7 @@ function hostIn(nw: Network, ip: number): boolean {
 export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topology {
   check(typeof raw === 'object' && raw !== null && !Array.isArray(raw), file, '(top)', 'expected an object with "networks" and "vms"');
   const top = raw as Record<string, unknown>;
-  onlyKeys(top, ['networks', 'vms', 'network_policies', 'global_vrouter_config'], file, '(top)');
+  onlyKeys(top, ['nodes', 'networks', 'vms', 'bare_metal', 'network_policies', 'global_vrouter_config'], file, '(top)');
   check(Array.isArray(top.networks) && top.networks.length > 0, file, 'networks', 'expected a non-empty list of {name, subnet, gateway}');
   check(Array.isArray(top.vms), file, 'vms', 'expected a list of {name, ip, network}');
   // The checks below compare each network and VM with the others: bound the lists so that a generated
@@ -149,13 +251,29 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     notes.push(...global.ignored.map((x) => `${src.where}: ${x}: ignored`));
   }
 
+  const nodes = top.nodes === undefined ? [] : parseNodes(top.nodes, file);
+  const nodeNames = nodes.map((n) => n.name);
+  /** A host's `node`: one of the nodes, or `dflt` when not given ('' without nodes; null: it must be given). */
+  const nodeOf = (v: unknown, f: string, dflt: string | null): string => {
+    if (nodes.length === 0) {
+      check(v === undefined, file, f, 'the topology has no nodes list (one compute node); add a nodes list or remove node');
+      return '';
+    }
+    if (v === undefined) {
+      check(dflt !== null, file, f, `missing: the topology has ${nodes.length} nodes (${nameList(nodeNames)}); say which one the VM runs on`);
+      return dflt;
+    }
+    check(typeof v === 'string' && nodeNames.includes(v), file, f, `${show(v)} is not one of the nodes (${nameList(nodeNames)})`);
+    return v;
+  };
+
   const networks: Network[] = [];
   const outsideRaw: { o: Record<string, unknown>; nw: Network; f: string }[] = [];
   top.networks.forEach((n: unknown, i: number) => {
     const f = `networks[${i}]`;
     check(typeof n === 'object' && n !== null, file, f, 'expected {name, subnet, gateway}');
     const o = n as Record<string, unknown>;
-    onlyKeys(o, ['name', 'subnet', 'gateway', 'router_external', 'outside', 'network_policy_refs'], file, f);
+    onlyKeys(o, ['name', 'subnet', 'gateway', 'router_external', 'outside', 'network_policy_refs', 'vxlan_network_identifier'], file, f);
     check(typeof o.name === 'string' && NAME_RE.test(o.name), file, `${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
     check(!networks.some((x) => x.name === o.name), file, `${f}.name`, `network ${String(o.name)} is defined twice`);
     const m = typeof o.subnet === 'string' ? /^(.+)\/(\d{1,2})$/.exec(o.subnet) : null;
@@ -174,9 +292,12 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     check(o.router_external === undefined || typeof o.router_external === 'boolean', file, `${f}.router_external`, 'expected true or false');
     const refs = parsePolicyRefs(o.network_policy_refs, file, `${f}.network_policy_refs`);
     refs.forEach((r, k) => check(policies.has(r), file, `${f}.network_policy_refs[${k}]`, `no network policy ${oneLine(r)} in network_policies`));
+    const vni = o.vxlan_network_identifier ?? 0;
+    check(o.vxlan_network_identifier === undefined || (Number.isInteger(vni) && (vni as number) >= 1 && (vni as number) <= MAX_VNI), file, `${f}.vxlan_network_identifier`,
+      `${show(o.vxlan_network_identifier)}: expected a VNI, an integer 1 to ${MAX_VNI} (24 bits; 0 is not a VNI)`);
     const nw: Network = {
       name: o.name, fqName: vnFqName(o.name), net, prefixLen: len, gateway: gw, subnet: o.subnet as string, gatewayStr: o.gateway as string,
-      routerExternal: o.router_external === true, policies: refs, vxlanId: 0,
+      routerExternal: o.router_external === true, policies: refs, vxlanId: vni as number,
     };
     networks.push(nw);
     if (o.outside !== undefined) {
@@ -188,7 +309,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
 
   const used = new Map<number, string>(); // addresses taken
   const hosts: HostSpec[] = [];
-  const host = (o: Record<string, unknown>, f: string, nw: Network, name: string, defaultNs: string): HostSpec => {
+  const host = (o: Record<string, unknown>, f: string, nw: Network, name: string, defaultNs: string, defaultNode: string | null): HostSpec => {
     const ip = ipParse(o.ip);
     check(ip >= 0, file, `${f}.ip`, `${show(o.ip)} is not an IPv4 address`);
     check(hostIn(nw, ip), file, `${f}.ip`, ip === nw.gateway ? `${o.ip} is the gateway of ${nw.name}` : `${o.ip} is not a host address of ${nw.name} (${nw.subnet})`);
@@ -211,6 +332,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     check(kind !== 'qemu' || o.namespace === undefined, file, `${f}.namespace`, 'a qemu guest has no namespace');
     const ns = kind === 'netns' ? ((o.namespace as string | undefined) ?? defaultNs) : '';
     check(ns === '' || !hosts.some((x) => x.namespace === ns), file, `${f}.namespace`, `namespace ${ns} is used twice`);
+    const node = nodeOf(o.node, `${f}.node`, defaultNode);
     let guest: HostSpec['guest'];
     if (kind === 'qemu') {
       check(o.run === undefined || typeof o.run === 'string', file, `${f}.run`, 'expected the shell commands the guest runs, as one string');
@@ -223,7 +345,7 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     const h: HostSpec = {
       name, ip, ipStr: o.ip as string, mac, macStr, network: nw.name, mtu: mtu as number, kind, namespace: ns,
       nsExisting: kind === 'netns' && o.namespace !== undefined, tap: kind === 'attach' ? (o.attach as string) : tapName(name), guest,
-      node: '',
+      node,
     };
     hosts.push(h);
     return h;
@@ -234,12 +356,13 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     const f = `vms[${i}]`;
     check(typeof v === 'object' && v !== null, file, f, 'expected {name, ip, network}');
     const o = v as Record<string, unknown>;
-    onlyKeys(o, ['name', 'ip', 'mac', 'network', 'mtu', 'kind', 'namespace', 'attach', 'run', 'memory_mb', 'floating_ips', 'virtual_machine_interface'], file, f);
+    onlyKeys(o, ['name', 'ip', 'mac', 'network', 'mtu', 'kind', 'namespace', 'attach', 'run', 'memory_mb', 'floating_ips', 'virtual_machine_interface', 'node'], file, f);
     check(typeof o.name === 'string' && NAME_RE.test(o.name), file, `${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
-    check(!vms.some((x) => x.name === o.name), file, `${f}.name`, `VM ${String(o.name)} is defined twice`);
+    const twin = vms.findIndex((x) => x.name === o.name);
+    check(twin < 0, file, `${f}.name`, `VM ${String(o.name)} is defined twice (also vms[${twin}]); a VM runs on one node: give each VM its own name`);
     const nw = networks.find((n) => n.name === o.network);
     check(nw !== undefined, file, `${f}.network`, `${show(o.network)} is not one of the networks (${networks.map((n) => n.name).join(', ')})`);
-    const h = host(o, f, nw, o.name, `vm-${o.name}`);
+    const h = host(o, f, nw, o.name, `vm-${o.name}`, nodes.length === 1 ? nodes[0].name : null);
     let fatFlow: [number, number][] = [];
     if (o.virtual_machine_interface !== undefined) {
       const src = inlineOrFile(o.virtual_machine_interface, baseDir, file, `${f}.virtual_machine_interface`);
@@ -262,11 +385,72 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
     vms.push({ ...h, fatFlow, floatingIps });
   });
   const outside: HostSpec[] = outsideRaw.map(({ o, nw, f }) => {
-    onlyKeys(o, ['namespace', 'ip', 'mac', 'mtu'], file, f);
+    onlyKeys(o, ['namespace', 'ip', 'mac', 'mtu', 'node'], file, f);
     check(typeof o.namespace === 'string' && NAME_RE.test(o.namespace), file, `${f}.namespace`, 'expected a namespace name for the outside host');
-    return host({ ...o, namespace: undefined }, f, nw, `${nw.name}-outside`, o.namespace as string);
+    return host({ ...o, namespace: undefined }, f, nw, `${nw.name}-outside`, o.namespace as string, nodes[0]?.name ?? '');
   });
-  return { networks, vms, outside, policies, global, nodes: [], bareMetal: [], notes };
+
+  const bareMetal: BareMetalSpec[] = [];
+  if (top.bare_metal !== undefined) {
+    check(nodes.length > 0, file, 'bare_metal', 'a bare-metal host is reached over the fabric by VXLAN, and the topology has no nodes list; add a nodes list or remove bare_metal');
+    check(Array.isArray(top.bare_metal), file, 'bare_metal', 'expected a list of {name, vtep_ip, ip, network}');
+    check(top.bare_metal.length <= MAX_BARE_METAL, file, 'bare_metal', `${top.bare_metal.length} bare-metal hosts: the emulator holds at most ${MAX_BARE_METAL}`);
+    const n0 = nodes[0];
+    const fabricNet = (n0.fabricIp & ((0xffffffff << (32 - n0.prefixLen)) >>> 0)) >>> 0;
+    const fabric = `${ipString(fabricNet)}/${n0.prefixLen}`;
+    const namespaces = new Map<string, string>();
+    for (const h of hosts) if (h.namespace !== '') namespaces.set(h.namespace, h.name);
+    top.bare_metal.forEach((b: unknown, k: number) => {
+      const f = `bare_metal[${k}]`;
+      check(typeof b === 'object' && b !== null && !Array.isArray(b), file, f, 'expected {name, vtep_ip, ip, network}');
+      const o = b as Record<string, unknown>;
+      onlyKeys(o, ['name', 'vtep_ip', 'ip', 'network', 'mac', 'namespace', 'vtep_namespace', 'mtu'], file, f);
+      check(typeof o.name === 'string' && NAME_RE.test(o.name), file, `${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
+      const vm = vms.findIndex((x) => x.name === o.name);
+      check(vm < 0, file, `${f}.name`, `${o.name} is also vms[${vm}]; give each host its own name`);
+      check(!hosts.some((x) => x.name === o.name), file, `${f}.name`, `${o.name} is also the name of an outside host; give each host its own name`);
+      const twin = bareMetal.findIndex((x) => x.name === o.name);
+      check(twin < 0, file, `${f}.name`, `${o.name} is also bare_metal[${twin}]; give each host its own name`);
+      const nw = networks.find((n) => n.name === o.network);
+      check(nw !== undefined, file, `${f}.network`, `${show(o.network)} is not one of the networks (${nameList(networks.map((n) => n.name))})`);
+      const ip = ipParse(o.ip);
+      check(ip >= 0, file, `${f}.ip`, `${show(o.ip)} is not an IPv4 address`);
+      check(hostIn(nw, ip), file, `${f}.ip`, ip === nw.gateway ? `${o.ip} is the gateway of ${nw.name}` : `${o.ip} is not a host address of ${nw.name} (${nw.subnet})`);
+      check(!used.has(ip), file, `${f}.ip`, `${o.ip} is also ${used.get(ip)}; give the bare-metal host its own address`);
+      used.set(ip, f);
+      const mac = macFrom(o.mac, file, `${f}.mac`, ip);
+      const macStr = Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+      check(macStr !== '00:00:5e:00:01:00', file, `${f}.mac`, 'that is the vRouter MAC');
+      const macTwin = hosts.find((x) => x.macStr === macStr) ?? bareMetal.find((x) => x.macStr === macStr);
+      check(macTwin === undefined, file, `${f}.mac`, `${macStr} is also ${macTwin?.name}'s; give each host its own MAC`);
+      const mtu = o.mtu === undefined ? 1500 : o.mtu;
+      check(Number.isInteger(mtu) && (mtu as number) >= 576 && (mtu as number) <= 9000, file, `${f}.mtu`, `${show(o.mtu)}: expected an MTU from 576 to 9000`);
+      const nsOf = (key: 'namespace' | 'vtep_namespace', dflt: string): string => {
+        const v = o[key];
+        check(v === undefined || (typeof v === 'string' && NAME_RE.test(v)), file, `${f}.${key}`, `${show(v)}: expected a namespace name of letters, digits, _ . - (at most 32)`);
+        const ns = (v as string | undefined) ?? dflt;
+        const other = namespaces.get(ns);
+        check(other === undefined, file, `${f}.${key}`, `namespace ${ns} is also ${other}'s; give each namespace its own name`);
+        namespaces.set(ns, key === 'namespace' ? `${o.name}` : `${o.name}'s VTEP`);
+        return ns;
+      };
+      const namespace = nsOf('namespace', `bms-${o.name}`);
+      const vtepNamespace = nsOf('vtep_namespace', `vtep-${o.name}`);
+      const vtepIp = ipParse(o.vtep_ip);
+      check(vtepIp >= 0, file, `${f}.vtep_ip`, `${show(o.vtep_ip)} is not an IPv4 address (the VTEP's address on the fabric, ${fabric})`);
+      check(hostOf(fabricNet, n0.prefixLen, vtepIp), file, `${f}.vtep_ip`, `${o.vtep_ip} is not a host address of the fabric subnet ${fabric} (the nodes' subnet)`);
+      const node = nodes.findIndex((x) => x.fabricIp === vtepIp);
+      check(node < 0, file, `${f}.vtep_ip`, `${o.vtep_ip} is the fabric address of nodes[${node}] (${nodes[node]?.name}); give the VTEP its own address`);
+      const vtep = bareMetal.findIndex((x) => x.vtepIp === vtepIp);
+      check(vtep < 0, file, `${f}.vtep_ip`, `${o.vtep_ip} is also the VTEP of bare_metal[${vtep}] (${bareMetal[vtep]?.name}); give each VTEP its own address`);
+      bareMetal.push({
+        name: o.name, ip, ipStr: o.ip as string, mac, macStr, network: nw.name, mtu: mtu as number, namespace, vtepNamespace, vtepIp, vtepIpStr: o.vtep_ip as string,
+      });
+    });
+  }
+  const topo: Topology = { networks, vms, outside, policies, global, nodes, bareMetal, notes };
+  checkVniMode(topo, file);
+  return topo;
 }
 
 /** Read and validate a topology file. */

@@ -64,7 +64,7 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
   vifAdd(r.vifs, {
     idx: REPLAY_VIF, type: VIF_TYPE_VIRTUAL, name: 'replay0', vrf: REPLAY_VRF, nh: o.nh ?? REPLAY_NH_DEFAULT,
     flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,
-    mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true,
+    mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true, ip: 0,
   });
   const ch = new DirectChannel(r);
   const agentCfg = agentFlowConfig(o.params, { ...AGENT_CONF_DEFAULTS, flowCacheTimeout: o.flowCacheTimeoutS ?? 0 });

@@ -23,11 +23,11 @@ import {
   VP_DROP_ARP_NO_WHERE_TO_GO,
   VP_DROP_DISCARD,
   VP_DROP_INTERFACE_DROP,
-  VP_DROP_INTERFACE_TX_DISCARD,
   VP_DROP_INVALID_ARP,
   VP_DROP_INVALID_IF,
   VP_DROP_INVALID_NH,
   VP_DROP_L2_NO_ROUTE,
+  VP_DROP_NOWHERE_TO_GO,
   VP_DROP_TTL_EXCEEDED,
 } from './defs';
 import { FLOW_FORWARD, flowLookup, routerDrainWork } from './flow';
@@ -35,19 +35,19 @@ import {
   VIFS_RX_BYTES,
   VIFS_RX_ERRORS,
   VIFS_RX_PACKETS,
-  VIFS_TX_BYTES,
-  VIFS_TX_ERRORS,
-  VIFS_TX_PACKETS,
   VIFS_LEN,
   VIF_FLAG_POLICY_ENABLED,
   VIF_TYPE_GATEWAY,
+  VIF_TYPE_HOST,
+  VIF_TYPE_PHYSICAL,
   VIF_TYPE_VIRTUAL,
   Vif,
 } from './interface';
-import { NH_ENCAP, VR_RT_ARP_PROXY_FLAG, bridgeLookup, rtLookup } from './nexthop';
+import { NH_ENCAP, NH_TUNNEL, VR_RT_ARP_PROXY_FLAG, bridgeEntry, bridgeLookup, rtLookup } from './nexthop';
+import { DECAP_DROPPED, DECAP_L3, DECAP_XCONNECT, fabricDecap, tunnelTx } from './fabric';
 import { Pkt, rd16, rdLe32 } from './pkt';
 import { KEY_OK, fatFlowReduce, flowKeyBuild, ipParse } from './proto-ip';
-import { DpConfig, HostOs, RES_FORWARDED, RES_NO_FLOW, Router, RouterShared, createRouter, dropPkt } from './router';
+import { DpConfig, HostOs, RES_FORWARDED, RES_NO_FLOW, Router, RouterShared, createRouter, dropPkt, vifTx } from './router';
 import type { ModuleParams } from '../params/module-params';
 
 /** Create a router whose forwarding stage is the datapath's (vrouter_init + the datapath's module init). */
@@ -62,23 +62,7 @@ function dpCount(r: Router, _pkt: Pkt): void {
   r.results[RES_FORWARDED]++;
 }
 
-/** Transmit on a vif (vif_tx), counting it; a vif that is gone or down discards. */
-export function vifTx(r: Router, vif: number, buf: Uint8Array, off: number, len: number): void {
-  const v = r.vifs.vifs[vif];
-  const st = r.vifs.stats;
-  if (v === undefined) {
-    dropPkt(r, VP_DROP_INVALID_IF);
-    return;
-  }
-  if (!v.up) {
-    st[vif * VIFS_LEN + VIFS_TX_ERRORS]++;
-    dropPkt(r, VP_DROP_INTERFACE_TX_DISCARD);
-    return;
-  }
-  st[vif * VIFS_LEN + VIFS_TX_PACKETS]++;
-  st[vif * VIFS_LEN + VIFS_TX_BYTES] += len;
-  r.host.tx(vif, buf, off, len);
-}
+export { vifTx };
 
 /** Copy a frame to every other up VM interface of the VRF (L2 flood). @returns how many got it. */
 function dpFlood(r: Router, pkt: Pkt): number {
@@ -101,7 +85,15 @@ function dpBridge(r: Router, pkt: Pkt): void {
     r.results[RES_FORWARDED]++;
     return;
   }
-  const to = bridgeLookup(r.rt, pkt.vrf, b, pkt.off);
+  const e = bridgeEntry(r.rt, pkt.vrf, b, pkt.off);
+  if (e !== undefined && e.vif < 0 && pkt.tun === 0) {
+    // A remote MAC: bridged through its tunnel (VXLAN) with the network's VNI.
+    const nh = r.rt.nhs[e.nh];
+    if (nh === undefined) dropPkt(r, VP_DROP_INVALID_NH);
+    else if (tunnelTx(r, pkt, nh, e.label, true, null)) r.results[RES_FORWARDED]++;
+    return;
+  }
+  const to = e === undefined ? -1 : e.vif;
   if (to < 0 || to === pkt.vif) {
     dropPkt(r, VP_DROP_L2_NO_ROUTE);
     return;
@@ -124,6 +116,10 @@ function toRouterMac(pkt: Pkt, v: Vif): boolean {
  * Ethernet header rewritten (vRouter MAC → the VM's MAC), sent on the nexthop's vif — else bridged.
  */
 function dpForward(r: Router, pkt: Pkt): void {
+  if (pkt.outNh >= 0) {
+    fabricDeliver(r, pkt);
+    return;
+  }
   const v = r.vifs.vifs[pkt.vif] as Vif;
   // A flow with VRFT routes in its destination VRF whatever the MAC ("to me").
   if (pkt.fwdVrf < 0 && !toRouterMac(pkt, v)) {
@@ -138,7 +134,7 @@ function dpForward(r: Router, pkt: Pkt): void {
     return;
   }
   const nh = r.rt.nhs[route.nh];
-  if (nh === undefined || nh.type !== NH_ENCAP) {
+  if (nh === undefined || (nh.type !== NH_ENCAP && nh.type !== NH_TUNNEL)) {
     dropPkt(r, nh === undefined ? VP_DROP_INVALID_NH : VP_DROP_DISCARD);
     return;
   }
@@ -155,6 +151,11 @@ function dpForward(r: Router, pkt: Pkt): void {
   const c = ~sum & 0xffff;
   b[l3 + 10] = c >>> 8;
   b[l3 + 11] = c & 0xff;
+  if (nh.type === NH_TUNNEL) {
+    // A remote destination: MPLS with the route's label, or VXLAN re-addressed to its stitched MAC.
+    if (tunnelTx(r, pkt, nh, route.label, false, route.mac)) r.results[RES_FORWARDED]++;
+    return;
+  }
   const out = r.vifs.vifs[nh.vif];
   b.set(nh.dmac, pkt.off);
   b.set(out ? out.mac : v.mac, pkt.off + 6);
@@ -189,13 +190,15 @@ function arpInput(r: Router, pkt: Pkt, v: Vif): void {
       r.results[RES_NO_FLOW]++;
       return;
     }
-    // The reply, built in place: Ethernet dst = requester, src = vif MAC; ARP op 2, sha = vif MAC,
-    // spa = the asked address, tha/tpa = the requester.
+    // The reply, built in place: Ethernet dst = requester, src = the answer; ARP op 2, sha = the
+    // answer, spa = the asked address, tha/tpa = the requester. The answer is the vif MAC, or for a
+    // stitched route (a remote host reached by VXLAN) that host's own MAC.
+    const mac = route.mac ?? v.mac;
     b.copyWithin(pkt.off, a + 8, a + 14); // eth dst = sha
-    b.set(v.mac, pkt.off + 6);
+    b.set(mac, pkt.off + 6);
     b[a + 7] = 2;
     b.copyWithin(a + 18, a + 8, a + 18); // tha/tpa = sha/spa
-    b.set(v.mac, a + 8);
+    b.set(mac, a + 8);
     b[a + 14] = tpa & 0xff;
     b[a + 15] = (tpa >>> 8) & 0xff;
     b[a + 16] = (tpa >>> 16) & 0xff;
@@ -247,6 +250,20 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
   pkt.flowIdx = -1;
   pkt.fwdVrf = -1;
   pkt.k1 = 0;
+  pkt.tun = 0;
+  pkt.outNh = -1;
+  pkt.tunL2 = false;
+  if (v.type === VIF_TYPE_PHYSICAL) {
+    fabricRx(r, pkt);
+    return;
+  }
+  if (v.type === VIF_TYPE_HOST) {
+    // vhost0 → the physical NIC (vif_xconnect): the host's own traffic on the fabric.
+    r.results[RES_NO_FLOW]++;
+    if (r.fabricVif >= 0) vifTx(r, r.fabricVif, buf, off, len);
+    else dropPkt(r, VP_DROP_INVALID_IF);
+    return;
+  }
   const ethType = rd16(buf, off + 12);
   if (ethType === ETH_P_8021Q) {
     if (len < ETH_HLEN + 4) {
@@ -269,13 +286,22 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
     if (r.cfg.routing) dpBridge(r, pkt);
     return;
   }
-  pkt.l3 = off + ETH_HLEN;
+  ipInput(r, pkt, (v.flags & VIF_FLAG_POLICY_ENABLED) !== 0);
+}
+
+/**
+ * IPv4 unicast (vr_ip_input → vr_flow_inet_input): the flow stage when `policy` (the vif, or for a
+ * packet from the fabric the interface its label chose, has policy enabled), then forwarding.
+ */
+function ipInput(r: Router, pkt: Pkt, policy: boolean): void {
+  const buf = pkt.buf;
+  pkt.l3 = pkt.off + ETH_HLEN;
   const perr = ipParse(pkt);
   if (perr !== KEY_OK) {
     dropPkt(r, perr);
     return;
   }
-  if (buf[pkt.l3 + 16] >= 224 || (v.flags & VIF_FLAG_POLICY_ENABLED) === 0) {
+  if (buf[pkt.l3 + 16] >= 224 || !policy) {
     // Multicast/broadcast destinations skip the flow lookup, and so does a vif without policy.
     r.results[RES_NO_FLOW]++;
     if (r.cfg.routing) {
@@ -289,8 +315,156 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
     dropPkt(r, kerr);
     return;
   }
-  if (r.fatFlowVifs > 0) dpFatFlow(r, pkt, v);
+  if (r.fatFlowVifs > 0) dpFatFlow(r, pkt, r.vifs.vifs[pkt.vif] as Vif);
   if (flowLookup(r, pkt) === FLOW_FORWARD) r.reinject(r, pkt);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// From the fabric (the physical vif): tunnels in, the host's traffic to vhost0.
+
+/** vhost0's part of the physical vif (vif_xconnect): what is not a tunnel goes to the host's stack. */
+function toVhost(r: Router, pkt: Pkt): void {
+  r.results[RES_NO_FLOW]++;
+  if (r.hostVif >= 0) vifTx(r, r.hostVif, pkt.buf, pkt.off, pkt.len);
+  else dropPkt(r, VP_DROP_NOWHERE_TO_GO);
+}
+
+function fabricRx(r: Router, pkt: Pkt): void {
+  const verdict = fabricDecap(r, pkt);
+  if (verdict === DECAP_XCONNECT) {
+    toVhost(r, pkt);
+    return;
+  }
+  if (verdict === DECAP_DROPPED) return;
+  if (verdict === DECAP_L3) {
+    // An L3 label: the interface it names has policy → flows, keyed with that interface's nexthop.
+    const nh = r.rt.nhs[pkt.outNh];
+    const out = nh === undefined ? undefined : r.vifs.vifs[nh.vif];
+    ipInput(r, pkt, out !== undefined && (out.flags & VIF_FLAG_POLICY_ENABLED) !== 0);
+    return;
+  }
+  // VXLAN: the inner frame is bridged in the VNI's VRF (vr_bridge_input from the fabric).
+  const b = pkt.buf;
+  const o = pkt.off;
+  const et = rd16(b, o + 12);
+  if (et === ETH_P_ARP) {
+    fabricArp(r, pkt);
+    return;
+  }
+  if (b[o] & 1) {
+    // Broadcast and multicast go to the VRF's VMs on this node (no multicast tree here).
+    dpFlood(r, pkt);
+    r.results[RES_NO_FLOW]++;
+    return;
+  }
+  const e = bridgeEntry(r.rt, pkt.vrf, b, o);
+  let target = e !== undefined && e.vif >= 0 ? r.vifs.vifs[e.vif] : undefined;
+  if (target === undefined && toVrMac(b, o) && et === ETH_P_IP && pkt.len >= ETH_HLEN + 20) {
+    // To the vRouter MAC: routed to the VM the inner destination names (L2_RCV → L3), rewritten.
+    const route = rtLookup(r.rt, pkt.vrf, rdLe32(b, o + ETH_HLEN + 16));
+    const nh = route === undefined ? undefined : r.rt.nhs[route.nh];
+    if (nh !== undefined && nh.type === NH_ENCAP) {
+      target = r.vifs.vifs[nh.vif];
+      pkt.tunL2 = false;
+    }
+  }
+  if (target === undefined || target.type === VIF_TYPE_PHYSICAL) {
+    dropPkt(r, VP_DROP_L2_NO_ROUTE);
+    return;
+  }
+  // The target's interface nexthop is where the packet goes and what keys its flow.
+  pkt.outNh = target.nh;
+  pkt.nh = target.nh;
+  if (et !== ETH_P_IP) {
+    r.results[RES_NO_FLOW]++;
+    fabricDeliver(r, pkt);
+    return;
+  }
+  ipInput(r, pkt, (target.flags & VIF_FLAG_POLICY_ENABLED) !== 0);
+}
+
+function toVrMac(b: Uint8Array, o: number): boolean {
+  return b[o] === 0x00 && b[o + 1] === 0x00 && b[o + 2] === 0x5e && b[o + 3] === 0x00 && b[o + 4] === 0x01 && b[o + 5] === 0x00;
+}
+
+/**
+ * Out of the nexthop a packet from the fabric was given (its label's, or its bridge entry's): a VM's
+ * interface, rewritten (from the vRouter MAC to the VM's) unless bridged as it came.
+ */
+function fabricDeliver(r: Router, pkt: Pkt): void {
+  const nh = r.rt.nhs[pkt.outNh];
+  const out = nh === undefined ? undefined : r.vifs.vifs[nh.vif];
+  if (nh === undefined || nh.type !== NH_ENCAP || out === undefined) {
+    dropPkt(r, VP_DROP_INVALID_NH);
+    return;
+  }
+  if (!pkt.tunL2) {
+    pkt.buf.set(nh.dmac, pkt.off);
+    pkt.buf.set(out.mac, pkt.off + 6);
+  }
+  vifTx(r, nh.vif, pkt.buf, pkt.off, pkt.len);
+  r.results[RES_FORWARDED]++;
+}
+
+/**
+ * ARP inside VXLAN (vr_arp_input from the fabric, §9.1): a request for a VM of this node is answered with
+ * the VM's own MAC and sent back through the requester's tunnel; other requests are flooded to the VRF's
+ * VMs here; requests for the gateway are not answered from the fabric; a reply goes to its VM.
+ */
+function fabricArp(r: Router, pkt: Pkt): void {
+  const b = pkt.buf;
+  const a = pkt.off + ETH_HLEN;
+  if (pkt.len < ETH_HLEN + 28 || rd16(b, a) !== 1 || rd16(b, a + 2) !== ETH_P_IP || b[a + 4] !== 6 || b[a + 5] !== 4) {
+    dropPkt(r, VP_DROP_INVALID_ARP);
+    return;
+  }
+  const op = rd16(b, a + 6);
+  if (op === 2) {
+    const to = bridgeLookup(r.rt, pkt.vrf, b, pkt.off);
+    if (to < 0) {
+      dropPkt(r, VP_DROP_ARP_NO_WHERE_TO_GO);
+      return;
+    }
+    vifTx(r, to, b, pkt.off, pkt.len);
+    r.results[RES_NO_FLOW]++;
+    return;
+  }
+  if (op !== 1) {
+    dropPkt(r, VP_DROP_INVALID_ARP);
+    return;
+  }
+  const tpa = rdLe32(b, a + 24);
+  const route = rtLookup(r.rt, pkt.vrf, tpa);
+  const nh = route === undefined ? undefined : r.rt.nhs[route.nh];
+  const vm = nh !== undefined && nh.type === NH_ENCAP ? r.vifs.vifs[nh.vif] : undefined;
+  if (vm === undefined || vm.type === VIF_TYPE_PHYSICAL || nh === undefined) {
+    if (nh !== undefined && nh.type !== NH_ENCAP && nh.type !== NH_TUNNEL) {
+      dropPkt(r, VP_DROP_ARP_NO_WHERE_TO_GO); // the gateway: not answered to the fabric
+      return;
+    }
+    dpFlood(r, pkt);
+    r.results[RES_NO_FLOW]++;
+    return;
+  }
+  // The requester's tunnel: its bridge entry, else the VXLAN nexthop towards the sender.
+  const req = bridgeEntry(r.rt, pkt.vrf, b, a + 8);
+  let tnh = req !== undefined && req.vif < 0 ? r.rt.nhs[req.nh] : undefined;
+  if (tnh === undefined) tnh = r.rt.tunnels.find((t) => t.dip === pkt.tunSip && (t.flags & 0x80) !== 0);
+  if (tnh === undefined) {
+    dropPkt(r, VP_DROP_ARP_NO_WHERE_TO_GO);
+    return;
+  }
+  b.copyWithin(pkt.off, a + 8, a + 14);
+  b.set(nh.dmac, pkt.off + 6);
+  b[a + 7] = 2;
+  b.copyWithin(a + 18, a + 8, a + 18);
+  b.set(nh.dmac, a + 8);
+  b[a + 14] = tpa & 0xff;
+  b[a + 15] = (tpa >>> 8) & 0xff;
+  b[a + 16] = (tpa >>> 16) & 0xff;
+  b[a + 17] = tpa >>> 24;
+  pkt.tun = 0; // sent as a frame of this node's
+  if (tunnelTx(r, pkt, tnh, pkt.label, true, null)) r.results[RES_NO_FLOW]++;
 }
 
 /**

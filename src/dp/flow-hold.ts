@@ -23,6 +23,13 @@ export class HoldPool {
   /** Per slot: frame length and ingress vif. */
   lens = new Int32Array(0);
   vifs = new Int32Array(0);
+  /**
+   * Per slot, what a packet from the fabric needs to be forwarded again (the module's vr_packet_node:
+   * VRF, label): its VRF, the nexthop its label chose (−1 none) and its TUN_* with bit 8 = bridged.
+   */
+  vrfs = new Int32Array(0);
+  outNhs = new Int32Array(0);
+  tuns = new Int32Array(0);
   slab = new Uint8Array(0);
   /** Frames longer than slotBytes, by slot. */
   big: (Uint8Array | undefined)[] = [];
@@ -42,6 +49,12 @@ export class HoldPool {
     lens.set(this.lens);
     const vifs = new Int32Array(cap * Q);
     vifs.set(this.vifs);
+    const vrfs = new Int32Array(cap * Q);
+    vrfs.set(this.vrfs);
+    const outNhs = new Int32Array(cap * Q);
+    outNhs.set(this.outNhs);
+    const tuns = new Int32Array(cap * Q);
+    tuns.set(this.tuns);
     const slab = new Uint8Array(cap * Q * this.slotBytes);
     slab.set(this.slab);
     const free = new Int32Array(cap);
@@ -50,6 +63,9 @@ export class HoldPool {
     this.claims = claims;
     this.lens = lens;
     this.vifs = vifs;
+    this.vrfs = vrfs;
+    this.outNhs = outNhs;
+    this.tuns = tuns;
     this.slab = slab;
     this.free = free;
     this.capacity = cap;
@@ -83,6 +99,14 @@ export class HoldPool {
     if (len <= this.slotBytes) this.slab.set(buf.subarray(off, off + len), s * this.slotBytes);
     else this.big[s] = buf.slice(off, off + len);
     return n;
+  }
+
+  /** Record the forwarding metadata of slot `n` of queue `q` (see vrfs). */
+  setMeta(q: number, n: number, vrf: number, outNh: number, tun: number): void {
+    const s = q * Q + n;
+    this.vrfs[s] = vrf;
+    this.outNhs[s] = outNh;
+    this.tuns[s] = tun;
   }
 
   /** Frames held in queue `q`. */

@@ -377,6 +377,7 @@ function flowEnqueue(r: Router, i: number, pkt: Pkt): number {
     dropPkt(r, VP_DROP_FLOW_QUEUE_LIMIT_EXCEEDED);
     return FLOW_DROP;
   }
+  r.hold.setMeta(q, slot, pkt.vrf, pkt.outNh, pkt.tun | (pkt.tunL2 ? 0x100 : 0));
   r.results[RES_HELD]++;
   if (slot === 0) flowTrap(r, i, pkt);
   return FLOW_HELD;
@@ -523,8 +524,14 @@ function flowHoldFlush(r: Router, i: number, action: number): void {
     p.off = hold.frameOff(q, s);
     p.len = hold.lens[q * 3 + s];
     p.vif = vif;
-    p.vrf = v.vrf;
+    // A packet from the fabric takes the VRF and nexthop its label chose (kept with it), not the fabric vif's.
+    const sl = q * 3 + s;
+    p.vrf = hold.vrfs[sl];
+    p.outNh = hold.outNhs[sl];
+    p.tun = hold.tuns[sl] & 0xff;
+    p.tunL2 = (hold.tuns[sl] & 0x100) !== 0;
     p.nh = v.nh;
+    p.fwdVrf = -1;
     p.flowIdx = i;
     // The held frame is parsed again for the rewrite (it was parsed when it arrived).
     p.l3 = p.off + ETH_HLEN;
@@ -606,18 +613,28 @@ function flowKeyEquals(t: FlowTable, i: number, q: FlowReq): boolean {
 
 /** Outer UDP source port of a flow: jhash2 over (sip, dip, vrf, sport, dport) into 49152..65535. */
 function flowUdpSrcPort(r: Router, i: number): number {
+  const t = r.ft;
+  const w = i * W;
+  const k0 = t.u32[w + (FE_K0 >> 2)];
+  return udpSrcPort(r, t.u32[w + (FE_K1 >> 2)], t.u32[w + (FE_K2 >> 2)], t.u16[i * H + (FE_VRF >> 1)], k0 & 0xffff, k0 >>> 16);
+}
+
+/**
+ * The outer UDP source port for these words (the flow key's sip and dip words, the VRF, and the key's
+ * two port halves as stored): jhash2 with a seed drawn on first use, mapped into 49152..65535 (§3.4).
+ * Packets without a flow use it with their own header's words.
+ */
+export function udpSrcPort(r: Router, sipWord: number, dipWord: number, vrf: number, sport: number, dport: number): number {
   if (!r.udpSeeded) {
     r.udpSeed = r.host.random32() >>> 0;
     r.udpSeeded = true;
   }
-  const t = r.ft;
-  const w = i * W;
   const words = r.udpWords;
-  words[0] = t.u32[w + (FE_K1 >> 2)];
-  words[1] = t.u32[w + (FE_K2 >> 2)];
-  words[2] = t.u16[i * H + (FE_VRF >> 1)];
-  words[3] = t.u32[w + (FE_K0 >> 2)] & 0xffff;
-  words[4] = t.u32[w + (FE_K0 >> 2)] >>> 16;
+  words[0] = sipWord;
+  words[1] = dipWord;
+  words[2] = vrf;
+  words[3] = sport;
+  words[4] = dport;
   const h = jhashWords(words, 5, r.udpSeed);
   return 49152 + Math.floor((h * 16383) / 0x100000000);
 }

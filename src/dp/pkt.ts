@@ -44,6 +44,18 @@ export class Pkt {
   flowIdx = -1;
   /** The VRF to route in after the flow: the flow's dvrf with VRFT (NAT to another network), else −1. */
   fwdVrf = -1;
+  // From the fabric (dp/fabric.ts): how the packet came in and where its label / VNI sends it.
+  /** TUN_* it was decapsulated from (0: not from the fabric). */
+  tun = 0;
+  /** Outer source address (the sending node or VTEP). */
+  tunSip = 0;
+  /** The MPLS label or VNI it carried. */
+  label = 0;
+  /** The nexthop the label (or the bridge entry of a VXLAN frame) chose, −1 none: the output without a route lookup. */
+  outNh = -1;
+  /** Whether the inner frame is bridged as it is (VXLAN) rather than given a new Ethernet header. */
+  tunL2 = false;
+
   /** Counters of a reused entry, reported in the FLOW_MISS trap (see flowLookup). */
   trapBytes = 0;
   trapPackets = 0;

@@ -10,8 +10,9 @@
  * @module
  */
 import { FlowReq, FlowResp, flowSet } from './flow';
-import { VIFS_LEN, VIFS_RX_ERRORS, vifAdd, vifDelete, vifSetFatFlow } from './interface';
-import { bridgeAdd, nhAdd, rtAdd, rtDelete } from './nexthop';
+import { VIFS_LEN, VIFS_RX_ERRORS, VIF_TYPE_HOST, VIF_TYPE_PHYSICAL, vifAdd, vifDelete, vifSetFatFlow } from './interface';
+import { NH_TUNNEL, bridgeAdd, mplsAdd, nhAdd, nhMake, rtAdd, rtDelete, vxlanAdd } from './nexthop';
+import { arpResolve } from './fabric';
 import type { Router } from './router';
 
 /** FLOW_SET (vr_flow_req_process). Fills and @returns `resp`. */
@@ -19,14 +20,22 @@ export function reqFlowSet(r: Router, q: FlowReq, resp: FlowResp): FlowResp {
   return flowSet(r, q, resp);
 }
 
-/** VIF_ADD: a new vif, up, its counters zeroed. `mac` is copied (callers may reuse theirs). */
-export function reqVifAdd(r: Router, idx: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void {
-  vifAdd(r.vifs, { idx, type, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true });
+/**
+ * VIF_ADD: a new vif, up, its counters zeroed. `mac` is copied (callers may reuse theirs). `ip`: the
+ * fabric address of the physical vif and vhost0 (vifr_ip), which the datapath needs to tell tunnels
+ * from the host's traffic.
+ */
+export function reqVifAdd(r: Router, idx: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, ip = 0): void {
+  vifAdd(r.vifs, { idx, type, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true, ip: ip >>> 0 });
+  if (type === VIF_TYPE_PHYSICAL) r.fabricVif = idx;
+  if (type === VIF_TYPE_HOST) r.hostVif = idx;
 }
 
 /** VIF_DEL. */
 export function reqVifDelete(r: Router, idx: number): void {
   vifDelete(r.vifs, idx);
+  if (r.fabricVif === idx) r.fabricVif = -1;
+  if (r.hostVif === idx) r.hostVif = -1;
 }
 
 /** VIF_ATTACH: the vif's OS interface is back; up again, counters kept. @returns false if there is no such vif. */
@@ -45,14 +54,32 @@ export function reqVifDetach(r: Router, idx: number): void {
   vif.up = false;
 }
 
-/** NH_ADD. `dmac` is copied. */
-export function reqNhAdd(r: Router, id: number, type: number, vif: number, dmac: Uint8Array): void {
-  nhAdd(r.rt, { id, type, vif, dmac: Uint8Array.from(dmac) });
+/**
+ * NH_ADD. `dmac` is copied. A TUNNEL's flags name its type and `sip`/`dip` its outer addresses (an
+ * all-zero `dmac` is resolved by ARP on the fabric, asked for now); a VRF_TRANSLATE names `vrf`.
+ */
+export function reqNhAdd(r: Router, id: number, type: number, vif: number, dmac: Uint8Array, flags = 0, sip = 0, dip = 0, vrf = 0): void {
+  const nh = nhMake(id, type, vif, Uint8Array.from(dmac), flags, sip >>> 0, dip >>> 0, vrf);
+  nhAdd(r.rt, nh);
+  if (type === NH_TUNNEL) arpResolve(r, nh);
 }
 
-/** RT_ADD of a /32 (`ipWord`: the address's key word). */
-export function reqRtAdd(r: Router, vrf: number, ipWord: number, nh: number, flags: number): void {
-  rtAdd(r.rt, vrf, ipWord, { nh, flags });
+/**
+ * RT_ADD of a /32 (`ipWord`: the address's key word), with the label (or VNI) of a tunnel route and the
+ * stitched MAC of a remote host known from the bridge table (copied), or −1 / null.
+ */
+export function reqRtAdd(r: Router, vrf: number, ipWord: number, nh: number, flags: number, label = -1, mac: Uint8Array | null = null): void {
+  rtAdd(r.rt, vrf, ipWord, { nh, flags, label, mac: mac === null ? null : Uint8Array.from(mac) });
+}
+
+/** MPLS_ADD: the incoming label map (−1 removes). @returns false for a label beyond vr_mpls_labels. */
+export function reqMplsAdd(r: Router, label: number, nh: number): boolean {
+  return mplsAdd(r.rt, label, nh);
+}
+
+/** VXLAN_ADD: VNI → a VRF_TRANSLATE nexthop (−1 removes). */
+export function reqVxlanAdd(r: Router, vni: number, nh: number): void {
+  vxlanAdd(r.rt, vni, nh);
 }
 
 /** RT_DEL. */
@@ -60,9 +87,9 @@ export function reqRtDelete(r: Router, vrf: number, ipWord: number): void {
   rtDelete(r.rt, vrf, ipWord);
 }
 
-/** BRIDGE_ADD (the table keeps a key made from `mac`, not `mac`). */
-export function reqBridgeAdd(r: Router, vrf: number, mac: Uint8Array, vif: number): void {
-  bridgeAdd(r.rt, vrf, mac, vif);
+/** BRIDGE_ADD of a local MAC on `vif`, or (vif −1) a remote one behind tunnel `nh` with `label` (the table keeps a key made from `mac`, not `mac`). */
+export function reqBridgeAdd(r: Router, vrf: number, mac: Uint8Array, vif: number, nh = -1, label = -1): void {
+  bridgeAdd(r.rt, vrf, mac, vif, nh, label);
 }
 
 /** VIF_FAT: the vif's whole fat-flow rule set ((proto << 16) | port; copied), and the router's count of vifs with any. */

@@ -7,12 +7,12 @@
  * vif counters) live in SharedArrayBuffers; `routerShared()` hands them over.
  * @module
  */
-import { VP_DROP_MAX } from './defs';
+import { VP_DROP_INTERFACE_TX_DISCARD, VP_DROP_INVALID_IF, VP_DROP_MAX } from './defs';
 import { FlowTable, flowTableAttach, flowTableCreate } from './flow-table';
 import { HoldPool } from './flow-hold';
 import { Pkt } from './pkt';
 import { FragTable } from './proto-ip';
-import { VifTable, vifTableCreate } from './interface';
+import { VIFS_LEN, VIFS_TX_BYTES, VIFS_TX_ERRORS, VIFS_TX_PACKETS, VifTable, vifTableCreate } from './interface';
 import { RouteTables, routeTablesCreate } from './nexthop';
 import type { ModuleParams } from '../params/module-params';
 
@@ -105,6 +105,14 @@ export interface Router {
   udpSeed: number;
   udpSeeded: boolean;
   readonly udpWords: Uint32Array;
+  /** The physical (fabric) vif and vhost0, −1 until the agent adds them. */
+  fabricVif: number;
+  hostVif: number;
+  /** Scratch for an encapsulated frame (outer headers + the packet), and the outer IP id counter. */
+  readonly encapBuf: Uint8Array;
+  ipId: number;
+  /** Frames the overlay answered instead of sending (ICMP "fragmentation needed" to the sender). */
+  pmtuSent: number;
   /**
    * The forwarding stage a packet takes after its flow said FORWARD (set by datapath.ts); held packets
    * re-enter here when the agent decides.
@@ -153,7 +161,7 @@ export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<Dp
     hold: new HoldPool(64, c.holdSlotBytes),
     frags: new FragTable(),
     vifs: vifTableCreate(sh.vifStatsSab),
-    rt: routeTablesCreate(),
+    rt: routeTablesCreate(params.vr_mpls_labels),
     drops: new Float64Array(dropsSab),
     dropsSab,
     results: new Float64Array(RES_MAX),
@@ -168,6 +176,11 @@ export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<Dp
     udpSeed: 0,
     udpSeeded: false,
     udpWords: new Uint32Array(5),
+    fabricVif: -1,
+    hostVif: -1,
+    encapBuf: new Uint8Array(9216 + 128),
+    ipId: 0,
+    pmtuSent: 0,
     reinject: () => {
       throw new Error('router used before datapath init');
     },
@@ -179,4 +192,22 @@ export function dropPkt(r: Router, reason: number): void {
   r.drops[reason]++;
   r.results[RES_DROPPED]++;
   r.lastDrop = reason;
+}
+
+/** Transmit on a vif (vif_tx), counting it; a vif that is gone or down discards. */
+export function vifTx(r: Router, vif: number, buf: Uint8Array, off: number, len: number): void {
+  const v = r.vifs.vifs[vif];
+  const st = r.vifs.stats;
+  if (v === undefined) {
+    dropPkt(r, VP_DROP_INVALID_IF);
+    return;
+  }
+  if (!v.up) {
+    st[vif * VIFS_LEN + VIFS_TX_ERRORS]++;
+    dropPkt(r, VP_DROP_INTERFACE_TX_DISCARD);
+    return;
+  }
+  st[vif * VIFS_LEN + VIFS_TX_PACKETS]++;
+  st[vif * VIFS_LEN + VIFS_TX_BYTES] += len;
+  r.host.tx(vif, buf, off, len);
 }

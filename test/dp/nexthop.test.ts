@@ -3,7 +3,7 @@
  * table): nexthop 0 is discard, routes per VRF and /32, deletes, MAC keys and bridge look-ups per VRF.
  */
 import test from 'ava';
-import { NH_DISCARD, NH_ENCAP, VR_RT_ARP_PROXY_FLAG, bridgeAdd, bridgeLookup, macKey, nhAdd, routeTablesCreate, rtAdd, rtDelete, rtLookup } from '../../src/dp/nexthop';
+import { NH_DISCARD, NH_ENCAP, VR_RT_ARP_PROXY_FLAG, bridgeAdd, bridgeLookup, macKey, nhAdd, nhMake, routeTablesCreate, rtAdd, rtDelete, rtLookup } from '../../src/dp/nexthop';
 import { macParse } from '../../src/dp/interface';
 import { ipKeyWord, ipParse } from '../../src/agent/topology';
 
@@ -20,17 +20,17 @@ test('a fresh table has the discard nexthop at 0 and nothing else', (t) => {
 test('nexthops by id; routes by VRF and /32, replaced and deleted', (t) => {
   const rt = routeTablesCreate();
   const dmac = macParse('02:00:0a:01:01:03') as Uint8Array;
-  nhAdd(rt, { id: 10, type: NH_ENCAP, vif: 3, dmac });
+  nhAdd(rt, nhMake(10, NH_ENCAP, 3, dmac));
   t.is(rt.nhs[10]?.vif, 3);
-  rtAdd(rt, 1, w('10.1.1.3'), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG });
-  t.deepEqual(rtLookup(rt, 1, w('10.1.1.3')), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG });
+  rtAdd(rt, 1, w('10.1.1.3'), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG, label: -1, mac: null });
+  t.deepEqual(rtLookup(rt, 1, w('10.1.1.3')), { nh: 10, flags: VR_RT_ARP_PROXY_FLAG, label: -1, mac: null });
   t.is(rtLookup(rt, 2, w('10.1.1.3')), undefined, 'another VRF has its own table');
   t.is(rtLookup(rt, 1, w('10.1.1.4')), undefined, 'host routes only: no prefix match');
   // A key word with the top bit set (an address above 127.x in the key's byte order) is the same key.
   const high = w('10.1.1.200');
-  rtAdd(rt, 1, high >>> 0, { nh: 10, flags: 0 });
+  rtAdd(rt, 1, high >>> 0, { nh: 10, flags: 0, label: -1, mac: null });
   t.is(rtLookup(rt, 1, high | 0)?.nh, 10, 'unsigned and signed forms of a word are one key');
-  rtAdd(rt, 1, w('10.1.1.3'), { nh: 0, flags: 0 });
+  rtAdd(rt, 1, w('10.1.1.3'), { nh: 0, flags: 0, label: -1, mac: null });
   t.is(rtLookup(rt, 1, w('10.1.1.3'))?.nh, 0, 'replaced');
   rtDelete(rt, 1, w('10.1.1.3'));
   t.is(rtLookup(rt, 1, w('10.1.1.3')), undefined);

@@ -45,6 +45,33 @@ const TOPO = {
   global_vrouter_config: GVC,
 };
 
+/** A cluster: two nodes, VNIs in configured mode, a VM on each node, a bare-metal host. */
+const CLUSTER = {
+  nodes: [
+    { name: 'node1', fabric_ip: '192.168.50.11/24', fabric_interface: 'eth1', encapsulations: ['MPLSoUDP', 'MPLSoGRE', 'VXLAN'] },
+    { name: 'node2', fabric_ip: '192.168.50.12/24' },
+  ],
+  networks: [
+    { name: 'demo', subnet: '10.1.1.0/24', gateway: '10.1.1.1', vxlan_network_identifier: 5001 },
+    { name: 'public', subnet: '203.0.113.0/24', gateway: '203.0.113.1', router_external: true, vxlan_network_identifier: 5002, outside: { namespace: 'outside', ip: '203.0.113.254', node: 'node2' } },
+  ],
+  vms: [
+    { name: 'vm1', ip: '10.1.1.3', network: 'demo', node: 'node1', floating_ips: ['203.0.113.10'] },
+    { name: 'vm2', ip: '10.1.1.4', network: 'demo', node: 'node2', kind: 'qemu' },
+  ],
+  bare_metal: [
+    { name: 'bms1', vtep_ip: '192.168.50.20', ip: '10.1.1.20', network: 'demo', mac: '02:00:0a:01:01:14', namespace: 'bms-bms1', vtep_namespace: 'vtep-bms1', mtu: 1500 },
+  ],
+  global_vrouter_config: { encapsulation_priorities: { encapsulation: ['MPLSoUDP', 'MPLSoGRE', 'VXLAN'] }, vxlan_network_identifier_mode: 'configured' },
+};
+
+/** Every scalar in `v`: values that are valid somewhere, to put where they may not be. */
+function leaves(v: unknown, out: unknown[] = []): unknown[] {
+  if (v !== null && typeof v === 'object') for (const x of Object.values(v)) leaves(x, out);
+  else if (!out.includes(v)) out.push(v);
+  return out;
+}
+
 /** Every path to a value in `v` (objects and arrays too), and the paths where a key can be added. */
 function paths(v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   if (at.length > 0) out.push(at);
@@ -68,6 +95,31 @@ test('topology: a hostile value at any place is a valid topology or one UserErro
     return problem === '';
   }), FC);
   t.pass();
+});
+
+test('cluster topology: a hostile or misplaced value, a removed key, or a mutated text is valid or one UserError line', (t) => {
+  t.is(topologyFrom(CLUSTER, 'topo.json', dir).nodes.length, 2);
+  const all = paths(CLUSTER);
+  // A value valid elsewhere in the file (a node name as a namespace, a fabric address as a VTEP, a VNI as an MTU).
+  const value = fc.oneof(hostileValue(), fc.constantFrom(...leaves(CLUSTER)), fc.constant(undefined));
+  fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom(...all), value), { minLength: 1, maxLength: 3 }), (edits) => {
+    let doc: unknown = CLUSTER;
+    for (const [p, v] of edits) {
+      try {
+        doc = withValue(doc, p, v);
+      } catch {
+        // An earlier edit replaced a parent of this path: skip it.
+      }
+    }
+    const problem = checkCall(() => topologyFrom(doc, 'topo.json', dir), 'topo.json');
+    if (problem) t.log(edits.map(([p]) => p.join('.')).join(' ; '), problem);
+    return problem === '';
+  }), { ...FC, numRuns: 300 });
+  const f = path.join(dir, 'cluster.json');
+  fc.assert(fc.property(mutated(JSON.stringify(CLUSTER)), (s) => {
+    fs.writeFileSync(f, s);
+    return checkCall(() => readTopology(f), f) === '';
+  }), FC);
 });
 
 test('topology: the whole document of a wrong shape', (t) => {
@@ -155,7 +207,7 @@ test('agent.conf: mutated, truncated, and hostile values', (t) => {
   t.is(parseAgentConf(CONF, 'a.conf').maxVmFlows, 50);
   fc.assert(fc.property(mutated(CONF), (s) => checkCall(() => parseAgentConf(s, 'a.conf'), 'a.conf') === ''), FC);
   for (let i = 0; i < CONF.length; i++) t.is(checkCall(() => parseAgentConf(CONF.slice(0, i), 'a.conf'), 'a.conf'), '', `truncated at ${i}`);
-  const key = fc.constantFrom('flow_cache_timeout', 'collectors', 'http_server_port', 'log_flow', 'max_vm_flows', 'tcp_flow_scan_interval', '__proto__', 'constructor', 'max_vm_flows[]', 'collectors[]');
+  const key = fc.constantFrom('flow_cache_timeout', 'tunnel_type', 'collectors', 'http_server_port', 'log_flow', 'max_vm_flows', 'tcp_flow_scan_interval', '__proto__', 'constructor', 'max_vm_flows[]', 'collectors[]');
   const val = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('NaN', '1e999', '-1', '0x10', '99999999999999999999999', '"', "'1'", 'true', '[]', '{}'), fc.integer({ min: 1e4, max: 3e5 }).map((n) => '9'.repeat(n)));
   fc.assert(fc.property(fc.constantFrom('DEFAULT', 'FLOWS', 'VIRTUAL-HOST-INTERFACE', '__proto__', 'DEFAULT.x'), key, val, (sec, k, v) => {
     const warnings: string[] = [];

@@ -44,7 +44,7 @@ export function testRouter(p: Partial<ModuleParams> = {}, cfg: Partial<DpConfig>
   vifAdd(r.vifs, {
     idx: VM_VIF, type: VIF_TYPE_VIRTUAL, name: 'tap-test', vrf: 1, nh: VM_NH,
     flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,
-    mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true,
+    mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true, ip: 0,
   });
   return { r, host };
 }
