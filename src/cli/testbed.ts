@@ -8,13 +8,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { UserError, isUserError } from '../errors';
+import { UserError } from '../errors';
 import { Topology, topologyFrom } from '../agent/topology';
-import { ipParse, ipString } from '../lib/ipv4';
 import { jsonErrorLine, readInputFile } from '../lib/input';
 import { packageRoot } from '../lib/package-root';
-import type { BareMetalSpec, Encap, NodeSpec } from '../lib/topology-types';
-import { ENCAPS } from '../lib/topology-types';
 import {
   BARE_METAL_DEFAULT_MTU, Cluster, ClusterPlan, DEFAULT_PREFIX, FABRIC_BRIDGE, checkNodeCount, checkPrefix, cleanClusterLeftovers,
   clusterPlan, demoClusterTopology, nodeSocket, testbedDir,
@@ -36,111 +33,20 @@ function log(s: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Reading a cluster topology. Until agent/topology.ts parses `nodes`, `bare_metal`, the VMs' `node` and
-// the networks' `vxlan_network_identifier` itself, they are read here (same defaults) and the rest of the
-// file goes through topologyFrom. Once the parser knows them, topologyFrom's result is used as is.
 
-const MAC_RE = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i;
-
-function macText(mac: Uint8Array): string {
-  return Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-/** The overlay fields of a raw topology, with the defaults of the schema (see src/lib/topology-types.ts). */
-export function overlayFromRaw(raw: Record<string, unknown>, file: string, base: Topology): Topology {
-  const bad = (field: string, msg: string): never => {
-    throw new UserError(`${file}: ${field}: ${msg}`);
-  };
-  const nodes: NodeSpec[] = [];
-  const rawNodes = raw.nodes ?? [];
-  if (!Array.isArray(rawNodes)) bad('nodes', 'expected a list of {name, fabric_ip}');
-  (rawNodes as unknown[]).forEach((n, i) => {
-    const f = `nodes[${i}]`;
-    const o = (typeof n === 'object' && n !== null ? n : bad(f, 'expected {name, fabric_ip}')) as Record<string, unknown>;
-    if (typeof o.name !== 'string' || o.name === '') bad(`${f}.name`, 'expected a node name');
-    if (nodes.some((x) => x.name === o.name)) bad(`${f}.name`, `node ${String(o.name)} is defined twice`);
-    const m = typeof o.fabric_ip === 'string' ? /^(.+)\/(\d{1,2})$/.exec(o.fabric_ip) : null;
-    const ip = m ? ipParse(m[1]) : -1;
-    const len = m ? Number(m[2]) : -1;
-    if (ip < 0 || len < 8 || len > 30) bad(`${f}.fabric_ip`, `${JSON.stringify(o.fabric_ip)}: expected an address with its prefix, like 192.168.50.11/24`);
-    const fi = o.fabric_interface ?? 'eth1';
-    if (typeof fi !== 'string') bad(`${f}.fabric_interface`, 'expected an interface name');
-    const enc = o.encapsulations ?? [...ENCAPS];
-    if (!Array.isArray(enc) || !enc.every((e) => (ENCAPS as readonly unknown[]).includes(e))) bad(`${f}.encapsulations`, `expected a list of ${ENCAPS.join(', ')}`);
-    nodes.push({ name: o.name as string, fabricIp: ip, fabricIpStr: ipString(ip), prefixLen: len, fabricInterface: fi as string, encapsulations: enc as Encap[] });
-  });
-  const vmsRaw = Array.isArray(raw.vms) ? (raw.vms as unknown[]) : [];
-  const vms = base.vms.map((v, i) => {
-    const o = vmsRaw[i] as Record<string, unknown> | undefined;
-    const node = o?.node;
-    if (node !== undefined && typeof node !== 'string') bad(`vms[${i}].node`, 'expected a node name');
-    return { ...v, node: (node as string | undefined) ?? '' };
-  });
-  const nwRaw = Array.isArray(raw.networks) ? (raw.networks as unknown[]) : [];
-  const networks = base.networks.map((nw, i) => {
-    const v = (nwRaw[i] as Record<string, unknown> | undefined)?.vxlan_network_identifier;
-    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 0xffffff)) {
-      bad(`networks[${i}].vxlan_network_identifier`, `${JSON.stringify(v)}: expected a VNI from 1 to 16777215`);
-    }
-    return { ...nw, vxlanId: (v as number | undefined) ?? 0 };
-  });
-  const bareMetal: BareMetalSpec[] = [];
-  const rawBm = raw.bare_metal ?? [];
-  if (!Array.isArray(rawBm)) bad('bare_metal', 'expected a list of {name, vtep_ip, ip, network}');
-  (rawBm as unknown[]).forEach((b, i) => {
-    const f = `bare_metal[${i}]`;
-    const o = (typeof b === 'object' && b !== null ? b : bad(f, 'expected {name, vtep_ip, ip, network}')) as Record<string, unknown>;
-    if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(o.name)) bad(`${f}.name`, 'expected a name of letters, digits, _ . - (at most 32)');
-    const vtep = ipParse(o.vtep_ip);
-    if (vtep < 0) bad(`${f}.vtep_ip`, `${JSON.stringify(o.vtep_ip)} is not an IPv4 address`);
-    const ip = ipParse(o.ip);
-    if (ip < 0) bad(`${f}.ip`, `${JSON.stringify(o.ip)} is not an IPv4 address`);
-    const nw = networks.find((n) => n.name === o.network);
-    if (!nw) return bad(`${f}.network`, `${JSON.stringify(o.network)} is not one of the networks`);
-    let mac: Uint8Array;
-    if (o.mac === undefined) mac = Uint8Array.from([0x02, 0x00, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255]);
-    else {
-      const mm = typeof o.mac === 'string' ? MAC_RE.exec(o.mac) : null;
-      if (!mm) return bad(`${f}.mac`, `${JSON.stringify(o.mac)} is not a MAC address like 02:00:0a:01:01:0a`);
-      mac = Uint8Array.from(mm.slice(1).map((x) => parseInt(x, 16)));
-    }
-    const mtu = o.mtu ?? BARE_METAL_DEFAULT_MTU;
-    if (!Number.isInteger(mtu) || (mtu as number) < 576 || (mtu as number) > 9000) bad(`${f}.mtu`, `${JSON.stringify(o.mtu)}: expected an MTU from 576 to 9000`);
-    for (const k of ['namespace', 'vtep_namespace']) {
-      if (o[k] !== undefined && (typeof o[k] !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(o[k] as string))) bad(`${f}.${k}`, 'expected a namespace name');
-    }
-    bareMetal.push({
-      name: o.name as string, ip, ipStr: o.ip as string, mac, macStr: macText(mac), network: nw.name, mtu: mtu as number,
-      namespace: (o.namespace as string | undefined) ?? `bms-${o.name as string}`, vtepNamespace: (o.vtep_namespace as string | undefined) ?? `vtep-${o.name as string}`,
-      vtepIp: vtep, vtepIpStr: o.vtep_ip as string,
-    });
-  });
-  const g = raw.global_vrouter_config;
-  let mode = base.global.vxlanMode;
-  if (typeof g === 'object' && g !== null) {
-    const o = g as Record<string, unknown>;
-    const inner = (o['global-vrouter-config'] ?? o) as Record<string, unknown>;
-    if (inner.vxlan_network_identifier_mode === 'configured') mode = 'configured';
-  }
-  return { ...base, nodes, vms, networks, bareMetal, global: { ...base.global, vxlanMode: mode } };
-}
-
-/** A cluster topology from raw JSON: the project's parser, with the overlay fields read here while it lacks them. */
+/**
+ * A cluster topology from raw JSON (agent/topology.ts), with the testbed's one default of its own: a
+ * bare-metal host without `mtu` gets 1450 (VXLAN over IPv4 adds 50 bytes to the 1500-byte fabric), not
+ * the 1500 of a VM's TAP.
+ */
 export function clusterTopologyFrom(raw: unknown, file: string, baseDir = '.'): Topology {
-  try {
-    const t = topologyFrom(raw, file, baseDir);
-    if (t.nodes.length > 0 || typeof raw !== 'object' || raw === null || !('nodes' in raw)) return t;
-  } catch (e) {
-    if (!isUserError(e) || !/\.(nodes|bare_metal|node|vxlan_network_identifier): unknown key/.test(e.message)) throw e;
-  }
-  // The parser does not know the overlay keys yet: the rest without them, then the overlay read here.
-  const r = raw as Record<string, unknown>;
-  const strip = (list: unknown, key: string): unknown =>
-    Array.isArray(list) ? list.map((x) => (typeof x === 'object' && x !== null ? Object.fromEntries(Object.entries(x).filter(([k]) => k !== key)) : x)) : list;
-  const rest: Record<string, unknown> = Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'nodes' && k !== 'bare_metal'));
-  rest.vms = strip(r.vms, 'node');
-  rest.networks = strip(r.networks, 'vxlan_network_identifier');
-  return overlayFromRaw(r, file, topologyFrom(rest, file, baseDir));
+  const t = topologyFrom(raw, file, baseDir);
+  const rawBm = (raw as { bare_metal?: unknown }).bare_metal;
+  t.bareMetal.forEach((b, k) => {
+    const o = Array.isArray(rawBm) ? (rawBm[k] as Record<string, unknown> | undefined) : undefined;
+    if (o?.mtu === undefined) b.mtu = BARE_METAL_DEFAULT_MTU;
+  });
+  return t;
 }
 
 function readClusterTopology(file: string): Topology {

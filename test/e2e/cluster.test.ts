@@ -7,7 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
-import { Cluster, cleanClusterLeftovers, clusterRemove, procStart, statePathFor } from '../../src/io/cluster';
+import { Cluster, cleanClusterLeftovers, clusterRemove, procAlive, procStart, statePathFor } from '../../src/io/cluster';
+import { controlAlive } from '../../src/cli/control';
 import { BIN, nsExists } from '../helpers/instance';
 import { smallClusterPlan } from '../helpers/cluster';
 import { e2e } from '../helpers/requires';
@@ -80,6 +81,58 @@ e2e({ root: true, tools: ['ip', 'bridge', 'ping'] }).serial('the underlay: fabri
   t.deepEqual(rootVeths(), vethsBefore, 'and no veth in the host namespace');
   t.false(fs.existsSync(statePathFor('vrt1')), 'nor its state file');
   t.false(fs.existsSync('/run/vrouter-emu/testbed-vrt1'), 'nor its run directory');
+});
+
+const FAKE_NODE = path.join(ROOT, 'test', 'helpers', 'fake-node.cjs');
+
+e2e({ root: true, tools: ['ip', 'bridge'] }).serial('node processes: one per node in its namespace, reached by flow -l --node; stopped by SIGTERM, or SIGKILL when they hold on', async (t) => {
+  t.timeout(60000);
+  for (const mode of ['', 'stubborn']) {
+    process.env.FAKE_NODE_MODE = mode;
+    const c = new Cluster(smallClusterPlan('vrt1'));
+    c.checkFree();
+    try {
+      c.setupUnderlay();
+      fs.writeFileSync(path.join(c.plan.dir, 'topology.json'), '{}');
+      await c.startNodes(path.join(c.plan.dir, 'topology.json'), FAKE_NODE, controlAlive);
+      t.deepEqual(c.state.nodes.map((n) => n.name), ['n1', 'n2']);
+      t.true(c.state.nodes.every(procAlive));
+      const st = JSON.parse(fs.readFileSync(statePathFor('vrt1'), 'utf8'));
+      t.deepEqual(st.nodes.map((n: { pid: number }) => n.pid), c.state.nodes.map((n) => n.pid), 'the state file records the node pids');
+      // What each node was started with, and where: its namespace holds its fabric interface.
+      const log1 = fs.readFileSync(c.plan.nodes[0].log, 'utf8');
+      t.true(log1.includes(`start --topology ${c.plan.dir}/topology.json --node n1 --socket /run/vrouter-emu/testbed-vrt1/n1.sock --no-demo-traffic`), log1);
+      const r = cli('flow', '-l', '--node', 'n2', '--testbed', 'vrt1');
+      t.is(r.status, 0, r.stderr);
+      t.regex(r.stdout, /^fake node n2 \(interfaces .*eth1.*\): flow -l\n$/);
+      const bad = cli('flow', '-l', '--node', 'n3', '--testbed', 'vrt1');
+      t.is(bad.status, 2);
+      t.is(bad.stderr, 'vrouter-emu: testbed vrt1 has no node n3; its nodes: n1, n2 (sockets in /run/vrouter-emu/testbed-vrt1)\n');
+    } finally {
+      const r = await clusterRemove(c.state, 1000);
+      t.deepEqual(r.problems, []);
+      t.deepEqual(r.killed.length, mode === 'stubborn' ? 2 : 0, `${mode || 'obedient'} nodes: ${r.killed.length} killed`);
+      delete process.env.FAKE_NODE_MODE;
+    }
+    t.false(c.state.nodes.some(procAlive), 'the node processes are gone');
+    t.deepEqual(withPrefix('vrt1'), []);
+    t.false(fs.existsSync('/run/vrouter-emu/testbed-vrt1'));
+  }
+});
+
+e2e({ root: true, tools: ['ip', 'bridge'] }).serial('a node that exits while starting: the error ends with its log', async (t) => {
+  t.timeout(60000);
+  process.env.FAKE_NODE_MODE = 'fail';
+  const c = new Cluster(smallClusterPlan('vrt1'));
+  try {
+    c.setupUnderlay();
+    await t.throwsAsync(c.startNodes('/dev/null', FAKE_NODE, controlAlive), { message: /^node n1 exited \(status 3\) while starting; the end of \/run\/vrouter-emu\/testbed-vrt1\/n1\.log:\nfake node n1: failing on purpose$/ });
+    t.is(c.state.nodes.length, 1, 'n2 was not started');
+  } finally {
+    delete process.env.FAKE_NODE_MODE;
+    await clusterRemove(c.state, 1000);
+  }
+  t.deepEqual(withPrefix('vrt1'), []);
 });
 
 e2e({ root: true, tools: ['ip', 'bridge'] }).serial('a testbed killed with SIGKILL is cleaned by the next: its node processes stopped, its namespaces removed', async (t) => {
