@@ -120,7 +120,7 @@ export async function cmdTestbed(p: Parsed): Promise<number> {
   let onSignal: (sig: string) => void = (sig) => {
     signalled = sig;
   };
-  const handlers: [NodeJS.Signals, () => void][] = (['SIGINT', 'SIGTERM'] as NodeJS.Signals[]).map((sig) => [sig, () => onSignal(sig)]);
+  const handlers: [NodeJS.Signals, () => void][] = (['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]).map((sig) => [sig, () => onSignal(sig)]);
   for (const [sig, h] of handlers) process.on(sig, h);
   const checkSignal = (): void => {
     if (signalled) throw new UserError(`stopped by ${signalled} while starting; removed what was created`);
