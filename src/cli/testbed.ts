@@ -83,8 +83,9 @@ export function testbedSummary(plan: ClusterPlan, pids: number[], out: (s: strin
   if (vms.length >= 2) out(`  sudo ip netns exec ${vms[0].namespace} ping -c 3 ${vms[1].ip}`);
   if (plan.vteps.length > 0 && vms.length > 0) out(`  sudo ip netns exec ${plan.vteps[0].hostNs} ping -c 3 ${vms[0].ip}`);
   out(`  sudo ip netns exec ${plan.fabricNs} tshark -i ${FABRIC_BRIDGE} -d udp.port==6635,mpls`);
-  out('Stop with Ctrl-C: the node processes are stopped and the namespaces removed.');
 }
+
+export const TESTBED_STOP_LINE = 'Stop with Ctrl-C: the node processes are stopped and the namespaces removed.';
 
 function runOut(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve) => {
@@ -158,8 +159,9 @@ export async function cmdTestbed(p: Parsed): Promise<number> {
       log(`\nDemo traffic: ${vms[0].name} (on ${plan.nodes[0].name}) pings ${vms[1].name} (on ${plan.nodes[1].name}) across the fabric`);
       const out = await runOut('ip', ['netns', 'exec', vms[0].namespace, 'ping', '-c', '3', '-i', '0.2', '-W', '1', vms[1].ip]);
       for (const l of out.trim().split('\n').slice(-2)) log(`  ${l}`);
-      checkSignal();
     }
+    // A signal during the demo stops the testbed as one afterwards would (below).
+    log(TESTBED_STOP_LINE);
   } catch (e) {
     await teardown('');
     for (const [sig, h] of handlers) process.off(sig, h);
