@@ -33,10 +33,15 @@ import {
   VIF_TYPE_AGENT,
   VIF_TYPE_GATEWAY,
   VIF_TYPE_HOST,
+  VIF_TYPE_PHYSICAL,
   VIF_TYPE_VIRTUAL,
   macParse,
 } from '../dp/interface';
-import { NH_ENCAP, NH_RCV, VR_RT_ARP_PROXY_FLAG } from '../dp/nexthop';
+import {
+  NH_ENCAP, NH_FLAG_TUNNEL_GRE, NH_FLAG_TUNNEL_UDP_MPLS, NH_FLAG_TUNNEL_VXLAN, NH_RCV, NH_TUNNEL, NH_VRF_TRANSLATE, VR_RT_ARP_PROXY_FLAG,
+} from '../dp/nexthop';
+import { ENCAP_TUN, NH_FIRST_VXLAN_VRF, Overlay, RemoteRoute, RouteSink } from './overlay';
+import type { Encap } from '../lib/topology-types';
 import { fatFlowReduce, keyDport, keyIp, keyReversePorts, keySport } from '../dp/proto-ip';
 import type { DpProgrammer } from './dp-channel';
 import type { FlowEnv, FlowPlan } from './flow-mgr';
@@ -64,8 +69,27 @@ export interface VifInfo {
   vmIndex: number;
   /** False once the OS interface went away. */
   up: boolean;
+  /** vifr_ip: the fabric address on the physical vif and vhost0, 0 elsewhere. */
+  ip?: number;
+  /** The physical vif's link speed (Mb/s) and duplex (1 full), as `vif --list` shows them; −1 unknown. */
+  speed?: number;
+  duplex?: number;
 }
 
+/** The fabric side of a node as the testbed opened it: the NIC (packet socket) and vhost0 (a TAP). */
+export interface FabricIf {
+  ifname: string;
+  fd: number;
+  io: number;
+  vhostFd: number;
+  mac: Uint8Array;
+  /** The NIC's IP MTU. */
+  mtu: number;
+  speed: number;
+  duplex: number;
+}
+
+export const VIF_FABRIC = 0;
 export const VIF_VHOST = 1;
 export const VIF_PKT0 = 2;
 export const VIF_FIRST_VM = 3;
@@ -94,8 +118,14 @@ export class ComputeNode {
   private policy: PolicyEngine;
   /** Per-VM flow accounting index of the next VM (never reused, so a re-added VM starts from zero). */
   private nextVmIndex = 0;
+  /** Hosts on other nodes and behind VTEPs, by numeric IPv4 (from the route source). */
+  private readonly remote = new Map<number, RemoteRoute>();
 
-  constructor(readonly topo: Topology) {
+  /**
+   * @param topo this node's part of the topology (its own VMs and outside hosts: see localTopology)
+   * @param overlay the cluster around it, when the topology has nodes
+   */
+  constructor(readonly topo: Topology, readonly overlay?: Overlay) {
     const vrmac = macParse(VR_VIF_MAC) as Uint8Array;
     const v = (x: Omit<VifInfo, 'up' | 'vmIndex'> & { vmIndex?: number }): VifInfo => {
       const info: VifInfo = { vmIndex: -1, up: true, ...x };
@@ -167,6 +197,60 @@ export class ComputeNode {
     for (const vm of this.topo.vms) vm.fatFlow = topo.vms.find((x) => x.name === vm.name)?.fatFlow ?? [];
     this.topo.global = topo.global;
     this.policy = new PolicyEngine(this.topo.networks, this.topo.policies);
+  }
+
+  /**
+   * The fabric: vif0/0 on the NIC, vhost0 with the node's address (both with the NIC's MAC, as the
+   * module's vhost0 takes the physical interface's), the L3 label of every VM of this node, the VXLAN
+   * table (a VRF nexthop per network with a VNI), and a tunnel nexthop per peer and encapsulation.
+   */
+  programFabric(dp: DpProgrammer, f: FabricIf): void {
+    const ov = this.overlay;
+    if (!ov) return;
+    const ip = ov.node.fabricIp;
+    const phys: VifInfo = {
+      idx: VIF_FABRIC, os: f.ifname, type: VIF_TYPE_PHYSICAL, vrf: 0, flags: VIF_FLAG_L3_ENABLED, mtu: f.mtu + 14, mac: f.mac, nh: 0,
+      vmIndex: -1, up: true, ip, speed: f.speed, duplex: f.duplex,
+    };
+    this.vifs.unshift(phys);
+    const vh = this.vif(VIF_VHOST) as VifInfo;
+    vh.mac = f.mac;
+    vh.ip = ip;
+    dp.vifAdd(VIF_FABRIC, f.fd, VIF_TYPE_PHYSICAL, 0, 0, phys.flags, phys.mtu, f.mac, f.io, ip);
+    dp.vifAdd(VIF_VHOST, f.vhostFd, VIF_TYPE_HOST, 0, 0, vh.flags, vh.mtu, f.mac, 0, ip);
+    for (const v of this.vifs) if (v.vm) dp.mplsAdd(ov.label(v.vm.name), v.nh);
+    for (const n of this.topo.networks) {
+      const vni = ov.vni(n.name);
+      if (vni === 0) continue;
+      const vrf = this.vrfOf(n.name);
+      dp.nhAdd(NH_FIRST_VXLAN_VRF + vrf, NH_VRF_TRANSLATE, -1, new Uint8Array(6), 0, 0, 0, vrf);
+      dp.vxlanAdd(vni, NH_FIRST_VXLAN_VRF + vrf);
+    }
+    for (const t of ov.tunnels()) {
+      dp.nhAdd(t.nh, NH_TUNNEL, VIF_FABRIC, new Uint8Array(6), TUNNEL_FLAGS[t.encap], ip, t.peer.ip, 0);
+    }
+  }
+
+  /** Where the route source's routes go: into the datapath, and into what plan() knows. */
+  routeSink(dp: DpProgrammer): RouteSink {
+    return {
+      add: (r) => {
+        this.remote.set(r.ip, r);
+        dp.rtAdd(r.vrf, ipKeyWord(r.ip), r.nh, VR_RT_ARP_PROXY_FLAG, r.label, r.l2 ? r.mac : null);
+        if (r.l2) dp.bridgeAdd(r.vrf, r.mac, -1, r.nh, r.label);
+        this.programRuntime(dp);
+      },
+      remove: (r) => {
+        this.remote.delete(r.ip);
+        dp.rtDelete(r.vrf, ipKeyWord(r.ip));
+        this.programRuntime(dp);
+      },
+    };
+  }
+
+  /** The remote host at numeric address `ip`, if any. */
+  remoteAt(ip: number): RemoteRoute | undefined {
+    return this.remote.get(ip);
   }
 
   /** Tell the datapath about the hosts (their fds by name), nexthops, routes, fat flow and bridge entries. */
@@ -264,6 +348,18 @@ export class ComputeNode {
       }
       dp.vifFatFlow(v.idx, v.vm.fatFlow.map(([p, port]) => (p << 16) | port));
     }
+    // Remote VMs' routes leak the same way, routed: their MPLS label on the peer's MPLS tunnel.
+    for (const rr of this.remote.values()) {
+      if (rr.kind !== 'vm' || !this.overlay) continue;
+      const own = this.network(rr.network);
+      const l3 = this.overlay.tunnelNh(rr.peer, this.overlay.l3EncapFor(rr.peer));
+      for (const other of this.topo.networks) {
+        if (!this.connected(own, other)) continue;
+        const vrf = this.vrfOf(other.name);
+        leaked.add(`${vrf}/${rr.ip}`);
+        dp.rtAdd(vrf, ipKeyWord(rr.ip), l3, VR_RT_ARP_PROXY_FLAG, rr.mplsLabel, null);
+      }
+    }
     for (const k of this.leaked) {
       if (leaked.has(k)) continue;
       const [vrf, ip] = k.split('/').map(Number);
@@ -291,6 +387,14 @@ export class ComputeNode {
       vnName: (k) => this.vnNames[k],
       vmInterface: (idx) => vmis.get(idx),
       vrouterIp,
+      underlay: (sw, dw) => {
+        const r = this.remote.get(keyIp(sw)) ?? this.remote.get(keyIp(dw));
+        if (!r || !this.overlay) return undefined;
+        // The tunnel the flow takes: the route's, or the MPLS one for a leaked (routed) destination.
+        const sameVn = this.remote.get(keyIp(sw)) ? true : this.byIp.get(keyIp(sw))?.vif.host?.network === r.network;
+        const encap: Encap = sameVn ? r.encap : this.overlay.l3EncapFor(r.peer);
+        return { peer: r.peer.ipStr, proto: ENCAP_TUN[encap] };
+      },
     };
   }
 
@@ -377,6 +481,14 @@ export class ComputeNode {
         natRevDvrf = vrf;
       }
     }
+    // A host on another node or behind a VTEP: its network's VRF, or one the policies connect (leaked,
+    // VMs only). The replies come from the fabric keyed with the local VM's own nexthop (k3), which is
+    // also the key of a flow that arrived from the fabric.
+    const rem = dst === undefined ? this.remote.get(dip) : undefined;
+    if (rem && !dstVif) {
+      if (rem.vrf === vrf) dstNet = srcNet;
+      else if (rem.kind === 'vm' && this.connected(srcNet, this.network(rem.network))) dstNet = this.network(rem.network);
+    }
     if (gw === srcNet && !dstVif) {
       // The network's own gateway: routed to the agent (a receive nexthop), allowed for ICMP and DNS.
       dstNet = srcNet;
@@ -422,18 +534,25 @@ export class ComputeNode {
     if (dstRules.length > 0 || this.fatRules(inVif).length > 0) {
       rk0 = fatFlowReduce(rk0, proto, dstRules, this.fatRules(inVif)) >>> 0;
     }
+    // RPF (fe_src_nh_index): a flow from the fabric names its sender's tunnel, a flow to a remote host
+    // has its reverse name the tunnel the replies come through.
+    const srcRem = vifIdx === VIF_FABRIC ? this.remote.get(sip) : undefined;
+    if (srcRem) plan.srcNh = srcRem.nh;
     plan.rev = {
       k0: rk0, k1: revSip, k2: revDip, k3: revNh, proto, vrf: revVrf,
       action: verdict.pass ? (nat ? VR_FLOW_ACTION_NAT : VR_FLOW_ACTION_FORWARD) : VR_FLOW_ACTION_DROP,
       flags: verdict.pass ? revFlags : 0,
       dvrf: verdict.pass ? natRevDvrf : 0,
       dropReason: verdict.pass ? 0 : plan.dropReason,
-      srcNh: revNh & 0xffff,
+      srcNh: rem ? rem.nh : revNh & 0xffff,
       vif: dstVif?.idx ?? -1,
     };
     return plan;
   }
 }
+
+/** NH_FLAG_TUNNEL_* of each encapsulation (the agent's NHKSyncEntry::Encode). */
+const TUNNEL_FLAGS: Record<Encap, number> = { MPLSoGRE: NH_FLAG_TUNNEL_GRE, MPLSoUDP: NH_FLAG_TUNNEL_UDP_MPLS, VXLAN: NH_FLAG_TUNNEL_VXLAN };
 
 /**
  * A stable UUID for a configuration object named `name` (the emulator has no API server to assign one):

@@ -10,17 +10,25 @@
 import { DpChannel, FlowReq, FlowResp } from '../dp/flow';
 import { routerDrainWork } from '../dp/flow';
 import type { Router } from '../dp/router';
-import { reqBridgeAdd, reqFlowSet, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifFatFlow } from '../dp/request';
+import {
+  reqBridgeAdd, reqFlowSet, reqMplsAdd, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifFatFlow, reqVxlanAdd,
+} from '../dp/request';
 
 /** What the agent programs into the datapath (vifs, nexthops, routes, bridge entries, fat-flow lists). */
 export interface DpProgrammer {
-  /** `io`: how the datapath reads the fd (VIF_IO_TAP, VIF_IO_PACKET). */
-  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void;
-  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void;
-  rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void;
+  /** `io`: how the datapath reads the fd (VIF_IO_TAP, VIF_IO_PACKET); `ip`: the fabric address (physical vif, vhost0). */
+  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number, ip?: number): void;
+  /** A tunnel: `flags` its type, `sip`/`dip` its outer addresses; a VRF_TRANSLATE: `vrf`. */
+  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array, flags?: number, sip?: number, dip?: number, vrf?: number): void;
+  /** `label`: a tunnel route's MPLS label or VNI; `mac`: the stitched MAC of a remote host. */
+  rtAdd(vrf: number, ipWord: number, nh: number, flags: number, label?: number, mac?: Uint8Array | null): void;
   rtDelete(vrf: number, ipWord: number): void;
-  bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void;
+  /** A local MAC on `vif`, or (vif −1) a remote one behind tunnel nexthop `nh` with `label`. */
+  bridgeAdd(vrf: number, mac: Uint8Array, vif: number, nh?: number, label?: number): void;
   vifFatFlow(idx: number, rules: number[]): void;
+  /** The incoming label map and the VXLAN table (nexthop −1 removes). */
+  mplsAdd(label: number, nh: number): void;
+  vxlanAdd(vni: number, nh: number): void;
 }
 
 // The interface lives in dp/flow.ts (the datapath thread implements it too); re-exported for the agent's users.
@@ -48,11 +56,15 @@ export class DirectChannel implements DpChannel {
  */
 export function directProgrammer(r: Router): DpProgrammer {
   return {
-    vifAdd: (idx, _fd, type, vrf, nh, flags, mtu, mac) => reqVifAdd(r, idx, type, vrf, nh, flags, mtu, mac),
-    nhAdd: (id, type, vif, dmac) => reqNhAdd(r, id, type, vif, dmac),
-    rtAdd: (vrf, ip, nh, flags) => reqRtAdd(r, vrf, ip, nh, flags),
+    vifAdd: (idx, _fd, type, vrf, nh, flags, mtu, mac, _io, ip) => reqVifAdd(r, idx, type, vrf, nh, flags, mtu, mac, ip),
+    nhAdd: (id, type, vif, dmac, flags, sip, dip, vrf) => reqNhAdd(r, id, type, vif, dmac, flags, sip, dip, vrf),
+    rtAdd: (vrf, ip, nh, flags, label, mac) => reqRtAdd(r, vrf, ip, nh, flags, label, mac ?? null),
     rtDelete: (vrf, ip) => reqRtDelete(r, vrf, ip),
-    bridgeAdd: (vrf, mac, vif) => reqBridgeAdd(r, vrf, mac, vif),
+    bridgeAdd: (vrf, mac, vif, nh, label) => reqBridgeAdd(r, vrf, mac, vif, nh, label),
     vifFatFlow: (idx, rules) => reqVifFatFlow(r, idx, rules),
+    mplsAdd: (label, nh) => {
+      reqMplsAdd(r, label, nh);
+    },
+    vxlanAdd: (vni, nh) => reqVxlanAdd(r, vni, nh),
   };
 }

@@ -22,7 +22,7 @@ import {
   VR_FLOW_DR_OUT_POLICY,
   VR_FLOW_DR_POLICY,
 } from '../dp/defs';
-import type { FlowTable } from '../dp/flow-table';
+import { FE_SIZE, FE_UDP_SPORT, type FlowTable } from '../dp/flow-table';
 import { keyDport, keyIp, keySport } from '../dp/proto-ip';
 import type { FlowSampler } from './flow-mgr';
 import { FlowInfo, FlowView, flowInfoNew } from './flow-state';
@@ -78,6 +78,12 @@ export interface ExportEnv {
   vmInterface(idx: number): { vm: string; vmiUuid: string } | undefined;
   /** vrouter_ip: the router-id (vhost0's address). */
   vrouterIp: string;
+  /**
+   * The far end of a flow that crosses the fabric, from its key's addresses (the words of k1, k2): the
+   * peer vrouter's (or VTEP's) address and the TunnelType (1 MPLSoGRE, 2 MPLSoUDP, 3 VXLAN); undefined
+   * for a flow that stays on this node.
+   */
+  underlay?(sipWord: number, dipWord: number): { peer: string; proto: number } | undefined;
 }
 
 export interface ExportConfig {
@@ -260,6 +266,7 @@ export class FlowExport implements FlowSampler {
   private readonly wallBase: number;
   /** The agent's flows (its read API). */
   private readonly flows: FlowView;
+  private readonly table: FlowTable;
   /** The flow being sampled and its reverse, as read (scratch). */
   private readonly f: FlowInfo = flowInfoNew();
   private readonly rf: FlowInfo = flowInfoNew();
@@ -281,6 +288,7 @@ export class FlowExport implements FlowSampler {
     wallNow: () => number = Date.now,
   ) {
     this.flows = agent.flows;
+    this.table = t;
     this.sampler = new ExportSampler(cfg, clock(), random);
     const n = t.total;
     this.exportedGen = new Uint32Array(n);
@@ -357,12 +365,17 @@ export class FlowExport implements FlowSampler {
     if (rf) rec.reverse_uuid = this.flows.uuidOf(rf.index);
     // NAT: on ingress records the source is the post-NAT one (the reverse key's destination).
     if (action === VR_FLOW_ACTION_NAT && inIf && rf) rec.sourceip = i32(keyIp(rf.k2));
+    // Across the fabric: the tunnel's far end and type, and the outer UDP source port the datapath
+    // chose for the flow (fe_udp_src_port; 0 for MPLSoGRE). Sent with every record, so a port that
+    // was still 0 at the first one goes out later (the agent re-sends it until a non-zero one has).
+    const under = this.env.underlay?.(f.k1, f.k2);
+    if (under && under.proto !== 1) rec.underlay_source_port = this.table.u16[i * (FE_SIZE >> 1) + (FE_UDP_SPORT >> 1)];
     if (first) {
       rec.setup_time = Math.round((this.wallBase + f.setupMs) * 1000);
       rec.vrouter_ip = this.env.vrouterIp;
-      // No fabric: the peer of every flow is this vrouter (local flows name the router-id too).
-      rec.other_vrouter_ip = this.env.vrouterIp;
-      rec.underlay_proto = 0;
+      // A local flow's peer is this vrouter (the router-id), with no underlay.
+      rec.other_vrouter_ip = under ? under.peer : this.env.vrouterIp;
+      rec.underlay_proto = under ? under.proto : 0;
     }
     if (teardown) rec.teardown_time = Math.round(wall * 1000);
     const start = this.wallBase + f.setupMs;

@@ -308,9 +308,9 @@ export function tunnelTx(r: Router, pkt: Pkt, nh: Nexthop, label: number, l2: bo
   // Bytes of the outer IPv4 packet per byte of inner IPv4 packet: its headers, and for VXLAN the inner Ethernet.
   const over = hdr - ETH_HLEN + (tun === TUN_VXLAN ? ETH_HLEN : 0);
   const innerLen = isIp ? pkt.ipLen : pkt.len - ETH_HLEN;
-  const room = fab.mtu - over; // the largest inner IPv4 packet that fits
+  const room = fab.mtu - ETH_HLEN - over; // the largest inner IPv4 packet that fits (the vif MTU counts the Ethernet header)
   // MSS: what fits the tunnel, at most the physical MTU − 80 as the module clamps (vr_from_vm_mss_adj).
-  if (isIp && pkt.tun === TUN_NONE && pkt.proto === IPPROTO_TCP) mssClamp(b, pkt, Math.min(room - 40, fab.mtu - 80));
+  if (isIp && pkt.tun === TUN_NONE && pkt.proto === IPPROTO_TCP) mssClamp(b, pkt, Math.min(room - 40, fab.mtu - ETH_HLEN - 80));
   const sport = tun === TUN_MPLSOGRE ? 0 : outerSport(r, pkt, isIp, tun);
   // The MPLS label's TTL: the inner packet's, as routed here (64 for a frame without one).
   const ttl = isIp && b[pkt.l3 + 8] > 0 ? b[pkt.l3 + 8] : OUTER_TTL;

@@ -53,7 +53,7 @@ export interface Vif {
   up: boolean;
   /** Fat-flow list ((proto << 16) | port, vifr_fat_flow_protocol_port), or null. */
   fatFlow?: Int32Array | null;
-  /** vifr_ip: the fabric address on the physical vif and vhost0 (a number), 0 elsewhere. */
+  /** vifr_ip: the fabric address on the physical vif and vhost0 (a number, a<<24|…), 0 elsewhere. */
   ip: number;
 }
 

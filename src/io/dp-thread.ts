@@ -13,7 +13,8 @@ import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
 import { Native, loadNative } from './native';
 import {
-  OP_VIF_DEL, OP_VIF_DETACH, RING_RECORD, RING_REPLY, Ring, ringGetReply, ringPutBridgeAdd, ringPutFlowSet, ringPutNhAdd, ringPutRtAdd,
+  OP_MPLS_ADD, OP_VIF_DEL, OP_VIF_DETACH, OP_VXLAN_ADD, RING_RECORD, RING_REPLY, Ring, ringGetReply, ringPutBridgeAdd, ringPutFlowSet,
+  ringPutMapAdd, ringPutNhAdd, ringPutRtAdd,
   ringPutRtDel, ringPutStop, ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq,
 } from './ring';
 
@@ -168,8 +169,8 @@ export class DpThread implements DpChannel {
     this.commit();
   }
 
-  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number): void {
-    ringPutVifAdd(this.rec, this.begin(), idx, fd, type, vrf, nh, flags, mtu, mac, io);
+  vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number, ip = 0): void {
+    ringPutVifAdd(this.rec, this.begin(), idx, fd, type, vrf, nh, flags, mtu, mac, io, ip);
     this.commit();
   }
 
@@ -199,8 +200,18 @@ export class DpThread implements DpChannel {
     });
   }
 
-  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array): void {
-    ringPutNhAdd(this.rec, this.begin(), id, type, vif, dmac);
+  nhAdd(id: number, type: number, vif: number, dmac: Uint8Array, flags = 0, sip = 0, dip = 0, vrf = 0): void {
+    ringPutNhAdd(this.rec, this.begin(), id, type, vif, dmac, flags, sip, dip, vrf);
+    this.commit();
+  }
+
+  mplsAdd(label: number, nh: number): void {
+    ringPutMapAdd(this.rec, this.begin(), OP_MPLS_ADD, label, nh);
+    this.commit();
+  }
+
+  vxlanAdd(vni: number, nh: number): void {
+    ringPutMapAdd(this.rec, this.begin(), OP_VXLAN_ADD, vni, nh);
     this.commit();
   }
 
@@ -211,8 +222,8 @@ export class DpThread implements DpChannel {
     this.commit();
   }
 
-  rtAdd(vrf: number, ipWord: number, nh: number, flags: number): void {
-    ringPutRtAdd(this.rec, this.begin(), vrf, ipWord | 0, nh, flags);
+  rtAdd(vrf: number, ipWord: number, nh: number, flags: number, label = -1, mac: Uint8Array | null = null): void {
+    ringPutRtAdd(this.rec, this.begin(), vrf, ipWord | 0, nh, flags, label, mac);
     this.commit();
   }
 
@@ -221,8 +232,8 @@ export class DpThread implements DpChannel {
     this.commit();
   }
 
-  bridgeAdd(vrf: number, mac: Uint8Array, vif: number): void {
-    ringPutBridgeAdd(this.rec, this.begin(), vrf, mac, vif);
+  bridgeAdd(vrf: number, mac: Uint8Array, vif: number, nh = -1, label = -1): void {
+    ringPutBridgeAdd(this.rec, this.begin(), vrf, mac, vif, nh, label);
     this.commit();
   }
 

@@ -16,15 +16,17 @@ import { FlowReq, FlowResp, flowReqNew, routerDrainWork } from '../dp/flow';
 import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN } from '../dp/interface';
 import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
 import {
-  reqBridgeAdd, reqFlowSet, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifAttach, reqVifDelete, reqVifDetach, reqVifFatFlow,
+  reqBridgeAdd, reqFlowSet, reqMplsAdd, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifAttach, reqVifDelete, reqVifDetach, reqVifFatFlow,
+  reqVxlanAdd,
 } from '../dp/request';
 import { DpConfig, HostOs, Router, RouterShared } from '../dp/router';
 import type { ModuleParams } from '../params/module-params';
 import { Native, PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, PS_SOCK_DROPS, loadNative } from './native';
 import { xorshift32 } from '../lib/xorshift';
 import {
-  BridgeAddRec, NhAddRec, OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH, OP_VIF_DEL,
-  OP_VIF_DETACH, OP_VIF_FAT, RING_REPLY, Ring, RtRec, VIF_IO_PACKET, VifAddRec, VifAttachRec, ringGetBridgeAdd, ringGetFlowSet,
+  BridgeAddRec, NhAddRec, OP_BRIDGE_ADD, OP_FLOW_SET, OP_MPLS_ADD, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH,
+  OP_VIF_DEL, OP_VIF_DETACH, OP_VIF_FAT, OP_VXLAN_ADD, RING_REPLY, Ring, RtRec, VIF_IO_PACKET, VifAddRec, VifAttachRec, ringGetBridgeAdd,
+  ringGetFlowSet, ringGetMapKey, ringGetMapNh,
   ringGetNhAdd, ringGetRt, ringGetVifAdd, ringGetVifAttach, ringGetVifFatIdx, ringGetVifFatRules, ringGetVifRelease, ringOp,
   ringPutReply, ringSeq,
 } from './ring';
@@ -135,11 +137,11 @@ function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
     pollIn: nat.constants.POLLIN, pollErr: nat.constants.POLLERR, pollHup: nat.constants.POLLHUP, pollNval: nat.constants.POLLNVAL,
     pollDirty: false,
     req: flowReqNew(), resp: { err: 0, index: -1, bytes: 0, packets: 0 },
-    vifAddRec: { idx: 0, fd: -1, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0 },
+    vifAddRec: { idx: 0, fd: -1, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0 },
     vifAttachRec: { idx: 0, fd: -1, io: 0 },
-    nhRec: { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6) },
-    rtRec: { vrf: 0, ip: 0, nh: 0, flags: 0 },
-    bridgeRec: { vrf: 0, mac: new Uint8Array(6), vif: 0 },
+    nhRec: { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6), flags: 0, sip: 0, dip: 0, vrf: 0 },
+    rtRec: { vrf: 0, ip: 0, nh: 0, flags: 0, label: -1, hasMac: false, mac: new Uint8Array(6) },
+    bridgeRec: { vrf: 0, mac: new Uint8Array(6), vif: 0, nh: -1, label: -1 },
     resps: new Int32Array(256 * RING_REPLY), respLen: 0,
     trapBuf: new Uint8Array(1 << 16), trapLen: 0, trapLens: new Int32Array(256), trapCount: 0,
   };
@@ -301,7 +303,7 @@ function ringApply(w: DpWorker): boolean {
       case OP_VIF_ADD: {
         const v = w.vifAddRec;
         ringGetVifAdd(a, o, v);
-        reqVifAdd(r, v.idx, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac);
+        reqVifAdd(r, v.idx, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac, v.ip);
         w.vifFd[v.idx] = v.fd;
         w.vifIo[v.idx] = v.io;
         pollRebuild(w);
@@ -334,12 +336,20 @@ function ringApply(w: DpWorker): boolean {
       case OP_NH_ADD: {
         const n = w.nhRec;
         ringGetNhAdd(a, o, n);
-        reqNhAdd(r, n.id, n.type, n.vif, n.dmac);
+        reqNhAdd(r, n.id, n.type, n.vif, n.dmac, n.flags, n.sip, n.dip, n.vrf);
         break;
       }
-      case OP_RT_ADD:
-        ringGetRt(a, o, w.rtRec);
-        reqRtAdd(r, w.rtRec.vrf, w.rtRec.ip, w.rtRec.nh, w.rtRec.flags);
+      case OP_RT_ADD: {
+        const t = w.rtRec;
+        ringGetRt(a, o, t);
+        reqRtAdd(r, t.vrf, t.ip, t.nh, t.flags, t.label, t.hasMac ? t.mac : null);
+        break;
+      }
+      case OP_MPLS_ADD:
+        reqMplsAdd(r, ringGetMapKey(a, o), ringGetMapNh(a, o));
+        break;
+      case OP_VXLAN_ADD:
+        reqVxlanAdd(r, ringGetMapKey(a, o), ringGetMapNh(a, o));
         break;
       case OP_RT_DEL:
         ringGetRt(a, o, w.rtRec);
@@ -348,7 +358,7 @@ function ringApply(w: DpWorker): boolean {
       case OP_BRIDGE_ADD: {
         const b = w.bridgeRec;
         ringGetBridgeAdd(a, o, b);
-        reqBridgeAdd(r, b.vrf, b.mac, b.vif);
+        reqBridgeAdd(r, b.vrf, b.mac, b.vif, b.nh, b.label);
         break;
       }
       case OP_VIF_FAT:

@@ -84,6 +84,8 @@ export const OP_STOP = 8;
 export const OP_VIF_FAT = 9;
 export const OP_VIF_ATTACH = 10; // the vif's OS interface is back (counters kept)
 export const OP_VIF_DETACH = 11; // acknowledged: the OS interface is gone; the vif goes down
+export const OP_MPLS_ADD = 12;
+export const OP_VXLAN_ADD = 13;
 
 /** How the datapath thread reads and writes a vif's fd. */
 export const VIF_IO_TAP = 0; // a TAP the emulator owns: read()/write() of plain frames
@@ -123,7 +125,8 @@ const VA_FLAGS = VA_NH + 1;
 const VA_MTU = VA_FLAGS + 1;
 const VA_MAC = VA_MTU + 1;
 const VA_IO = VA_MAC + MAC_WORDS;
-const VA_END = VA_IO + 1;
+const VA_IP = VA_IO + 1;
+const VA_END = VA_IP + 1;
 
 // VIF_ATTACH
 const VT_IDX = REC_BODY;
@@ -140,20 +143,34 @@ const NA_ID = REC_BODY;
 const NA_TYPE = NA_ID + 1;
 const NA_VIF = NA_TYPE + 1;
 const NA_DMAC = NA_VIF + 1;
-const NA_END = NA_DMAC + MAC_WORDS;
+const NA_FLAGS = NA_DMAC + MAC_WORDS;
+const NA_SIP = NA_FLAGS + 1;
+const NA_DIP = NA_SIP + 1;
+const NA_VRF = NA_DIP + 1;
+const NA_END = NA_VRF + 1;
 
 // RT_ADD, RT_DEL (which uses vrf and ip only)
 const RT_VRF = REC_BODY;
 const RT_IP = RT_VRF + 1;
 const RT_NH = RT_IP + 1;
 const RT_FLAGS = RT_NH + 1;
-const RT_END = RT_FLAGS + 1;
+const RT_LABEL = RT_FLAGS + 1;
+const RT_HAS_MAC = RT_LABEL + 1;
+const RT_MAC = RT_HAS_MAC + 1;
+const RT_END = RT_MAC + MAC_WORDS;
 
 // BRIDGE_ADD
 const BA_VRF = REC_BODY;
 const BA_MAC = BA_VRF + 1;
 const BA_VIF = BA_MAC + MAC_WORDS;
-const BA_END = BA_VIF + 1;
+const BA_NH = BA_VIF + 1;
+const BA_LABEL = BA_NH + 1;
+const BA_END = BA_LABEL + 1;
+
+// MPLS_ADD, VXLAN_ADD: a key (label or VNI) and its nexthop
+const MX_KEY = REC_BODY;
+const MX_NH = MX_KEY + 1;
+const MX_END = MX_NH + 1;
 
 // VIF_FAT: the rules ((proto << 16) | port) fill the rest of the record, so a vif's whole rule set
 // changes in one request (the datapath never sees half of it).
@@ -164,7 +181,7 @@ const FAT_RULES = FAT_COUNT + 1;
 export const RING_FAT_MAX = RING_RECORD - FAT_RULES;
 
 // Check the layout once at load (BUILD_ASSERT_DECL): every record fits its slot.
-for (const end of [FS_END, VA_END, VT_END, VD_END, NA_END, RT_END, BA_END]) {
+for (const end of [FS_END, VA_END, VT_END, VD_END, NA_END, RT_END, BA_END, MX_END]) {
   if (end > RING_RECORD) throw new Error(`ring record layout: ${end} words do not fit a ${RING_RECORD}-word record`);
 }
 
@@ -245,11 +262,13 @@ export interface VifAddRec {
   mac: Uint8Array;
   /** VIF_IO_*. */
   io: number;
+  /** vifr_ip (the fabric address of the physical vif and vhost0), as an int32. */
+  ip: number;
 }
 
 export function ringPutVifAdd(
   a: Int32Array, o: number, idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number,
-  mac: Uint8Array, io: number,
+  mac: Uint8Array, io: number, ip = 0,
 ): void {
   putHead(a, o, OP_VIF_ADD, 0);
   a[o + VA_IDX] = idx;
@@ -261,6 +280,7 @@ export function ringPutVifAdd(
   a[o + VA_MTU] = mtu;
   putMac(a, o + VA_MAC, mac);
   a[o + VA_IO] = io;
+  a[o + VA_IP] = ip | 0;
 }
 
 export function ringGetVifAdd(a: Int32Array, o: number, v: VifAddRec): void {
@@ -273,6 +293,7 @@ export function ringGetVifAdd(a: Int32Array, o: number, v: VifAddRec): void {
   v.mtu = a[o + VA_MTU];
   getMac(a, o + VA_MAC, v.mac);
   v.io = a[o + VA_IO];
+  v.ip = a[o + VA_IP];
 }
 
 /** A decoded VIF_ATTACH: the vif's new fd and how to use it. */
@@ -313,14 +334,25 @@ export interface NhAddRec {
   vif: number;
   /** 6 bytes, overwritten by each get. */
   dmac: Uint8Array;
+  /** NH_FLAG_*, and a tunnel's outer addresses (int32) or a VRF_TRANSLATE's VRF. */
+  flags: number;
+  sip: number;
+  dip: number;
+  vrf: number;
 }
 
-export function ringPutNhAdd(a: Int32Array, o: number, id: number, type: number, vif: number, dmac: Uint8Array): void {
+export function ringPutNhAdd(
+  a: Int32Array, o: number, id: number, type: number, vif: number, dmac: Uint8Array, flags = 0, sip = 0, dip = 0, vrf = 0,
+): void {
   putHead(a, o, OP_NH_ADD, 0);
   a[o + NA_ID] = id;
   a[o + NA_TYPE] = type;
   a[o + NA_VIF] = vif;
   putMac(a, o + NA_DMAC, dmac);
+  a[o + NA_FLAGS] = flags;
+  a[o + NA_SIP] = sip | 0;
+  a[o + NA_DIP] = dip | 0;
+  a[o + NA_VRF] = vrf;
 }
 
 export function ringGetNhAdd(a: Int32Array, o: number, n: NhAddRec): void {
@@ -328,6 +360,10 @@ export function ringGetNhAdd(a: Int32Array, o: number, n: NhAddRec): void {
   n.type = a[o + NA_TYPE];
   n.vif = a[o + NA_VIF];
   getMac(a, o + NA_DMAC, n.dmac);
+  n.flags = a[o + NA_FLAGS];
+  n.sip = a[o + NA_SIP];
+  n.dip = a[o + NA_DIP];
+  n.vrf = a[o + NA_VRF];
 }
 
 /** A decoded RT_ADD or RT_DEL (nh and flags: RT_ADD only). `ip` is the /32's key word. */
@@ -336,14 +372,22 @@ export interface RtRec {
   ip: number;
   nh: number;
   flags: number;
+  /** The tunnel label or VNI, −1 none. */
+  label: number;
+  /** The stitched MAC (6 bytes, overwritten by each get), when hasMac. */
+  hasMac: boolean;
+  mac: Uint8Array;
 }
 
-export function ringPutRtAdd(a: Int32Array, o: number, vrf: number, ipWord: number, nh: number, flags: number): void {
+export function ringPutRtAdd(a: Int32Array, o: number, vrf: number, ipWord: number, nh: number, flags: number, label = -1, mac: Uint8Array | null = null): void {
   putHead(a, o, OP_RT_ADD, 0);
   a[o + RT_VRF] = vrf;
   a[o + RT_IP] = ipWord;
   a[o + RT_NH] = nh;
   a[o + RT_FLAGS] = flags;
+  a[o + RT_LABEL] = label;
+  a[o + RT_HAS_MAC] = mac === null ? 0 : 1;
+  if (mac !== null) putMac(a, o + RT_MAC, mac);
 }
 
 export function ringPutRtDel(a: Int32Array, o: number, vrf: number, ipWord: number): void {
@@ -358,6 +402,9 @@ export function ringGetRt(a: Int32Array, o: number, rt: RtRec): void {
   rt.ip = a[o + RT_IP];
   rt.nh = a[o + RT_NH];
   rt.flags = a[o + RT_FLAGS];
+  rt.label = a[o + RT_LABEL];
+  rt.hasMac = a[o + RT_HAS_MAC] === 1;
+  if (rt.hasMac) getMac(a, o + RT_MAC, rt.mac);
 }
 
 /** A decoded BRIDGE_ADD. */
@@ -366,19 +413,42 @@ export interface BridgeAddRec {
   /** 6 bytes, overwritten by each get. */
   mac: Uint8Array;
   vif: number;
+  /** A remote MAC (vif −1): its tunnel nexthop and label / VNI. */
+  nh: number;
+  label: number;
 }
 
-export function ringPutBridgeAdd(a: Int32Array, o: number, vrf: number, mac: Uint8Array, vif: number): void {
+export function ringPutBridgeAdd(a: Int32Array, o: number, vrf: number, mac: Uint8Array, vif: number, nh = -1, label = -1): void {
   putHead(a, o, OP_BRIDGE_ADD, 0);
   a[o + BA_VRF] = vrf;
   putMac(a, o + BA_MAC, mac);
   a[o + BA_VIF] = vif;
+  a[o + BA_NH] = nh;
+  a[o + BA_LABEL] = label;
 }
 
 export function ringGetBridgeAdd(a: Int32Array, o: number, b: BridgeAddRec): void {
   b.vrf = a[o + BA_VRF];
   getMac(a, o + BA_MAC, b.mac);
   b.vif = a[o + BA_VIF];
+  b.nh = a[o + BA_NH];
+  b.label = a[o + BA_LABEL];
+}
+
+/** Write an MPLS_ADD or VXLAN_ADD (`op`): label or VNI `key` → nexthop `nh` (−1 removes). */
+export function ringPutMapAdd(a: Int32Array, o: number, op: typeof OP_MPLS_ADD | typeof OP_VXLAN_ADD, key: number, nh: number): void {
+  putHead(a, o, op, 0);
+  a[o + MX_KEY] = key;
+  a[o + MX_NH] = nh;
+}
+
+/** The key (label or VNI) and the nexthop of an MPLS_ADD or VXLAN_ADD. */
+export function ringGetMapKey(a: Int32Array, o: number): number {
+  return a[o + MX_KEY];
+}
+
+export function ringGetMapNh(a: Int32Array, o: number): number {
+  return a[o + MX_NH];
 }
 
 /** Write a VIF_FAT of vif `idx`. @throws RangeError if the rules do not fit one record (RING_FAT_MAX). */

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'child_process';
 import { Cluster, cleanClusterLeftovers, clusterRemove, procAlive, procStart, statePathFor } from '../../src/io/cluster';
 import { controlAlive } from '../../src/cli/control';
 import { BIN, nsExists } from '../helpers/instance';
-import { smallClusterPlan } from '../helpers/cluster';
+import { smallClusterPlan } from '../helpers/cluster-underlay';
 import { e2e } from '../helpers/requires';
 import { waitFor } from '../helpers/wait';
 
@@ -137,7 +137,7 @@ e2e({ root: true, tools: ['ip', 'bridge'] }).serial('a node that exits while sta
 
 e2e({ root: true, tools: ['ip', 'bridge'] }).serial('a testbed killed with SIGKILL is cleaned by the next: its node processes stopped, its namespaces removed', async (t) => {
   t.timeout(60000);
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'test', 'helpers', 'cluster.ts'), 'vrt1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'test', 'helpers', 'cluster-underlay.ts'), 'vrt1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { FlowReq, flowReqNew } from '../../src/dp/flow';
 import {
   BridgeAddRec, NhAddRec, OP_BRIDGE_ADD, OP_FLOW_SET, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH, OP_VIF_DEL,
-  OP_VIF_DETACH, OP_VIF_FAT, RING_FAT_MAX, RING_RECORD, RING_REPLY, Ring, RtRec, VifAddRec, VifAttachRec, ringGetBridgeAdd,
+  OP_MPLS_ADD, OP_VIF_DETACH, OP_VIF_FAT, OP_VXLAN_ADD, ringGetMapKey, ringGetMapNh, ringPutMapAdd, RING_FAT_MAX, RING_RECORD, RING_REPLY, Ring, RtRec, VifAddRec, VifAttachRec, ringGetBridgeAdd,
   ringGetFlowSet, ringGetNhAdd, ringGetReply, ringGetRt, ringGetVifAdd, ringGetVifAttach, ringGetVifFatIdx, ringGetVifFatRules,
   ringGetVifRelease, ringOp, ringPutBridgeAdd, ringPutFlowSet, ringPutNhAdd, ringPutReply, ringPutRtAdd, ringPutRtDel, ringPutStop,
   ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq, ringSeq,
@@ -103,10 +103,10 @@ test('the FLOW_SET get reuses the request it is given (no allocation per record)
 });
 
 test('VIF_ADD round-trips', (t) => {
-  const v: VifAddRec = { idx: 0, fd: 0, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0 };
+  const v: VifAddRec = { idx: 0, fd: 0, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0 };
   fc.assert(
-    fc.property(fc.record({ idx: i32, fd: i32, type: i32, vrf: i32, nh: i32, flags: i32, mtu: i32, mac, io: i32 }), (w) => {
-      throughRing(t, (a, o) => ringPutVifAdd(a, o, w.idx, w.fd, w.type, w.vrf, w.nh, w.flags, w.mtu, w.mac, w.io), (a, o) => {
+    fc.property(fc.record({ idx: i32, fd: i32, type: i32, vrf: i32, nh: i32, flags: i32, mtu: i32, mac, io: i32, ip: i32 }), (w) => {
+      throughRing(t, (a, o) => ringPutVifAdd(a, o, w.idx, w.fd, w.type, w.vrf, w.nh, w.flags, w.mtu, w.mac, w.io, w.ip), (a, o) => {
         t.is(ringOp(a, o), OP_VIF_ADD);
         t.is(ringSeq(a, o), 0);
         ringGetVifAdd(a, o, v);
@@ -142,26 +142,27 @@ test('VIF_DEL and VIF_DETACH round-trip with their seq', (t) => {
 });
 
 test('NH_ADD round-trips', (t) => {
-  const n: NhAddRec = { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6) };
+  const n: NhAddRec = { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6), flags: 0, sip: 0, dip: 0, vrf: 0 };
   fc.assert(
-    fc.property(i32, i32, i32, mac, (id, type, vif, dmac) => {
-      throughRing(t, (a, o) => ringPutNhAdd(a, o, id, type, vif, dmac), (a, o) => {
+    fc.property(i32, i32, i32, mac, fc.tuple(i32, i32, i32, i32), (id, type, vif, dmac, [flags, sip, dip, vrf]) => {
+      throughRing(t, (a, o) => ringPutNhAdd(a, o, id, type, vif, dmac, flags, sip, dip, vrf), (a, o) => {
         t.is(ringOp(a, o), OP_NH_ADD);
         ringGetNhAdd(a, o, n);
-        t.deepEqual([n.id, n.type, n.vif, Array.from(n.dmac)], [id, type, vif, Array.from(dmac)]);
+        t.deepEqual([n.id, n.type, n.vif, Array.from(n.dmac), n.flags, n.sip, n.dip, n.vrf], [id, type, vif, Array.from(dmac), flags, sip, dip, vrf]);
       });
     }),
   );
 });
 
 test('RT_ADD and RT_DEL round-trip', (t) => {
-  const rt: RtRec = { vrf: 0, ip: 0, nh: 0, flags: 0 };
+  const rt: RtRec = { vrf: 0, ip: 0, nh: 0, flags: 0, label: -1, hasMac: false, mac: new Uint8Array(6) };
   fc.assert(
-    fc.property(i32, i32, i32, i32, (vrf, ip, nh, flags) => {
-      throughRing(t, (a, o) => ringPutRtAdd(a, o, vrf, ip, nh, flags), (a, o) => {
+    fc.property(i32, i32, i32, i32, i32, fc.option(mac, { nil: null }), (vrf, ip, nh, flags, label, m) => {
+      throughRing(t, (a, o) => ringPutRtAdd(a, o, vrf, ip, nh, flags, label, m), (a, o) => {
         t.is(ringOp(a, o), OP_RT_ADD);
         ringGetRt(a, o, rt);
-        t.deepEqual(rt, { vrf, ip, nh, flags });
+        t.deepEqual([rt.vrf, rt.ip, rt.nh, rt.flags, rt.label, rt.hasMac], [vrf, ip, nh, flags, label, m !== null]);
+        if (m !== null) t.deepEqual(Array.from(rt.mac), Array.from(m));
       });
       throughRing(t, (a, o) => ringPutRtDel(a, o, vrf, ip), (a, o) => {
         t.is(ringOp(a, o), OP_RT_DEL);
@@ -173,13 +174,24 @@ test('RT_ADD and RT_DEL round-trip', (t) => {
 });
 
 test('BRIDGE_ADD round-trips', (t) => {
-  const b: BridgeAddRec = { vrf: 0, mac: new Uint8Array(6), vif: 0 };
+  const b: BridgeAddRec = { vrf: 0, mac: new Uint8Array(6), vif: 0, nh: 0, label: 0 };
   fc.assert(
-    fc.property(i32, mac, i32, (vrf, m, vif) => {
-      throughRing(t, (a, o) => ringPutBridgeAdd(a, o, vrf, m, vif), (a, o) => {
+    fc.property(i32, mac, i32, i32, i32, (vrf, m, vif, nh, label) => {
+      throughRing(t, (a, o) => ringPutBridgeAdd(a, o, vrf, m, vif, nh, label), (a, o) => {
         t.is(ringOp(a, o), OP_BRIDGE_ADD);
         ringGetBridgeAdd(a, o, b);
-        t.deepEqual([b.vrf, Array.from(b.mac), b.vif], [vrf, Array.from(m), vif]);
+        t.deepEqual([b.vrf, Array.from(b.mac), b.vif, b.nh, b.label], [vrf, Array.from(m), vif, nh, label]);
+      });
+    }),
+  );
+});
+
+test('MPLS_ADD and VXLAN_ADD round-trip', (t) => {
+  fc.assert(
+    fc.property(fc.constantFrom(OP_MPLS_ADD, OP_VXLAN_ADD), i32, i32, (op, key, nh) => {
+      throughRing(t, (a, o) => ringPutMapAdd(a, o, op, key, nh), (a, o) => {
+        t.is(ringOp(a, o), op);
+        t.deepEqual([ringGetMapKey(a, o), ringGetMapNh(a, o)], [key, nh]);
       });
     }),
   );
