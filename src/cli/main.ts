@@ -15,6 +15,7 @@ import { START_OPTS, START_USAGE, cmdStart } from './start';
 import { PLATFORM_OPTS, PLATFORM_USAGE, cmdPlatform } from './platform';
 import { SELFTEST_OPTS, SELFTEST_USAGE, cmdSelftest } from './selftest';
 import { DEFAULT_SOCKET, controlCall } from './control';
+import { TESTBED_OPTS, TESTBED_USAGE, cmdTestbed, testbedSocket } from './testbed';
 import { vrouterInfo } from './vrouter-info';
 
 const USAGE = `usage: vrouter-emu <verb> [options]
@@ -22,6 +23,8 @@ const USAGE = `usage: vrouter-emu <verb> [options]
 verbs:
   start [options]              run a compute node: VMs (namespaces, qemu guests, attached interfaces), the
                                datapath, the agent
+  testbed [options]            run several compute nodes on this host, joined by an emulated fabric (one
+                               namespace per node, a bridge, kernel VXLAN VTEPs for bare-metal hosts)
   flow -l [--show-evicted]     the running instance's flow table (R2.22 flow -l)
   vif --list                   its interfaces
   vif --add IFNAME --type virtual --vm NAME [--ip A --mac M --network N]
@@ -40,22 +43,46 @@ verbs:
   selftest [--json]            the platform check, a ping through a compute node, a replay (exit 0 = pass)
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
-The tools take --socket PATH (default ${DEFAULT_SOCKET}).
+The tools take --socket PATH (default ${DEFAULT_SOCKET}), or --node NAME [--testbed P] for a node of a
+running testbed (P default vre: /run/vrouter-emu/testbed-P/NAME.sock).
 
   ${START_USAGE}
+  ${TESTBED_USAGE}
   ${REPLAY_USAGE}
   ${COLLECTOR_USAGE}
 `;
 
+/**
+ * The control socket the tool's options name: --socket PATH, or --node NAME [--testbed P] (a node of a
+ * running testbed); the default socket otherwise. @returns it and the other arguments.
+ */
+export function toolSocket(argv: string[]): { socket: string; args: string[] } {
+  const args: string[] = [];
+  const got = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^(--socket|--node|--testbed)(?:=(.*))?$/.exec(argv[i]);
+    if (!m) {
+      args.push(argv[i]);
+      continue;
+    }
+    let v = m[2];
+    if (v === undefined) {
+      if (i + 1 >= argv.length) throw new UserError(`${m[1]} needs a value`);
+      v = argv[++i];
+    }
+    if (got.has(m[1])) throw new UserError(`${m[1]} given twice`);
+    got.set(m[1], v);
+  }
+  const node = got.get('--node');
+  if (node !== undefined && got.has('--socket')) throw new UserError('give --socket PATH or --node NAME, not both');
+  if (node === undefined && got.has('--testbed')) throw new UserError(`--testbed ${got.get('--testbed')}: name the node too (--node NAME --testbed P)`);
+  const socket = node !== undefined ? testbedSocket(node, got.get('--testbed')) : (got.get('--socket') ?? DEFAULT_SOCKET);
+  return { socket, args };
+}
+
 /** A vRouter tool on the running instance (flow, vif, dropstats, vrouter). */
 async function cmdTool(tool: string, argv: string[]): Promise<number> {
-  const args: string[] = [];
-  let socket = DEFAULT_SOCKET;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--socket' && i + 1 < argv.length) socket = argv[++i];
-    else if (argv[i].startsWith('--socket=')) socket = argv[i].slice(9);
-    else args.push(argv[i]);
-  }
+  const { socket, args } = toolSocket(argv);
   const out = new StdoutWriter();
   await controlCall(socket, [tool, ...args], out.write);
   out.flush();
@@ -67,11 +94,12 @@ async function cmdTool(tool: string, argv: string[]): Promise<number> {
  * process prints it and follows it (like tail -f) until interrupted.
  */
 async function cmdVm(argv: string[]): Promise<number> {
-  const u = 'vrouter-emu vm console NAME [--no-follow] [--socket PATH]';
-  const p = parseArgs(argv, { '--no-follow': {}, '--socket': { value: true } }, u);
+  const u = 'vrouter-emu vm console NAME [--no-follow] [--socket PATH | --node NAME [--testbed P]]';
+  const { socket, args } = toolSocket(argv);
+  const p = parseArgs(args, { '--no-follow': {} }, u);
   if (p.positional[0] !== 'console' || p.positional.length !== 2) throw new UserError(`usage: ${u}`);
   let file = '';
-  await controlCall(p.opts.get('--socket')?.[0] ?? DEFAULT_SOCKET, ['vm', 'console-path', p.positional[1]], (s) => {
+  await controlCall(socket, ['vm', 'console-path', p.positional[1]], (s) => {
     file += s;
   });
   file = file.trim();
@@ -152,6 +180,8 @@ export function main(argv: string[]): number | Promise<number> {
         return cmdReplay(parseArgs(rest, REPLAY_OPTS, REPLAY_USAGE));
       case 'start':
         return cmdStart(parseArgs(rest, START_OPTS, START_USAGE)).catch(userErrorExit);
+      case 'testbed':
+        return cmdTestbed(parseArgs(rest, TESTBED_OPTS, TESTBED_USAGE)).catch(userErrorExit);
       case 'collector':
         return cmdCollector(parseArgs(rest, COLLECTOR_OPTS, COLLECTOR_USAGE)).catch(userErrorExit);
       case 'flow':
@@ -193,9 +223,9 @@ export function runCli(argv: string[]): void {
     r.then(
       (code) => {
         process.exitCode = code;
-        // start leaves nothing that should keep the process alive once it has cleaned up; systeminformation
+        // start and testbed leave nothing that should keep the process alive once it has cleaned up; systeminformation
         // (platform, selftest) leaves a 30 s timer of its own behind
-        if (argv[0] === 'start' || argv[0] === 'platform' || argv[0] === 'selftest') process.exit(code);
+        if (argv[0] === 'start' || argv[0] === 'testbed' || argv[0] === 'platform' || argv[0] === 'selftest') process.exit(code);
       },
       (e: Error) => {
         process.stderr.write(`${e.stack ?? e.message}\n`);
