@@ -12,6 +12,8 @@ import { VIFS_LEN, VIFS_TX_PACKETS, macString } from '../../src/dp/interface';
 import { rd16, rd32 } from '../../src/dp/pkt';
 import { RES_DROPPED, RES_HELD } from '../../src/dp/router';
 import { arpRequest, icmpEcho, inetChecksum, tcpFrame, udpFrame } from '../../src/io/frame-build';
+import { FlowExport, FlowRecord } from '../../src/agent/flow-export';
+import { xorshift32 } from '../../src/lib/xorshift';
 import { BMS_MAC, TestCluster, VTEP_IP, VTEP_MAC, clusterTopology } from '../helpers/cluster';
 
 const VM1 = { src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:0a:01:01:03', dstMac: VR_VIF_MAC };
@@ -386,4 +388,25 @@ test('fuzz: 100 000 random and mutated fabric frames are each dropped (once, und
     { numRuns: 100_000 },
   );
   t.is(n, 100_000);
+});
+
+test('flow records of a flow across the fabric: the peer vrouter, the underlay type and the outer source port; one record (not local)', (t) => {
+  const c = new TestCluster(clusterTopology(['MPLSoUDP']));
+  c.settle();
+  const n1 = c.node('node1');
+  const recs: FlowRecord[] = [];
+  n1.agent.sampler = new FlowExport(n1.agent, n1.r.ft, n1.cn.exportEnv('192.168.50.11'), { rate: -1, disable: false }, () => n1.host.now, xorshift32(3), (r) => recs.push(r));
+  const u = udpFrame(VM1, { sport: 4000, dport: 5000, payload: 10 });
+  dpRx(n1.r, VM_VIF, u, 0, u.length);
+  c.settle();
+  for (const n of c.nodes) n.host.now += 1000;
+  c.settle();
+  const fwd = recs.filter((r) => r.sourceip === 0x0a010103);
+  t.is(fwd.length, 1, 'one record: the other end is another vrouter\'s');
+  const fe = activeFlows(c, 'node1').find((i) => feKeyWord(n1.r.ft, i, 1) >>> 0 === 0x0301010a) as number;
+  t.like(fwd[0], {
+    direction_ing: 1, sourcevn: 'default-domain:admin:demo', destvn: 'default-domain:admin:demo', vrouter_ip: '192.168.50.11',
+    other_vrouter_ip: '192.168.50.12', underlay_proto: 2, underlay_source_port: n1.r.ft.u16[fe * (FE_SIZE >> 1) + (FE_UDP_SPORT >> 1)],
+  });
+  t.true(fwd[0].underlay_source_port >= 49152);
 });

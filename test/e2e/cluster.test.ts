@@ -200,3 +200,31 @@ e2e({ root: true, tools: ['ip'] }).serial('testbed refuses bad input in one line
   one(cli('flow', '-l', '--node', 'node1', '--testbed', 'vrt3'), /^vrouter-emu: no testbed vrt3 is running/, 'a tool for a testbed not running');
   t.deepEqual(withPrefix('vrt3'), []);
 });
+
+e2e({ root: true, tools: ['ip', 'ping'] }).serial('vrouter-emu testbed --prefix vrt2: the summary, flow -l --node node1 --testbed vrt2 answers, SIGINT removes everything', async (t) => {
+  t.timeout(180000);
+  const p = spawn(process.execPath, [BIN, 'testbed', '--prefix', 'vrt2'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  try {
+    await waitFor(() => out.includes('Stop with Ctrl-C') || p.exitCode !== null, { timeoutMs: 150000, what: `the testbed's summary:\n${out}` });
+    t.is(p.exitCode, null, out);
+    t.regex(out, /node1: fabric 192\.168\.50\.11 on eth1 in namespace vrt2-node1, pid \d+/);
+    t.regex(out, /VM vm2 10\.1\.1\.4 \(demo\) in namespace vrt2-vm2/);
+    t.regex(out, /sudo vrouter-emu flow -l --node node1 --testbed vrt2/);
+    t.regex(out, /Demo traffic: vm1 \(on node1\) pings vm2 \(on node2\) across the fabric\n +3 packets transmitted, [1-3] received/, 'the demo ping crosses the fabric');
+    const r = cli('flow', '-l', '--node', 'node1', '--testbed', 'vrt2');
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /10\.1\.1\.3:\d+ +10\.1\.1\.4:0 +1 \(1\)/, 'the demo ping\'s flow on node1');
+    t.deepEqual(withPrefix('vrt2').sort(), ['vrt2-fabric', 'vrt2-node1', 'vrt2-node2', 'vrt2-vm1', 'vrt2-vm2']);
+  } finally {
+    p.kill('SIGINT');
+  }
+  t.is(await exited, 0, out);
+  t.regex(out, /stopped by SIGINT; stopped 2 node processes, removed namespaces/);
+  t.deepEqual(withPrefix('vrt2'), [], 'no vrt2 namespace is left');
+  t.false(fs.existsSync('/run/vrouter-emu/testbed-vrt2'));
+  t.false(fs.existsSync(statePathFor('vrt2')));
+});
