@@ -5,6 +5,7 @@
  * The agent's side: it programs the node and the datapath and owns the sockets' fds.
  * @module
  */
+import type { DpProgrammer } from '../agent/dp-channel';
 import { UserError } from '../errors';
 import { ComputeNode, HostFd, VIF_FIRST_VM, VifInfo } from '../agent/compute-node';
 import { Topology, topologyFrom } from '../agent/topology';
@@ -30,6 +31,8 @@ export class Attachments {
     private readonly topo: Topology,
     private readonly log: (s: string) => void,
     initial: Map<string, HostFd>,
+    /** What programs the VMs' vifs, nexthops and routes (the datapath thread, or a mirror of it). */
+    private readonly prog: DpProgrammer = dp,
   ) {
     for (const v of node.vifs) {
       const hf = v.host ? initial.get(v.host.name) : undefined;
@@ -52,7 +55,7 @@ export class Attachments {
     const problem = this.node.addable(vm);
     if (problem) throw new UserError(`vif --add: ${problem}`);
     const fd = this.bed.attach(ifname, `vif --add ${ifname}`);
-    const v = this.node.addVm(this.dp, vm, { fd, io: VIF_IO_PACKET });
+    const v = this.node.addVm(this.prog, vm, { fd, io: VIF_IO_PACKET });
     this.fds.set(v.idx, fd);
     const line = `vif0/${v.idx} added on ${ifname}: VM ${vm.name} ${vm.ipStr} ${vm.macStr} in ${vm.network}`;
     this.log(`vrouter-emu: ${line}`);
@@ -95,7 +98,7 @@ export class Attachments {
     if (!v.host || v.host.kind === 'netns' || v.idx < VIF_FIRST_VM) {
       throw new UserError(`vif --delete: vif0/${v.idx} (${v.os}) is not an attached interface; only interfaces added with vif --add or "attach"/"qemu" VMs can be deleted`);
     }
-    this.node.removeVm(this.dp, v.idx);
+    this.node.removeVm(this.prog, v.idx);
     await this.dp.vifDelete(v.idx);
     const fd = this.fds.get(v.idx); // none when its interface had vanished
     this.fds.delete(v.idx);

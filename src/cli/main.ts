@@ -32,6 +32,11 @@ verbs:
   vif --delete N|IFNAME        detach it, leaving the interface as it was
   vm console NAME              follow a qemu guest's serial console
   dropstats                    its drop counters
+  nh --list                    its nexthops (interfaces, tunnels, the VXLAN VRF nexthops)
+  mpls --dump                  its incoming MPLS label map
+  vxlan --dump                 its VXLAN table (VNI → nexthop)
+  rt --dump VRF [--family inet|bridge]
+                               a VRF's /32 routes (label, nexthop, stitched MAC) or bridge table
   agent stats [--json]         its agent's flow counters
   agent flows [--json]         its agent's flows: UUIDs, networks, aging table, idle time, policy rule
   agent aging on|off           stop or restart the aging scan (an emulator knob; flows then never age)
@@ -189,6 +194,10 @@ export function main(argv: string[]): number | Promise<number> {
       case 'dropstats':
       case 'agent':
       case 'config':
+      case 'nh':
+      case 'mpls':
+      case 'vxlan':
+      case 'rt':
         return cmdTool(verb, rest).catch(userErrorExit);
       case 'vm':
         return cmdVm(rest).catch(userErrorExit);

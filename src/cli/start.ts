@@ -14,6 +14,8 @@ import { UserError } from '../errors';
 import { loadModuleParams, ModuleParams } from '../params/module-params';
 import { DEMO_TOPOLOGY, Topology, checkVniMode, readTopology, topologyFrom } from '../agent/topology';
 import { Overlay, StaticRoutes, localTopology } from '../agent/overlay';
+import { DpMirror } from '../agent/dp-mirror';
+import type { DpProgrammer } from '../agent/dp-channel';
 import { ComputeNode } from '../agent/compute-node';
 import type { FabricIf, HostFd } from '../agent/compute-node';
 import { VIF_IO_PACKET } from '../io/ring';
@@ -174,7 +176,7 @@ function allocateTable(params: ModuleParams): { shared: RouterShared; table: Flo
  * @returns `reload` (the line to print; @throws UserError when refused, the old configuration staying)
  * and `current`, the configuration in force.
  */
-function configReloader(p: Parsed, params: ModuleParams, node: ComputeNode, a: FlowMgr, d: DpThread, ex: ExportState, first: Config): { reload: () => string; current: () => Config } {
+function configReloader(p: Parsed, params: ModuleParams, node: ComputeNode, a: FlowMgr, prog: DpProgrammer, ex: ExportState, first: Config): { reload: () => string; current: () => Config } {
   let cfg = first;
   const reload = (): string => {
     const next = loadConfig(p, params);
@@ -185,7 +187,7 @@ function configReloader(p: Parsed, params: ModuleParams, node: ComputeNode, a: F
     // configuration whole.
     a.configureAging(next.aging);
     node.reconfigure(localTopology(next.topo, node.overlay?.node.name));
-    node.programRuntime(d);
+    node.programRuntime(prog);
     const changed = a.reevaluate();
     ex.fx.configure({ rate: next.topo.global.flowExportRate, disable: next.conf.disableFlowCollection });
     if (next.conf.collectors.join(' ') !== cfg.conf.collectors.join(' ')) log('vrouter-emu: collectors changed: restart to apply them');
@@ -236,6 +238,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
   let stopping: Promise<void> | undefined;
   let exporting: ExportState | undefined;
   let routes: StaticRoutes | undefined;
+  let mirror = undefined as unknown as DpMirror; // made once the datapath thread runs
   const guests: Guest[] = [];
 
   const shutdown = (why: string): Promise<void> => {
@@ -305,20 +308,24 @@ export async function cmdStart(p: Parsed): Promise<number> {
       },
       onVifError: (idx, code) => attachments?.onVifError(idx, code),
       onOffload: (stats) => offload.splice(0, stats.length, ...stats),
+      onTunnel: (id, mac) => mirror?.resolved(id, mac),
       onError: (e) => {
         log(`vrouter-emu: the datapath thread failed: ${e.message}`);
         void shutdown('the datapath thread failed').then(() => process.exit(1));
       },
     });
     const dpCpu = await dp.whenReady();
+    mirror = new DpMirror(dp);
     checkSignal();
-    node.program(dp, fds);
+    // Programmed through the mirror: the tools (nh, mpls, vxlan, rt) list what the agent asked for.
+    const prog = mirror;
+    node.program(prog, fds);
     if (overlay && fabric) {
-      node.programFabric(dp, fabric);
+      node.programFabric(prog, fabric);
       routes = new StaticRoutes(overlay);
-      routes.start(node.routeSink(dp));
+      routes.start(node.routeSink(prog));
     }
-    const att = new Attachments(bed, node, dp, topo, log, fds);
+    const att = new Attachments(bed, node, dp, topo, log, fds, prog);
     attachments = att;
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
@@ -334,9 +341,9 @@ export async function cmdStart(p: Parsed): Promise<number> {
         att.tick();
       }
     }, 100);
-    const { reload, current } = configReloader(p, params, node, a, dp, ex, cfg);
+    const { reload, current } = configReloader(p, params, node, a, mirror, ex, cfg);
     server = await controlServe(socket, toolHandler({
-      params, shared, table, node, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload },
+      params, shared, table, node, mirror, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload },
     }));
     // Guests boot once their vifs are programmed, so their first ARP is answered.
     for (const vm of topo.vms) {

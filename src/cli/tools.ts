@@ -24,6 +24,8 @@ import { dropstats } from './dropstats';
 import { flowListChunks } from './flow-list';
 import { snapshotFlowTable } from './flow-snapshot';
 import { vifList } from './vif-list';
+import { mplsDump, nhList, rtDump, vxlanDump } from './nh-list';
+import type { DpMirror } from '../agent/dp-mirror';
 import { vrouterInfo } from './vrouter-info';
 
 /** What a running instance's tools reach: its tables, agent, export and attached interfaces. */
@@ -32,6 +34,8 @@ export interface Instance {
   shared: RouterShared;
   table: FlowTable;
   node: ComputeNode;
+  /** What the agent programmed (nexthops, labels, VNIs, routes), for nh / mpls / vxlan / rt. */
+  mirror: DpMirror;
   /** The agent, once it runs. */
   agent(): FlowMgr | undefined;
   /** Flow export, once it runs. */
@@ -103,6 +107,25 @@ export function toolHandler(inst: Instance): ToolHandler {
       const p = parseArgs(args, {}, 'vrouter-emu config reload');
       if (p.positional[0] !== 'reload') throw new UserError('usage: vrouter-emu config reload');
       collect(reload() + '\n');
+    } else if (tool === 'nh') {
+      const p = parseArgs(args, { '--list': {} }, 'vrouter-emu nh --list');
+      if (!p.flags.has('--list')) throw new UserError('usage: vrouter-emu nh --list');
+      nhList(inst.mirror, (idx) => node.vif(idx)?.mac, collect);
+    } else if (tool === 'mpls') {
+      const p = parseArgs(args, { '--dump': {} }, 'vrouter-emu mpls --dump');
+      if (!p.flags.has('--dump')) throw new UserError('usage: vrouter-emu mpls --dump');
+      mplsDump(inst.mirror, collect);
+    } else if (tool === 'vxlan') {
+      const p = parseArgs(args, { '--dump': {} }, 'vrouter-emu vxlan --dump');
+      if (!p.flags.has('--dump')) throw new UserError('usage: vrouter-emu vxlan --dump');
+      vxlanDump(inst.mirror, collect);
+    } else if (tool === 'rt') {
+      const u = 'vrouter-emu rt --dump VRF [--family inet|bridge]';
+      const p = parseArgs(args, { '--dump': { value: true }, '--family': { value: true } }, u);
+      const vrf = Number(p.opts.get('--dump')?.[0]);
+      const fam = p.opts.get('--family')?.[0] ?? 'inet';
+      if (!Number.isInteger(vrf) || vrf < 0 || vrf > 65535 || (fam !== 'inet' && fam !== 'bridge')) throw new UserError(`usage: ${u} (the VRFs: ${node.topo.networks.map((n, k) => `${k + 1} ${n.name}`).join(', ')})`);
+      rtDump(inst.mirror, vrf, fam === 'bridge', collect);
     } else if (tool === 'vrouter') {
       const p = parseArgs(args, { '--info': {} }, 'vrouter-emu vrouter --info');
       if (!p.flags.has('--info')) throw new UserError('usage: vrouter-emu vrouter --info');

@@ -43,7 +43,7 @@ import {
   VIF_TYPE_VIRTUAL,
   Vif,
 } from './interface';
-import { NH_ENCAP, NH_TUNNEL, VR_RT_ARP_PROXY_FLAG, bridgeEntry, bridgeLookup, rtLookup } from './nexthop';
+import { NH_ENCAP, NH_FLAG_TUNNEL_VXLAN, NH_TUNNEL, VR_RT_ARP_PROXY_FLAG, bridgeEntry, bridgeLookup, rtLookup } from './nexthop';
 import { DECAP_DROPPED, DECAP_L3, DECAP_XCONNECT, fabricDecap, tunnelTx } from './fabric';
 import { Pkt, rd16, rdLe32 } from './pkt';
 import { KEY_OK, fatFlowReduce, flowKeyBuild, ipParse } from './proto-ip';
@@ -449,7 +449,7 @@ function fabricArp(r: Router, pkt: Pkt): void {
   // The requester's tunnel: its bridge entry, else the VXLAN nexthop towards the sender.
   const req = bridgeEntry(r.rt, pkt.vrf, b, a + 8);
   let tnh = req !== undefined && req.vif < 0 ? r.rt.nhs[req.nh] : undefined;
-  if (tnh === undefined) tnh = r.rt.tunnels.find((t) => t.dip === pkt.tunSip && (t.flags & 0x80) !== 0);
+  if (tnh === undefined) tnh = r.rt.tunnels.find((t) => t.dip === pkt.tunSip && (t.flags & NH_FLAG_TUNNEL_VXLAN) !== 0);
   if (tnh === undefined) {
     dropPkt(r, VP_DROP_ARP_NO_WHERE_TO_GO);
     return;

@@ -30,6 +30,8 @@ export interface DpThreadOptions {
   onVifError?: (idx: number, code: string) => void;
   /** Offload counters of the packet-socket vifs (cumulative; see Native.packetReadBatch). */
   onOffload?: (stats: number[]) => void;
+  /** The datapath learned (by ARP) the MAC of tunnel nexthop `id`'s destination. */
+  onTunnel?: (id: number, mac: Uint8Array) => void;
   onError: (e: Error) => void;
 }
 
@@ -70,6 +72,7 @@ export class DpThread implements DpChannel {
       else if (m.type === 'vifDown') o.onVifDown(m.idx, m.code);
       else if (m.type === 'vifError') o.onVifError?.(m.idx, m.code);
       else if (m.type === 'offload') o.onOffload?.(m.stats);
+      else if (m.type === 'tunnel') o.onTunnel?.(m.id, Uint8Array.from(m.mac));
       else if (m.type === 'error') {
         const e = new Error(`datapath thread: ${m.message}`);
         e.stack = m.stack;

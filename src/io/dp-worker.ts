@@ -13,6 +13,7 @@ import type { MessagePort } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import { createDatapath, dpRx } from '../dp/datapath';
 import { fabricTick } from '../dp/fabric';
+import { macKey } from '../dp/nexthop';
 import { FlowReq, FlowResp, flowReqNew, routerDrainWork } from '../dp/flow';
 import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN } from '../dp/interface';
 import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
@@ -54,6 +55,8 @@ export type DpWorkerMsg =
   | { type: 'vifError'; idx: number; code: string }
   /** Offload work on packet-socket vifs since the last report: checksums completed, TSO frames, segments. */
   | { type: 'offload'; stats: number[] }
+  /** A tunnel nexthop's destination MAC, learned or changed (ARP on the fabric). */
+  | { type: 'tunnel'; id: number; mac: number[] }
   | { type: 'stopped' }
   | { type: 'error'; message: string; stack?: string };
 
@@ -95,6 +98,8 @@ interface DpWorker {
   pktDropped: number;
   pktSockDrops: number;
   offloadReported: number;
+  /** The tunnel MACs last reported (tunnelReport), by nexthop id. */
+  readonly tunnelMacs: Map<number, number>;
   // The poll set: slot 0 is the agent's eventfd, then one per up vif with an fd.
   readonly fds: Int32Array;
   readonly fdVif: Int32Array;
@@ -133,7 +138,7 @@ function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
     vifFd: new Int32Array(MAX_VIFS).fill(-1), vifIo: new Uint8Array(MAX_VIFS),
     rxSlab: new Uint8Array(BURST * SLOT), rxLens: new Int32Array(BURST),
     pktSlab: undefined, pktStage: undefined, pktLens: new Int32Array(PKT_BURST), pktStats: new Float64Array(PS_COUNT_LEN),
-    pktDropped: 0, pktSockDrops: 0, offloadReported: 0,
+    pktDropped: 0, pktSockDrops: 0, offloadReported: 0, tunnelMacs: new Map(),
     fds: new Int32Array(MAX_VIFS + 1), fdVif: new Int32Array(MAX_VIFS + 1), revents: new Int32Array(MAX_VIFS + 1), nfds: 1,
     pollIn: nat.constants.POLLIN, pollErr: nat.constants.POLLERR, pollHup: nat.constants.POLLHUP, pollNval: nat.constants.POLLNVAL,
     pollDirty: false,
@@ -448,6 +453,18 @@ function rxPacket(w: DpWorker, v: number, fd: number, ev: number): void {
   for (let f = 0; f < n; f++) dpRx(r, v, slab, f * SLOT, w.pktLens[f]);
 }
 
+/** Tunnel destinations whose MAC the datapath learned or saw change since the last report, to the agent. */
+function tunnelReport(w: DpWorker): void {
+  const t = w.r.rt.tunnels;
+  for (let k = 0; k < t.length; k++) {
+    const nh = t[k];
+    const key = macKey(nh.dmac, 0);
+    if (key === 0 || w.tunnelMacs.get(nh.id) === key) continue;
+    w.tunnelMacs.set(nh.id, key);
+    w.port.postMessage({ type: 'tunnel', id: nh.id, mac: Array.from(nh.dmac) } satisfies DpWorkerMsg);
+  }
+}
+
 /** Offload counters go to the agent about once a second (for `vrouter --info`'s offload line). */
 function offloadReport(w: DpWorker, now: number): void {
   if (w.pktSlab === undefined || now - w.offloadReported < 1000) return;
@@ -471,7 +488,10 @@ function run(d: DpWorkerData): void {
     }
     if (!ringApply(w)) break;
     routerDrainWork(w.r);
-    if (w.r.fabricVif >= 0) fabricTick(w.r);
+    if (w.r.fabricVif >= 0) {
+      fabricTick(w.r);
+      tunnelReport(w);
+    }
     txFlush(w);
     batchPost(w);
     if (w.pollDirty) {

@@ -14,6 +14,7 @@ import { RES_DROPPED, RES_HELD } from '../../src/dp/router';
 import { arpRequest, icmpEcho, inetChecksum, tcpFrame, udpFrame } from '../../src/io/frame-build';
 import { FlowExport, FlowRecord } from '../../src/agent/flow-export';
 import { xorshift32 } from '../../src/lib/xorshift';
+import { mplsDump, nhList, rtDump, vxlanDump } from '../../src/cli/nh-list';
 import { BMS_MAC, TestCluster, VTEP_IP, VTEP_MAC, clusterTopology } from '../helpers/cluster';
 
 const VM1 = { src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:0a:01:01:03', dstMac: VR_VIF_MAC };
@@ -409,4 +410,30 @@ test('flow records of a flow across the fabric: the peer vrouter, the underlay t
     other_vrouter_ip: '192.168.50.12', underlay_proto: 2, underlay_source_port: n1.r.ft.u16[fe * (FE_SIZE >> 1) + (FE_UDP_SPORT >> 1)],
   });
   t.true(fwd[0].underlay_source_port >= 49152);
+});
+
+test('nh --list, mpls --dump, vxlan --dump, rt --dump: the tables node1 programmed, in the R2.2x tools\' layout', (t) => {
+  const c = new TestCluster(clusterTopology(['MPLSoUDP', 'VXLAN']));
+  c.settle();
+  const n1 = c.node('node1');
+  // What the datapath learned by ARP, reported to the mirror as the worker does.
+  for (const nh of n1.r.rt.tunnels) if (nh.dmac.some((x) => x !== 0)) n1.mirror.resolved(nh.id, nh.dmac);
+  const text = (f: (out: (s: string) => void) => void): string => {
+    let s = '';
+    f((x) => (s += x));
+    return s;
+  };
+  const nh = text((o) => nhList(n1.mirror, (idx) => n1.cn.vif(idx)?.mac, o));
+  t.regex(nh, /^Id:000  Type:Drop      Fmly: AF_INET  Flags:Valid, {3}Rid:0  Ref_cnt:\d+\n\n/);
+  t.regex(nh, /Id:010  Type:Encap     Fmly: AF_INET  Flags:Valid, Policy, {3}Rid:0  Ref_cnt:\d+\n\tEncapFmly:0806 Oif:3 Len:14 Data:02 00 0a 01 01 03 00 00 5e 00 01 00 08 00 \n/);
+  t.regex(nh, /Id:5002  Type:Tunnel    Fmly: AF_INET  Flags:Valid, MPLSoUDP, {3}Rid:0  Ref_cnt:\d+\n\tOif:0 Len:14 Flags Valid, MPLSoUDP, {2}Data:02 fa 00 00 00 02 02 fa 00 00 00 01 08 00 \n\tVrf:0 {2}Sip:192\.168\.50\.11 {2}Dip:192\.168\.50\.12\n/);
+  t.regex(nh, /Id:9001  Type:Vrf_Translate  Fmly:AF_BRIDGE  Flags:Valid, {3}Rid:0  Ref_cnt:2\n\tVrf:1\n/);
+  t.regex(nh, /Type:Tunnel    Fmly: AF_INET  Flags:Valid, Vxlan, .*\n.*\n\tVrf:0  Sip:192\.168\.50\.11  Dip:192\.168\.50\.20/, 'the VXLAN tunnel to the bare-metal VTEP');
+  t.is(text((o) => mplsDump(n1.mirror, o)), 'MPLS Input Label Map\n\n   Label    NextHop\n-------------------\n      16        10\n');
+  t.is(text((o) => vxlanDump(n1.mirror, o)), 'VXLAN Table\n\n VNID    NextHop\n----------------\n      1    9001\n');
+  const rt = text((o) => rtDump(n1.mirror, 1, false, o));
+  t.regex(rt, /^Vrouter inet4 routing table 0\/1\/unicast\nFlags: L=Label Valid, P=Proxy ARP, T=Trap ARP, F=Flood ARP\n\nDestination {11}PPL {8}Flags {8}Label {9}Nexthop {4}Stitched MAC\(Index\)\n/);
+  t.regex(rt, /10\.1\.1\.4\/32 {11}32 {9}LP {11}16 {12}5002 {7}-\n/, 'vm2 on node2: label 16 over MPLSoUDP');
+  t.regex(rt, /10\.1\.1\.20\/32 {10}32 {9}LP {11}1 {13}5007 {7}2:0:a:1:1:14\n/, 'the bare-metal host: VNI 1, stitched');
+  t.regex(text((o) => rtDump(n1.mirror, 1, true, o)), /2:0:a:1:1:14 {10}L {10}1 {13}5007\n/);
 });

@@ -98,14 +98,18 @@ for (const [k, encap] of (['MPLSoGRE', 'MPLSoUDP', 'VXLAN'] as const).entries())
       let json = '';
       cl.stdout.on('data', (d: Buffer) => (json += d.toString()));
       const tcp = (i: Instance) => parseFlowList(i.tool('flow', '-l').stdout).filter((f) => f.proto === 6 && (f.dport === 5201 || f.sport === 5201));
-      await waitFor(() => [n1, n2].every((i) => { const l = tcp(i); return l.length >= 4 && l.every((f) => /TCP:SSrEEr, /.test(f.detail)); }), { timeoutMs: 15000, what: 'iperf3\'s connections established on both nodes' });
-      for (const [name, i] of [['node1', n1], ['node2', n2]] as const) {
-        const l = tcp(i);
-        t.true(l.length >= 4, `${name}: control and data connections, both directions`);
-        for (const f of l) t.regex(f.detail, /Action:F, .*TCP:SSrEEr, /, `${name}: ${f.sip}:${f.sport} > ${f.dip}:${f.dport}`);
-      }
-      // node1's flows towards vm b carry the tunnel's outer source port (UDP encapsulations).
-      if (encap !== 'MPLSoGRE') t.true(tcp(n1).some((f) => /SPort:\d{5}/.test(f.detail)));
+      // Both nodes' listings taken while the transfer runs (once it ends, the closed connections go).
+      let seen: ReturnType<typeof tcp>[] = [];
+      await waitFor(() => {
+        seen = [tcp(n1), tcp(n2)];
+        return seen.every((l) => l.length >= 4 && l.every((f) => /TCP:SSrEEr, /.test(f.detail)));
+      }, { timeoutMs: 15000, what: 'iperf3\'s connections established on both nodes' });
+      seen.forEach((l, k) => {
+        t.true(l.length >= 4, `node${k + 1}: control and data connections, both directions`);
+        for (const f of l) t.regex(f.detail, /Action:F, .*TCP:SSrEEr, /, `node${k + 1}: ${f.sip}:${f.sport} > ${f.dip}:${f.dport}`);
+      });
+      // node1's flows carry the tunnel's outer source port (UDP encapsulations).
+      if (encap !== 'MPLSoGRE') t.true(seen[0].some((f) => /SPort:\d{5}/.test(f.detail)));
       t.is(await clDone, 0);
       srv.kill();
       const res = JSON.parse(json) as { end: { sum_received: { bytes: number } } };
@@ -114,6 +118,12 @@ for (const [k, encap] of (['MPLSoGRE', 'MPLSoUDP', 'VXLAN'] as const).entries())
       t.regex(vif, /vif0\/0 +OS: eth1/);
       t.regex(vif, /Type:Physical HWaddr:[0-9a-f:]+ IPaddr:b32a8c0/);
       t.regex(vif, /vif0\/1 +OS: vhost0\n +Type:Host/);
+      // The tables: the tunnel to node2 valid once its MAC was learned, vm a's label, the VNI's VRF.
+      const flagName = encap === 'VXLAN' ? 'Vxlan' : encap;
+      t.regex(n1.tool('nh', '--list').stdout, new RegExp(`Type:Tunnel +Fmly: AF_INET  Flags:Valid, ${flagName}, .*\\n.*\\n\\tVrf:0  Sip:192\\.168\\.50\\.11  Dip:192\\.168\\.50\\.12`));
+      t.regex(n1.tool('mpls', '--dump').stdout, /^ +16 +10$/m);
+      t.regex(n1.tool('vxlan', '--dump').stdout, /^ +1 +9001$/m);
+      t.regex(n1.tool('rt', '--dump', '1').stdout, encap === 'VXLAN' ? /^10\.1\.1\.4\/32 +32 +LP +1 +500\d +2:0:a:1:1:4$/m : /^10\.1\.1\.4\/32 +32 +LP +16 +500\d +-$/m);
     } finally {
       for (const i of nodes) t.is(await i.stop(), 0);
       for (const ns of u.nodes) {

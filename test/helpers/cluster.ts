@@ -8,6 +8,7 @@
  */
 import { ComputeNode, FabricIf, VIF_FABRIC, VIF_VHOST } from '../../src/agent/compute-node';
 import { DirectChannel, directProgrammer } from '../../src/agent/dp-channel';
+import { DpMirror } from '../../src/agent/dp-mirror';
 import { FlowMgr } from '../../src/agent/flow-mgr';
 import { Overlay, StaticRoutes, localTopology } from '../../src/agent/overlay';
 import { Topology, topologyFrom } from '../../src/agent/topology';
@@ -29,6 +30,8 @@ export interface TestNode {
   ch: DirectChannel;
   mac: Uint8Array;
   ip: number;
+  /** What its agent programmed (for the table tools). */
+  mirror: DpMirror;
 }
 
 /** The cluster the tests use: demo 10.1.1.0/24 with vm1 on node1, vm2 on node2, bms1 behind a VTEP. */
@@ -64,7 +67,7 @@ export class TestCluster {
       const r = createDatapath(host, { ...MODULE_PARAM_DEFAULTS, vr_flow_entries: 1024, vr_oflow_entries: 64 });
       const ov = new Overlay(topo, ns.name, tunnelType);
       const cn = new ComputeNode(localTopology(topo, ns.name), ov);
-      const dp = directProgrammer(r);
+      const dp = new DpMirror(directProgrammer(r));
       const fds = new Map<string, { fd: number; io: number }>();
       for (const h of [...cn.topo.vms, ...cn.topo.outside]) fds.set(h.name, { fd: 0, io: 0 });
       cn.program(dp, fds);
@@ -74,7 +77,7 @@ export class TestCluster {
       new StaticRoutes(ov).start(cn.routeSink(dp));
       const ch = new DirectChannel(r);
       const agent = new FlowMgr(r.ft, ch, cn.flowEnv(), { ageMs: 180_000, tcpScanMs: 15_000 }, () => host.now);
-      this.nodes.push({ name: ns.name, r, host, cn, agent, ch, mac, ip: ns.fabricIp });
+      this.nodes.push({ name: ns.name, r, host, cn, agent, ch, mac, ip: ns.fabricIp, mirror: dp });
     });
   }
 
