@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { Instance, dropstat, exited, parseFlowList, startInstance } from '../helpers/instance';
+import { BIN as BIN_PATH, Instance, dropstat, exited, parseFlowList, startInstance } from '../helpers/instance';
 import { e2e } from '../helpers/requires';
 import { underlayUp, vtepUp } from '../helpers/underlay';
 import { waitFor, waitListening } from '../helpers/wait';
@@ -245,4 +245,35 @@ e2e({ root: true, tools: ['ip', 'ping', 'python3'] }).serial('garbage on the fab
     for (const i of nodes) t.is(await i.stop(), 0);
     u.down();
   }
+});
+
+e2e({ root: true, tools: ['ip'] }).serial('start with a cluster topology: which node, and nodes that disagree, are one line with exit 2 and nothing created', async (t) => {
+  const dir = fs.mkdtempSync('/tmp/vremu-ovbad-');
+  const write = (name: string, o: object): string => {
+    const f = `${dir}/${name}.json`;
+    fs.writeFileSync(f, JSON.stringify(o));
+    return f;
+  };
+  const good = cluster('ovx', ['MPLSoUDP']) as Record<string, unknown>;
+  const nodes = good.nodes as Record<string, unknown>[];
+  const cases: [string, string[], RegExp][] = [
+    ['no --node', ['--topology', write('good', good)], /describes 2 compute nodes \(node1, node2\): say which this is with --node NAME/],
+    ['unknown node', ['--topology', write('good', good), '--node', 'node9'], /--node node9: .* has no such node; its nodes are node1, node2/],
+    ['--node without nodes', ['--topology', write('single', { networks: good.networks, vms: [{ name: 'ovxs', ip: '10.1.1.3', network: 'demo' }] }), '--node', 'node1'], /--node node1: .* has no "nodes"/],
+    ['duplicate fabric IPs', ['--topology', write('dup', { ...good, nodes: [nodes[0], { ...nodes[1], fabric_ip: '192.168.50.11/24' }] }), '--node', 'node1'], /nodes\[1\]\.fabric_ip: /],
+    ['unknown encapsulation', ['--topology', write('enc', { ...good, global_vrouter_config: { encapsulation_priorities: { encapsulation: ['MPLSoFOO'] } } }), '--node', 'node1'], /encapsulation_priorities.*MPLSoFOO/],
+    ['VNI clash', ['--topology', write('vni', {
+      ...good, networks: [{ name: 'demo', subnet: '10.1.1.0/24', gateway: '10.1.1.1', vxlan_network_identifier: 7 }, { name: 'other', subnet: '10.1.2.0/24', gateway: '10.1.2.1', vxlan_network_identifier: 7 }],
+      global_vrouter_config: { vxlan_network_identifier_mode: 'configured' },
+    }), '--node', 'node1'], /networks\[1\]\.vxlan_network_identifier: .*VNI/],
+  ];
+  const before = fs.readdirSync('/run/netns').sort();
+  for (const [what, args, msg] of cases) {
+    const r = spawnSync(process.execPath, [BIN_PATH, 'start', ...args, '--socket', `${dir}/s.sock`], { encoding: 'utf8', timeout: 30000 });
+    t.is(r.status, 2, `${what}: exit 2 (${r.stdout}${r.stderr})`);
+    t.regex(r.stderr, msg, what);
+    t.is(r.stderr.trim().split('\n').length, 1, `${what}: one line`);
+  }
+  t.deepEqual(fs.readdirSync('/run/netns').sort(), before, 'no namespace created');
+  fs.rmSync(dir, { recursive: true, force: true });
 });
