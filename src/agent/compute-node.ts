@@ -238,13 +238,12 @@ export class ComputeNode {
         this.remote.set(r.ip, r);
         dp.rtAdd(r.vrf, ipKeyWord(r.ip), r.nh, VR_RT_ARP_PROXY_FLAG, r.label, r.l2 ? r.mac : null);
         if (r.l2) dp.bridgeAdd(r.vrf, r.mac, -1, r.nh, r.label);
-        this.programRuntime(dp);
       },
       remove: (r) => {
         this.remote.delete(r.ip);
         dp.rtDelete(r.vrf, ipKeyWord(r.ip));
-        this.programRuntime(dp);
       },
+      commit: () => this.programRuntime(dp),
     };
   }
 

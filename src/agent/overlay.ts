@@ -65,9 +65,11 @@ export interface RemoteRoute {
   mplsLabel: number;
 }
 
+/** Where a route source delivers: adds and removals, then commit() once per batch (routes leaked between networks follow). */
 export interface RouteSink {
   add(r: RemoteRoute): void;
   remove(r: RemoteRoute): void;
+  commit(): void;
 }
 
 /** Where remote routes come from (the control node's XMPP in 2.22; the topology file, or BGP). */
@@ -190,6 +192,7 @@ export class StaticRoutes implements RouteSource {
   start(sink: RouteSink): void {
     this.routes = this.derive();
     for (const r of this.routes) sink.add(r);
+    sink.commit();
   }
 
   stop(): void {
