@@ -228,6 +228,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
   }
   const bed = new Testbed(socket, packetIo as PacketIo);
   bed.checkFree([...topo.vms, ...topo.outside]);
+  if (overlay) bed.checkFabric(overlay.node.fabricInterface, overlay.node.name);
 
   const { shared, table } = allocateTable(params);
   const node = new ComputeNode(topo, overlay);

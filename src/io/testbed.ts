@@ -368,9 +368,7 @@ export class Testbed {
    * @throws UserError naming the interface.
    */
   attachFabric(ifname: string, node: string): FabricNic {
-    if (!linkExists(ifname)) {
-      throw new UserError(`node ${node}: fabric interface ${ifname} does not exist here; run the node where it does (vrouter-emu testbed starts each node in its namespace), or set nodes[].fabric_interface`);
-    }
+    this.checkFabric(ifname, node);
     const addrs = ifAddrs(ifname);
     const fd = this.attach(ifname, `node ${node} (fabric)`);
     const att = this.state.attached?.find((a) => a.ifname === ifname) as AttachedIf;
@@ -394,6 +392,14 @@ export class Testbed {
     for (const cidr of addrs) ipFor(`node ${node}`, ['addr', 'del', cidr, 'dev', ifname]);
     const mac = Uint8Array.from(fs.readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().split(':').map((x) => parseInt(x, 16)));
     return { fd, mac, mtu: sysNum(ifname, 'mtu', 1500), speed: sysNum(ifname, 'speed', -1), duplex: sysNum(ifname, 'duplex', -1) };
+  }
+
+  /** Check, before anything is created, that the fabric NIC is here and vhost0 is not. @throws UserError */
+  checkFabric(ifname: string, node: string): void {
+    if (!linkExists(ifname)) {
+      throw new UserError(`node ${node}: fabric interface ${ifname} does not exist here; run the node where it does (vrouter-emu testbed starts each node in its namespace), or set nodes[].fabric_interface`);
+    }
+    if (linkExists('vhost0')) throw new UserError(`node ${node}: an interface vhost0 exists already here; remove it with: ip link del vhost0 (or run the node in its own namespace)`);
   }
 
   /** vhost0: a TAP in this namespace with the node's fabric address and the NIC's MAC and MTU. @returns its fd. */

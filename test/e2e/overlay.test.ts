@@ -267,6 +267,9 @@ e2e({ root: true, tools: ['ip'] }).serial('start with a cluster topology: which 
       global_vrouter_config: { vxlan_network_identifier_mode: 'configured' },
     }), '--node', 'node1'], /networks\[1\]\.vxlan_network_identifier: .*VNI/],
   ];
+  // In the root namespace, where there is no eth1 to be the fabric (the node belongs in its own namespace).
+  const noNic = { ...good, nodes: [{ ...nodes[0], fabric_interface: 'vrenofab0' }, nodes[1]] };
+  cases.push(['no fabric NIC', ['--topology', write('nonic', noNic), '--node', 'node1'], /node node1: fabric interface vrenofab0 does not exist here/]);
   const before = fs.readdirSync('/run/netns').sort();
   for (const [what, args, msg] of cases) {
     const r = spawnSync(process.execPath, [BIN_PATH, 'start', ...args, '--socket', `${dir}/s.sock`], { encoding: 'utf8', timeout: 30000 });
