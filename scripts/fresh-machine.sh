@@ -55,6 +55,7 @@ echo "apt-get \$*" >> "$WORK/apt.log"
 /usr/bin/apt-get "\$@" || exit \$?
 if [ "\$1" = install ]; then
   for p in "\$@"; do
+    case "\$p" in -*) continue ;; esac # options, not packages (node would take them as its own)
     node -e "for (const e of require('$SRC/scripts/system-deps.json').tools) if (e.package === process.argv[1]) console.log(e.command)" "\$p" |
       while read -r c; do w=\$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "\$c") && ln -sf "\$w" "$WORK/path-tools/\$c"; done
   done
