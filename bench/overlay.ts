@@ -20,7 +20,7 @@
  * Profiling (only the 64-byte rounds are run; the figures are then not the bench's): PROFILE=DIR runs node 1
  * with --cpu-prof into DIR/ENCAP (summarise with bench/tools/cpuprofile-top.cjs); PERF=DIR runs both
  * nodes with --perf-basic-prof and records `perf record -a -g` into DIR/ENCAP.perf.data during the first
- * emulator round.
+ * emulator round and `perf stat --per-thread` (syscalls, context switches) into DIR/ENCAP.stat.txt during the second.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -40,6 +40,7 @@ const ENCAPS = (process.env.ENCAPS ?? 'MPLSoUDP,MPLSoGRE,VXLAN').split(',') as E
 const [GEN_CPU, N1_CPU, N2_CPU] = (process.env.LAYOUT ?? '0,1,1').split(',').map(Number);
 const PROFILE = process.env.PROFILE;
 const PERF = process.env.PERF;
+const PERF_EVENTS = 'context-switches,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_poll,syscalls:sys_enter_ppoll';
 const PROFILING = PROFILE !== undefined || PERF !== undefined;
 const MTU = 1600;
 const FABRIC_IPS = ['192.168.50.11', '192.168.50.12'];
@@ -213,9 +214,13 @@ async function main(): Promise<void> {
     const r = { e64: [] as number[], k64: [] as number[], e1514: [] as number[], k1514: [] as number[] };
     for (let k = 0; k < ROUNDS; k++) {
       let perf: ChildProcess | null = null;
-      if (PERF && k === 0) {
+      if (PERF && k < 2) {
         fs.mkdirSync(PERF, { recursive: true });
-        perf = spawn('perf', ['record', '-a', '-g', '-F', '1999', '-o', path.join(PERF, `${encap}.perf.data`), '--', 'sleep', String(SECS)], { stdio: 'ignore' });
+        // Round 1: a sampled profile; round 2: syscall and context-switch counts per thread.
+        const argv = k === 0
+          ? ['record', '-a', '-g', '-F', '1999', '-o', path.join(PERF, `${encap}.perf.data`), '--', 'sleep', String(SECS)]
+          : ['stat', '-a', '--per-thread', '-e', PERF_EVENTS, '-o', path.join(PERF, `${encap}.stat.txt`), '--', 'sleep', String(SECS)];
+        perf = spawn('perf', argv, { stdio: 'ignore' });
         await sleep(200);
       }
       r.e64.push((await blast(v1, v2, VM_IPS[1], 18)).pps);
@@ -225,7 +230,6 @@ async function main(): Promise<void> {
       r.e1514.push((await blast(v1, v2, VM_IPS[1], 1472)).bps);
       r.k1514.push((await blast(kv1.ns, kv2.ns, kv2.ip, 1472)).bps);
     }
-    if (process.env.DEBUG) for (const n of live.nodes) console.log(n.name, n.tool('dropstats'), n.tool('vif', '--list'));
     if (PROFILING) {
       await stopNodes();
       console.log(`${encap} (profiling): 64-byte frames emulator ${r.e64.map((x) => (x / 1000).toFixed(0)).join(', ')} kpps, kernel VXLAN ${r.k64.map((x) => (x / 1000).toFixed(0)).join(', ')} kpps`);
