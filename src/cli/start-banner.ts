@@ -39,6 +39,8 @@ export interface BannerInfo {
   guests: Guest[];
   /** The remote routes of a cluster node. */
   remote?: RemoteRoute[];
+  /** The introspect's URL (its Sandesh requests, /metrics and the live page). */
+  introspect?: string;
 }
 
 /** The banner: the instance, its table and aging, the configuration's notes, the VMs, guests and floating IPs. */
@@ -46,6 +48,7 @@ export function startBanner(b: BannerInfo, log: (s: string) => void): void {
   const { socket, params, dpCpu, cpu, eviction, topo, node, guests } = b;
   log(`vrouter-emu: vRouter running (pid ${process.pid}), control socket ${socket}`);
   log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}`);
+  if (b.introspect) log(`  introspect ${b.introspect} (the live page; Snh_* requests, /metrics for Prometheus)`);
   log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${b.aging.ageMs / 1000} s${b.conf.file ? ` (${b.conf.file})` : ''}, ${b.policies} network policies`);
   for (const n of b.notes) log(`vrouter-emu: ${n}`);
   const hosts = [...topo.vms, ...topo.outside];

@@ -39,11 +39,13 @@ import { loadProfiles, verdictFor } from '../platform/profiles';
 import { Attachments } from './attachments';
 import { Parsed, opt, optInt, optOnOff } from './args';
 import { DEFAULT_SOCKET, controlAlive, controlServe } from './control';
-import { ExportState, toolHandler } from './tools';
+import { ExportState, Instance, toolHandler } from './tools';
+import { startIntrospect } from '../introspect';
+import { IntrospectServer, parseListen } from '../introspect/server';
 import { startBanner, startDemo, startHelp } from './start-banner';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--allow-unsupported-platform]';
+  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--introspect-listen ADDR[:PORT]] [--introspect-allow-writes] [--allow-unsupported-platform]';
 
 export const START_OPTS = {
   '--topology': { value: true },
@@ -57,6 +59,8 @@ export const START_OPTS = {
   '--datapath-eviction': { value: true },
   '--cpu': { value: true },
   '--packet-io': { value: true },
+  '--introspect-listen': { value: true },
+  '--introspect-allow-writes': {},
   '--no-demo-traffic': {},
   '--allow-unsupported-platform': {},
   '--platform-root': { value: true },
@@ -239,6 +243,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
   let stopping: Promise<void> | undefined;
   let exporting: ExportState | undefined;
   let routes: StaticRoutes | undefined;
+  let introspect: IntrospectServer | undefined;
+  let introspectUrl = '';
   let mirror = undefined as unknown as DpMirror; // made once the datapath thread runs
   const guests: Guest[] = [];
 
@@ -248,6 +254,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
       if (timer) clearInterval(timer);
       routes?.stop();
       if (server) await server.close();
+      if (introspect) await introspect.close();
       // What the exporters hold goes out (the collector gets up to a second to acknowledge it).
       if (exporting) await Promise.all(exporting.sinks.map((x) => x.close()));
       await Promise.all(guests.map((g) => g.stop()));
@@ -343,9 +350,22 @@ export async function cmdStart(p: Parsed): Promise<number> {
       }
     }, 100);
     const { reload, current } = configReloader(p, params, node, a, mirror, ex, cfg);
-    server = await controlServe(socket, toolHandler({
+    const inst: Instance = {
       params, shared, table, node, mirror, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload },
-    }));
+    };
+    server = await controlServe(socket, toolHandler(inst));
+    // The introspect (HTTP): 127.0.0.1 and http_server_port unless --introspect-listen says otherwise.
+    // A port taken by another instance is a warning unless the address was asked for.
+    const asked = opt(p, '--introspect-listen');
+    const listen = parseListen(asked ?? '127.0.0.1', cfg.conf.httpServerPort);
+    try {
+      const intro = await startIntrospect(inst, { ...listen, allowWrites: p.flags.has('--introspect-allow-writes') });
+      introspect = intro.server;
+      introspectUrl = `http://${listen.host}:${intro.port}/`;
+    } catch (e) {
+      if (asked !== undefined || !(e instanceof UserError)) throw e;
+      log(`vrouter-emu: ${e.message}; running without it`);
+    }
     // Guests boot once their vifs are programmed, so their first ARP is answered.
     for (const vm of topo.vms) {
       if (vm.kind !== 'qemu' || !img) continue;
@@ -367,7 +387,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     };
 
     const now = current();
-    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive() }, log);
+    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive(), introspect: introspectUrl }, log);
     if (!topoFile && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
     startHelp(topo, socket, log);
   } catch (e) {
