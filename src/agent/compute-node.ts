@@ -247,11 +247,6 @@ export class ComputeNode {
     };
   }
 
-  /** The remote host at numeric address `ip`, if any. */
-  remoteAt(ip: number): RemoteRoute | undefined {
-    return this.remote.get(ip);
-  }
-
   /** Tell the datapath about the hosts (their fds by name), nexthops, routes, fat flow and bridge entries. */
   program(dp: DpProgrammer, fds: Map<string, HostFd>): void {
     dp.nhAdd(NH_GATEWAY, NH_RCV, VIF_PKT0, new Uint8Array(6));
@@ -543,7 +538,7 @@ export class ComputeNode {
       flags: verdict.pass ? revFlags : 0,
       dvrf: verdict.pass ? natRevDvrf : 0,
       dropReason: verdict.pass ? 0 : plan.dropReason,
-      srcNh: rem ? rem.nh : revNh & 0xffff,
+      srcNh: rem ? (rem.vrf === vrf || !this.overlay ? rem.nh : this.overlay.tunnelNh(rem.peer, this.overlay.l3EncapFor(rem.peer))) : revNh & 0xffff,
       vif: dstVif?.idx ?? -1,
     };
     return plan;
