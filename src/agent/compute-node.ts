@@ -407,11 +407,14 @@ export class ComputeNode {
     const sport = keySport(k0);
     const dport = keyDport(k0);
     const inVif = this.vif(vifIdx);
-    const srcNet = this.topo.networks[vrf - 1];
+    // From the fabric, the source is a remote host: its own network (a route leaked into this VRF when
+    // the policies connect them), as the module's source route says.
+    const srcRem = vifIdx === VIF_FABRIC ? this.remote.get(sip) : undefined;
+    const srcNet = srcRem ? this.network(srcRem.network) : this.topo.networks[vrf - 1];
     const dst = this.byIp.get(dip);
     const plan: FlowPlan = {
       action: VR_FLOW_ACTION_DROP, flags: 0, dvrf: 0, dropReason: VR_FLOW_DR_NO_DST_ROUTE, srcNh: k3 & 0xffff,
-      rev: null, short: false, srcVn: srcNet ? vrf - 1 : -1, dstVn: -1, rule: UUID_NOT_EVALUATED, log: false, vms: [],
+      rev: null, short: false, srcVn: srcNet ? this.vnIndex(srcNet.name) : -1, dstVn: -1, rule: UUID_NOT_EVALUATED, log: false, vms: [],
     };
     if (inVif?.vmIndex !== undefined && inVif.vmIndex >= 0) plan.vms.push(inVif.vmIndex);
     if (!srcNet) {
@@ -434,7 +437,7 @@ export class ComputeNode {
     // flow's policy uses the FIP's source route).
     let policyNet = srcNet;
     let policySip = sip;
-    if (dst && !dst.fip && dst.vif.vrf === vrf) {
+    if (dst && !dst.fip && dst.vif.vrf === vrf && dst.vif.vrf === this.vrfOf(srcNet.name)) {
       // Within the network (or to the outside host from the public network).
       dstVif = dst.vif;
       dstNet = srcNet;
@@ -530,8 +533,7 @@ export class ComputeNode {
     }
     // RPF (fe_src_nh_index): a flow from the fabric names its sender's tunnel, a flow to a remote host
     // has its reverse name the tunnel the replies come through.
-    const srcRem = vifIdx === VIF_FABRIC ? this.remote.get(sip) : undefined;
-    if (srcRem) plan.srcNh = srcRem.nh;
+    if (srcRem) plan.srcNh = srcRem.vrf === vrf ? srcRem.nh : this.overlay?.tunnelNh(srcRem.peer, this.overlay.l3EncapFor(srcRem.peer)) ?? srcRem.nh;
     plan.rev = {
       k0: rk0, k1: revSip, k2: revDip, k3: revNh, proto, vrf: revVrf,
       action: verdict.pass ? (nat ? VR_FLOW_ACTION_NAT : VR_FLOW_ACTION_FORWARD) : VR_FLOW_ACTION_DROP,

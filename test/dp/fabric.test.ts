@@ -7,7 +7,8 @@ import {
   VP_DROP_TTL_EXCEEDED, VR_FLOW_ACTION_FORWARD, VR_VIF_MAC,
 } from '../../src/dp/defs';
 import { MPLSOUDP_PORT, VXLAN_PORT } from '../../src/dp/fabric';
-import { FE_SIZE, FE_UDP_SPORT, feAction, feFlags, feKeyWord } from '../../src/dp/flow-table';
+import { FE_SIZE, FE_UDP_SPORT, feAction, feFlags, feKeyWord, feProto } from '../../src/dp/flow-table';
+import { flowInfoNew } from '../../src/agent/flow-state';
 import { VIFS_LEN, VIFS_TX_PACKETS, macString } from '../../src/dp/interface';
 import { rd16, rd32 } from '../../src/dp/pkt';
 import { RES_DROPPED, RES_HELD } from '../../src/dp/router';
@@ -15,6 +16,7 @@ import { arpRequest, icmpEcho, inetChecksum, tcpFrame, udpFrame } from '../../sr
 import { FlowExport, FlowRecord } from '../../src/agent/flow-export';
 import { xorshift32 } from '../../src/lib/xorshift';
 import { mplsDump, nhList, rtDump, vxlanDump } from '../../src/cli/nh-list';
+import { policy } from '../helpers/compute-node';
 import { BMS_MAC, TestCluster, VTEP_IP, VTEP_MAC, clusterTopology } from '../helpers/cluster';
 
 const VM1 = { src: '10.1.1.3', dst: '10.1.1.4', srcMac: '02:00:0a:01:01:03', dstMac: VR_VIF_MAC };
@@ -436,4 +438,44 @@ test('nh --list, mpls --dump, vxlan --dump, rt --dump: the tables node1 programm
   t.regex(rt, /10\.1\.1\.4\/32 {11}32 {9}LP {11}16 {12}5002 {7}-\n/, 'vm2 on node2: label 16 over MPLSoUDP');
   t.regex(rt, /10\.1\.1\.20\/32 {10}32 {9}LP {11}1 {13}5007 {7}2:0:a:1:1:14\n/, 'the bare-metal host: VNI 1, stitched');
   t.regex(text((o) => rtDump(n1.mirror, 1, true, o)), /2:0:a:1:1:14 {10}L {10}1 {13}5007\n/);
+});
+
+test('networks a policy connects, across nodes: the leaked route is routed over MPLS even when VXLAN comes first; the policy decides on both nodes', (t) => {
+  const topo = clusterTopology(['VXLAN', 'MPLSoUDP'], {
+    networks: [
+      { name: 'blue', subnet: '10.2.0.0/24', gateway: '10.2.0.1', network_policy_refs: [{ to: ['default-domain', 'admin', 'web'] }] },
+      { name: 'red', subnet: '10.3.0.0/24', gateway: '10.3.0.1', network_policy_refs: [{ to: ['default-domain', 'admin', 'web'] }] },
+    ],
+    vms: [
+      { name: 'b1', ip: '10.2.0.10', network: 'blue', node: 'node1' },
+      { name: 'r1', ip: '10.3.0.10', network: 'red', node: 'node2' },
+    ],
+    bare_metal: [],
+    network_policies: [policy],
+  });
+  const c = new TestCluster(topo);
+  c.settle();
+  const n1 = c.node('node1');
+  const n2 = c.node('node2');
+  const B1 = { src: '10.2.0.10', dst: '10.3.0.10', srcMac: '02:00:0a:02:00:0a', dstMac: VR_VIF_MAC };
+  c.wire.length = 0;
+  const syn = tcpFrame(B1, { sport: 40000, dport: 80, flags: 'S' });
+  dpRx(n1.r, VM_VIF, syn, 0, syn.length);
+  c.settle();
+  const got = c.take(n2, VM_VIF);
+  t.is(got.length, 1, 'blue → red port 80 passes (the rule), across the fabric');
+  t.is(got[0][22], 63, 'routed');
+  const w = c.wire.find((x) => x.from === 'node1' && rd16(x.data, 12) === 0x0800)?.data as Uint8Array;
+  t.is(rd16(w, 36), MPLSOUDP_PORT, 'MPLSoUDP: routed traffic needs a label');
+  t.is(rd32(w, 42) >>> 12, 16, 'r1\'s label');
+  // ICMP between the networks is denied by the policy: dropped on node1 (its flow says so).
+  const echo = icmpEcho(B1, false, 5, 1);
+  dpRx(n1.r, VM_VIF, echo, 0, echo.length);
+  c.settle();
+  t.is(c.take(n2, VM_VIF).length, 0, 'ICMP blue → red is denied');
+  // Node2's flow for the SYN (from the fabric) names blue as its source network, red as its destination.
+  const fi = activeFlows(c, 'node2').find((i) => feKeyWord(n2.r.ft, i, 1) >>> 0 === 0x0a00020a && feProto(n2.r.ft, i) === 6) as number;
+  t.is(feAction(n2.r.ft, fi), VR_FLOW_ACTION_FORWARD, 'node2 lets blue\'s port-80 traffic in');
+  const info = n2.agent.flows.read(fi, flowInfoNew());
+  t.deepEqual([n2.cn.vnNames[info.srcVn], n2.cn.vnNames[info.dstVn]], ['default-domain:admin:blue', 'default-domain:admin:red']);
 });
