@@ -148,6 +148,7 @@ export class FlowMgr {
   /** Flows per local VM (positions), for max_vm_flows. */
   private readonly vmFlows: number[] = [];
   private maxVmFlows: number;
+  private cfg!: FlowMgrConfig;
   private readonly req: FlowReq = flowReqNew();
   private readonly revReq: FlowReq = flowReqNew();
   private readonly random: () => number;
@@ -183,8 +184,30 @@ export class FlowMgr {
    * @throws UserError for more aging tables than the emulator holds (nothing changed then).
    */
   configureAging(cfg: FlowMgrConfig, now = this.clock()): void {
-    this.maxVmFlows = cfg.maxVmFlows ?? Infinity;
     this.aging.configure(cfg, now);
+    this.maxVmFlows = cfg.maxVmFlows ?? Infinity;
+    this.cfg = { ...cfg, agingTimeouts: [...(cfg.agingTimeouts ?? [])] };
+  }
+
+  /** The aging configuration last applied (introspect's Snh_AddAgingConfig adds to it). */
+  get agingConfig(): FlowMgrConfig {
+    return this.cfg;
+  }
+
+  /** max_vm_flows as a number of entries (Infinity = none). */
+  get maxVmFlowsLimit(): number {
+    return this.maxVmFlows;
+  }
+
+  /**
+   * Delete every flow the agent holds, through the normal delete path (final samples, FLOW_SET
+   * without ACTIVE): introspect's Snh_DeleteAllFlowRecords. @returns how many flows went.
+   */
+  deleteAll(): number {
+    const fs = this.fs;
+    let n = 0;
+    for (let i = 0; i < fs.total; i++) if (fs.state[i] !== ST_NONE) n += this.deletePair(i);
+    return n;
   }
 
   /**
