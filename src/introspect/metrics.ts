@@ -126,8 +126,12 @@ export function metricsRegistry(inst: Instance): Registry {
   perSink('collector_records_dropped_total', 'Flow records dropped for this collector: its queue was full.', 'counter', (s) => s.dropped);
   perSink('collector_records_queued', 'Flow records waiting for this collector (queued or unacknowledged).', 'gauge', (s) => s.queued);
   perSink('collector_reconnects_total', 'Connections to the collector made after the first.', 'counter', (s) => s.reconnects);
+  gauge('scrape_duration_seconds', 'Time the previous /metrics scrape took to collect and format, seconds.', () => lastScrapeSeconds.get(reg) ?? 0);
   return reg;
 }
+
+/** The previous scrape's duration per registry (set by metricsRoutes). */
+const lastScrapeSeconds = new WeakMap<Registry, number>();
 
 /** Set a counter to a cumulative value kept elsewhere (prom-client counters only count up from 0). */
 function setCounter(c: Counter, v: number): void {
@@ -141,7 +145,10 @@ export function metricsRoutes(inst: Instance): Handler[] {
   return [
     async (req, url, res) => {
       if (url.pathname !== '/metrics') return false;
+      const t0 = process.hrtime();
       const body = await reg.metrics();
+      const dt = process.hrtime(t0);
+      lastScrapeSeconds.set(reg, dt[0] + dt[1] / 1e9);
       res.writeHead(200, { 'content-type': reg.contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
       return true;
