@@ -61,7 +61,7 @@ export function metricsRegistry(inst: Instance): Registry {
   // The agent (`agent stats`).
   const st = () => inst.agent()?.stats;
   gauge('agent_flows', 'Flows the agent holds (agent stats: "flows active").', () => inst.agent()?.flowCount ?? 0);
-  gauge('agent_aging_enabled', '1 when the agent ages flows (agent aging on|off).', () => (inst.agent()?.agingOn ? 1 : 0));
+  gauge('agent_aging_enabled', '1 when the agent ages flows (agent aging on, off).', () => (inst.agent()?.agingOn ? 1 : 0));
   counter('flows_setup_total', 'Flow entries the agent set up (agent stats: "set up").', () => st()?.created ?? 0);
   counter('flows_deleted_total', 'Flow entries the agent deleted.', () => st()?.deleted ?? 0);
   counter('flows_aged_total', 'Flows the agent aged out (agent stats: "aged").', () => st()?.aged ?? 0);
@@ -120,7 +120,7 @@ export function metricsRegistry(inst: Instance): Registry {
     if (type === 'gauge') new Gauge(o);
     else new Counter(o);
   };
-  perSink('collector_up', '1 when the connection to the collector is up (UDP/IPFIX collectors: always 1).', 'gauge', (s) => (s.connected ? 1 : 0));
+  perSink('collector_up', '1 when the connection to the collector is up (IPFIX over UDP: once its address resolved).', 'gauge', (s) => (s.connected ? 1 : 0));
   perSink('collector_records_sent_total', 'Flow records sent to the collector (first sends).', 'counter', (s) => s.sent);
   perSink('collector_records_acked_total', 'Flow records the collector acknowledged as stored.', 'counter', (s) => s.acked);
   perSink('collector_records_dropped_total', 'Flow records dropped for this collector: its queue was full.', 'counter', (s) => s.dropped);

@@ -206,8 +206,8 @@ test('export counters and one series per collector with its connection state', a
   const ex = {
     fx: { sampler: { stats, threshold: 500, configuredRate: 100, measuredRate: 12 } },
     sinks: [
-      { name: 'tcp://127.0.0.1:9000', stats: () => ({ queued: 2, sent: 9, acked: 7, dropped: 1, connected: true, reconnects: 0 }) },
-      { name: 'tcp://10.0.0.9:9000', stats: () => ({ queued: 0, sent: 0, acked: 0, dropped: 5, connected: false, reconnects: 3 }) },
+      { name: '127.0.0.1:9000', stats: () => ({ queued: 2, sent: 9, acked: 7, dropped: 1, connected: true, reconnects: 0 }) },
+      { name: '10.0.0.9:9000', stats: () => ({ queued: 0, sent: 0, acked: 0, dropped: 5, connected: false, reconnects: 3 }) },
     ],
   } as unknown as ExportState;
   const port = await serve(t, instanceOf(n, ex));
@@ -217,11 +217,11 @@ test('export counters and one series per collector with its connection state', a
   t.is(value(p, 'vrouter_export_threshold_bytes'), 500);
   t.is(value(p, 'vrouter_export_rate_configured'), 100);
   t.is(value(p, 'vrouter_export_rate_measured'), 12);
-  t.is(value(p, 'vrouter_collector_up', { collector: 'tcp://127.0.0.1:9000' }), 1);
-  t.is(value(p, 'vrouter_collector_up', { collector: 'tcp://10.0.0.9:9000' }), 0);
-  t.is(value(p, 'vrouter_collector_records_dropped_total', { collector: 'tcp://10.0.0.9:9000' }), 5);
-  t.is(value(p, 'vrouter_collector_records_sent_total', { collector: 'tcp://127.0.0.1:9000' }), 9);
-  t.is(value(p, 'vrouter_collector_reconnects_total', { collector: 'tcp://10.0.0.9:9000' }), 3);
+  t.is(value(p, 'vrouter_collector_up', { collector: '127.0.0.1:9000' }), 1);
+  t.is(value(p, 'vrouter_collector_up', { collector: '10.0.0.9:9000' }), 0);
+  t.is(value(p, 'vrouter_collector_records_dropped_total', { collector: '10.0.0.9:9000' }), 5);
+  t.is(value(p, 'vrouter_collector_records_sent_total', { collector: '127.0.0.1:9000' }), 9);
+  t.is(value(p, 'vrouter_collector_reconnects_total', { collector: '10.0.0.9:9000' }), 3);
   stats.exported = 11;
   const p2 = parseProm((await get(port, '/metrics')).body);
   t.is(value(p2, 'vrouter_export_records_total'), 11, 'read again at the next scrape');
