@@ -5,17 +5,23 @@
 #      no service is started by the installation)
 #   2. libvirt without systemd: virtlogd and libvirtd started by hand with pid files; /dev/kvm 0660 group
 #      kvm (root-only /dev/kvm makes libvirt re-probe QEMU on every call; guests run on TCG regardless)
-#   3. the debian12 box from Debian packages (vagrant/build-debian-box.sh, cached)
+#   3. the debian12 box from Debian packages (vagrant/build-debian-box.sh, cached; rebuilt when that script
+#      changed)
 #   4. `vagrant validate --ignore-provider` on the whole Vagrantfile; `bash -n` and shellcheck on the
 #      provisioning scripts (and this one, and the box builder); `node --check` on vagrant/matrix
 #   5. `vagrant/matrix debian12`: a real `vagrant up` (TCG), provisioning, the project's selftest inside,
 #      destroy — and its row in vagrant/matrix.json must be green
+#   6. `vagrant/overlay`: the two-box overlay — debian12-a and debian12-b (the same box) up in parallel
+#      on their private network vremu-overlay, one compute node per box, VM a pings VM b over MPLSoUDP,
+#      the flows on both nodes, a capture on B's NIC (host side), the nodes stopped (the NIC gets its
+#      address back), both boxes destroyed — every step must pass
 #
-# Whatever happens (trap), the host is left as it was: the daemons it started stopped by pid, the libvirt
-# networks and pools named vremu* removed (with their volumes), the LIBVIRT_* iptables chains libvirt left
-# behind (empty) removed, /dev/kvm's mode and group restored. The box and Vagrant's box store stay cached
-# in /var/cache/vrouter-emu/vagrant. Takes several minutes (most of it the guest under TCG; the first run
-# also debootstraps the box, ~4 min).
+# Whatever happens (trap), the host is left as it was: every machine Vagrant still knows destroyed (the
+# overlay's two included), the libvirt domains, networks (vremu-ci, vremu-overlay, vremu-mgmt-isolated)
+# and pools named vremu* removed (with their volumes), the daemons it started stopped by pid, the
+# LIBVIRT_* iptables chains libvirt left behind (empty) removed, /dev/kvm's mode and group restored. The
+# box and Vagrant's box store stay cached in /var/cache/vrouter-emu/vagrant. Takes ~10 minutes (most of it
+# the guests under TCG; the first run also debootstraps the box, ~4 min).
 #
 # Env: VREMU_SELFTEST=standin runs the stand-in instead of the project's selftest (refused when CI=true).
 set -euo pipefail
@@ -197,7 +203,7 @@ rc=0
 (cd vagrant && vagrant validate --ignore-provider) || rc=$?
 result "vagrant validate --ignore-provider" "$rc"
 
-scripts=(vagrant/provision/*.sh vagrant/build-debian-box.sh scripts/test-vagrant.sh)
+scripts=(vagrant/provision/*.sh vagrant/build-debian-box.sh vagrant/overlay scripts/test-vagrant.sh)
 rc=0
 for s in "${scripts[@]}"; do bash -n "$s" || rc=1; done
 node --check vagrant/matrix || rc=1
@@ -221,6 +227,12 @@ row=$(node -e '
 ' "$ROOT/vagrant/matrix.json" "$VREMU_SELFTEST") || rc=1
 echo "$row"
 result "vagrant/matrix debian12 row green" "$rc"
+
+# ---------------------------------------------------------------- 6. the two-box overlay, for real
+say "vagrant/overlay (two boxes, one compute node each, MPLSoUDP)"
+rc=0
+bash vagrant/overlay || rc=$?
+result "vagrant/overlay: two boxes, VM a pings VM b over MPLSoUDP" "$rc"
 
 say "$passed passed, $failed failed"
 echo "$passed passed, $failed failed"

@@ -12,6 +12,9 @@
 #
 #   vagrant/build-debian-box.sh [--force]     --force rebuilds even when the box file exists
 #
+# The cached box is rebuilt as well when this script changed since it was built (its sha256 is kept next
+# to the box, in debian12-libvirt.recipe), so a fix to the image reaches a CI cache by itself.
+#
 # Environment:
 #   VREMU_BOX_DIR    where the box file is kept (default /var/cache/vrouter-emu/vagrant)
 #   VREMU_BOX_NAME   the box's name in Vagrant (default vremu/debian12)
@@ -29,6 +32,8 @@ BOX_DIR=${VREMU_BOX_DIR:-/var/cache/vrouter-emu/vagrant}
 BOX_NAME=${VREMU_BOX_NAME:-vremu/debian12}
 BOX_FILE=$BOX_DIR/debian12-libvirt.box
 BOX_META=$BOX_DIR/debian12-libvirt.json
+BOX_RECIPE=$BOX_DIR/debian12-libvirt.recipe
+recipe=$(sha256sum "$0" | cut -d' ' -f1)
 export VAGRANT_HOME=${VAGRANT_HOME:-$BOX_DIR/vagrant.d}
 SUITE=bookworm
 DISK_GB=4
@@ -80,6 +85,10 @@ if [ ${#need[@]} -gt 0 ]; then
   }
 fi
 
+if [ -s "$BOX_FILE" ] && [ -s "$BOX_META" ] && [ "$force" -eq 0 ] && [ "$(cat "$BOX_RECIPE" 2>/dev/null)" != "$recipe" ]; then
+  log "cached $BOX_FILE was built by another version of $0: rebuilding"
+  force=1
+fi
 if [ -s "$BOX_FILE" ] && [ -s "$BOX_META" ] && [ "$force" -eq 0 ]; then
   log "cached: $BOX_FILE ($(box_version))"
   add_box
@@ -148,13 +157,18 @@ echo "vremu-debian12" > "$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tvremu-debian12\n' > "$root/etc/hosts"
 printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$uuid" > "$root/etc/fstab"
 # The management NIC (eth0: net.ifnames=0 below) takes DHCP; Vagrant writes its own files for
-# private_network NICs (50-vagrant-*.network sort first).
+# private_network NICs (50-vagrant-*.network sort first). The client identifier is the MAC: networkd's
+# default (a DUID from /etc/machine-id) is the same in every box made from this image, so two boxes up at
+# once on one management network would share one lease, and Vagrant would lose one box's address.
 cat > "$root/etc/systemd/network/80-vremu-eth0.network" <<'EOF'
 [Match]
 Name=eth0
 
 [Network]
 DHCP=ipv4
+
+[DHCPv4]
+ClientIdentifier=mac
 EOF
 # Do not hold the boot for the private network (static, configured later by Vagrant).
 mkdir -p "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
@@ -246,6 +260,7 @@ cat > "$work/catalog.json" <<CATALOG
 }
 CATALOG
 mv "$work/catalog.json" "$BOX_META"
+echo "$recipe" > "$BOX_RECIPE"
 log "built $BOX_FILE ($(du -h "$BOX_FILE" | cut -f1), kernel $kver, $box_node, version $(box_version)) in $(($(date +%s) - t0)) s"
 
 # Volumes vagrant-libvirt uploaded from earlier builds of the box.
