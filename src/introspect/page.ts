@@ -318,7 +318,11 @@ td.n { text-align: right; }
 .bar { display: flex; gap: 8px; align-items: center; margin-bottom: 6px; }
 #flow-filter { flex: 1; font: inherit; padding: 3px 6px; }
 .err { color: #b00020; }
-ul#drops { columns: 3; list-style: none; padding: 0; margin: 0; font: 12px/1.5 ui-monospace, monospace; }
+ul#drops { columns: 4 220px; list-style: none; padding: 0; margin: 0; font: 12px/1.5 ui-monospace, monospace; }
+ul#drops li { break-inside: avoid; white-space: nowrap; }
+.scroll { overflow-x: auto; }
+.scroll.rows { max-height: 440px; overflow-y: auto; }
+.scroll.rows th { position: sticky; top: 0; }
 ul#drops li.z { color: #999; }
 ul#drops li b { font-weight: 600; }
 </style>
@@ -331,12 +335,12 @@ ul#drops li b { font-weight: 600; }
 <section class="wide"><h2>Flows</h2>
 <div class="bar"><input id="flow-filter" type="search" placeholder="filter: 10.1.1.3  port:80  udp  vn:blue" autocomplete="off">
 <button id="flow-prev">&larr; prev</button><button id="flow-next">next &rarr;</button><span id="flow-status"></span></div>
-<table id="flows"><thead><tr><th>Index</th><th>Rev</th><th>Source:Port</th><th>Destination:Port</th><th>Proto</th><th>VRF</th><th>Action</th><th>TCP</th><th>Packets</th><th>Bytes</th><th>Source VN</th><th>Dest VN</th></tr></thead><tbody></tbody></table>
+<div class="scroll rows"><table id="flows"><thead><tr><th>Index</th><th>Rev</th><th>Source:Port</th><th>Destination:Port</th><th>Proto</th><th>VRF</th><th>Action</th><th>TCP</th><th>Packets</th><th>Bytes</th><th>Source VN</th><th>Dest VN</th></tr></thead><tbody></tbody></table></div>
 </section>
-<section><h2>Interfaces</h2>
-<table id="vifs"><thead><tr><th>vif</th><th>OS</th><th>Type</th><th>VRF</th><th>Flags</th><th>VM</th><th>RX pkts</th><th>RX bytes</th><th>TX pkts</th><th>TX bytes</th><th>Err</th></tr></thead><tbody></tbody></table>
+<section class="wide"><h2>Interfaces</h2>
+<div class="scroll"><table id="vifs"><thead><tr><th>vif</th><th>OS</th><th>Type</th><th>VRF</th><th>Flags</th><th>VM</th><th>RX pkts</th><th>RX bytes</th><th>TX pkts</th><th>TX bytes</th><th>Err</th></tr></thead><tbody></tbody></table></div>
 </section>
-<section><h2>Drop stats</h2><ul id="drops"></ul></section>
+<section class="wide"><h2>Drop stats (non-zero first)</h2><ul id="drops"></ul></section>
 </main>
 <script src="app.js"></script>
 </body>

@@ -39,7 +39,7 @@ const ROWS = `[...document.querySelectorAll('#flows tbody tr[data-flow-index]')]
   index: +r.dataset.flowIndex, proto: +r.dataset.proto, sport: +r.dataset.sport, dport: +r.dataset.dport, text: r.textContent }))`;
 
 e2e({ root: true, tools: ['chromium', 'ip', 'ping', 'python3'] }).serial('the live page: charts, flows with a typed filter, vifs, dropstats in headless Chromium', async (t) => {
-  t.timeout(120_000);
+  t.timeout(120_000 + Number(process.env.PAGE_LINGER_S ?? 0) * 1500);
   const i = await startInstance(twoVms('pg', 36), ['--introspect-listen', '127.0.0.1:0']);
   let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   const procs: ChildProcess[] = [];
@@ -103,9 +103,15 @@ e2e({ root: true, tools: ['chromium', 'ip', 'ping', 'python3'] }).serial('the li
     const firstZero = drops.findIndex((d) => d.value === 0);
     t.true(firstZero === -1 || drops.slice(firstZero).every((d) => d.value === 0), 'non-zero counters first');
 
-    // The screenshot, of the whole table again.
+    // The screenshot, of the whole table again. PAGE_LINGER_S=N (for the README's picture) first sends a
+    // few more UDP flows a second for N seconds, so that the charts have a history.
     await b.type('#flow-filter', '');
     await b.waitFor(`document.getElementById('flows').dataset.filter === ''`, 'the unfiltered rows');
+    const linger = Number(process.env.PAGE_LINGER_S ?? 0);
+    for (let s = 0; s < linger; s++) {
+      i.inVm('vm-pga', ['python3', '-c', `import socket\nfor p in range(${8000 + s * 20}, ${8000 + s * 20 + s % 7 * 3}):\n    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('10.36.1.4', p))`]);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     await b.screenshot(ARTIFACT);
     t.log(`screenshot: ${ARTIFACT}`);
     console.log(`screenshot of the live page: ${ARTIFACT}`);

@@ -267,7 +267,10 @@ export async function launchChromium(o: { width?: number; height?: number; bin?:
         if (text !== '') await send('Input.insertText', { text });
       },
       async screenshot(file) {
-        const r = (await send('Page.captureScreenshot', { format: 'png' })) as { data: string };
+        // The whole page, not only the window.
+        const m = (await send('Page.getLayoutMetrics')) as { cssContentSize: { width: number; height: number } };
+        const clip = { x: 0, y: 0, width: Math.ceil(m.cssContentSize.width), height: Math.ceil(m.cssContentSize.height), scale: 1 };
+        const r = (await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip })) as { data: string };
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, Buffer.from(r.data, 'base64'));
       },
