@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Build the runtime bundle dist/vrouter-emu.cjs (CommonJS, Node 16 syntax and APIs) with esbuild.
+// Build the runtime bundle dist/vrouter-emu.cjs (CommonJS, Node 16 syntax and APIs) with esbuild, and the
+// live page's client dist/web/app.js (browser, es2019).
 // Runs at `npm install` (prepare) in a checkout.
 'use strict';
 const esbuild = require('esbuild');
@@ -31,4 +32,18 @@ esbuild
     define: { __BUILD_INFO__: JSON.stringify(buildInfo) },
     logLevel: 'warning',
   })
+  // The live page's client (served by the introspect as /app.js): for the browser, no dependencies.
+  .then(() =>
+    esbuild.build({
+      absWorkingDir: root,
+      entryPoints: { 'web/app': 'src/introspect/web/app.ts' },
+      outdir: 'dist',
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      target: 'es2019',
+      minify: true,
+      logLevel: 'warning',
+    }),
+  )
   .catch(() => process.exit(1));
