@@ -163,6 +163,31 @@ function dpForward(r: Router, pkt: Pkt): void {
   r.results[RES_FORWARDED]++;
 }
 
+/** An Ethernet/IPv4 ARP packet (htype 1, ptype IPv4, lengths 6 and 4) of full length. */
+function arpValid(pkt: Pkt): boolean {
+  const b = pkt.buf;
+  const a = pkt.off + ETH_HLEN;
+  return pkt.len >= ETH_HLEN + 28 && rd16(b, a) === 1 && rd16(b, a + 2) === ETH_P_IP && b[a + 4] === 6 && b[a + 5] === 4;
+}
+
+/**
+ * Turn an ARP request into its reply in place: Ethernet dst = the requester, src = `mac`; ARP op 2,
+ * sha = `mac`, spa = the asked address (`tpa`, as a key word), tha/tpa = the requester.
+ */
+function arpReplyInPlace(pkt: Pkt, mac: Uint8Array, tpa: number): void {
+  const b = pkt.buf;
+  const a = pkt.off + ETH_HLEN;
+  b.copyWithin(pkt.off, a + 8, a + 14); // eth dst = sha
+  b.set(mac, pkt.off + 6);
+  b[a + 7] = 2;
+  b.copyWithin(a + 18, a + 8, a + 18); // tha/tpa = sha/spa
+  b.set(mac, a + 8);
+  b[a + 14] = tpa & 0xff;
+  b[a + 15] = (tpa >>> 8) & 0xff;
+  b[a + 16] = (tpa >>> 16) & 0xff;
+  b[a + 17] = tpa >>> 24;
+}
+
 /**
  * ARP from a VM (vm_arp_request): a request for an address whose route carries the proxy flag (the
  * gateway, the VMs) is answered in place with the vif's MAC (00:00:5e:00:01:00); a gratuitous ARP or a
@@ -171,7 +196,7 @@ function dpForward(r: Router, pkt: Pkt): void {
 function arpInput(r: Router, pkt: Pkt, v: Vif): void {
   const b = pkt.buf;
   const a = pkt.off + ETH_HLEN;
-  if (pkt.len < ETH_HLEN + 28 || rd16(b, a) !== 1 || rd16(b, a + 2) !== ETH_P_IP || b[a + 4] !== 6 || b[a + 5] !== 4) {
+  if (!arpValid(pkt)) {
     dropPkt(r, VP_DROP_INVALID_ARP);
     return;
   }
@@ -193,16 +218,7 @@ function arpInput(r: Router, pkt: Pkt, v: Vif): void {
     // The reply, built in place: Ethernet dst = requester, src = the answer; ARP op 2, sha = the
     // answer, spa = the asked address, tha/tpa = the requester. The answer is the vif MAC, or for a
     // stitched route (a remote host reached by VXLAN) that host's own MAC.
-    const mac = route.mac ?? v.mac;
-    b.copyWithin(pkt.off, a + 8, a + 14); // eth dst = sha
-    b.set(mac, pkt.off + 6);
-    b[a + 7] = 2;
-    b.copyWithin(a + 18, a + 8, a + 18); // tha/tpa = sha/spa
-    b.set(mac, a + 8);
-    b[a + 14] = tpa & 0xff;
-    b[a + 15] = (tpa >>> 8) & 0xff;
-    b[a + 16] = (tpa >>> 16) & 0xff;
-    b[a + 17] = tpa >>> 24;
+    arpReplyInPlace(pkt, route.mac ?? v.mac, tpa);
     vifTx(r, pkt.vif, b, pkt.off, pkt.len);
     r.results[RES_NO_FLOW]++;
     return;
@@ -414,7 +430,7 @@ function fabricDeliver(r: Router, pkt: Pkt): void {
 function fabricArp(r: Router, pkt: Pkt): void {
   const b = pkt.buf;
   const a = pkt.off + ETH_HLEN;
-  if (pkt.len < ETH_HLEN + 28 || rd16(b, a) !== 1 || rd16(b, a + 2) !== ETH_P_IP || b[a + 4] !== 6 || b[a + 5] !== 4) {
+  if (!arpValid(pkt)) {
     dropPkt(r, VP_DROP_INVALID_ARP);
     return;
   }
@@ -454,15 +470,7 @@ function fabricArp(r: Router, pkt: Pkt): void {
     dropPkt(r, VP_DROP_ARP_NO_WHERE_TO_GO);
     return;
   }
-  b.copyWithin(pkt.off, a + 8, a + 14);
-  b.set(nh.dmac, pkt.off + 6);
-  b[a + 7] = 2;
-  b.copyWithin(a + 18, a + 8, a + 18);
-  b.set(nh.dmac, a + 8);
-  b[a + 14] = tpa & 0xff;
-  b[a + 15] = (tpa >>> 8) & 0xff;
-  b[a + 16] = (tpa >>> 16) & 0xff;
-  b[a + 17] = tpa >>> 24;
+  arpReplyInPlace(pkt, nh.dmac, tpa);
   pkt.tun = 0; // sent as a frame of this node's
   if (tunnelTx(r, pkt, tnh, pkt.label, true, null)) r.results[RES_NO_FLOW]++;
 }
