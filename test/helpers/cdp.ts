@@ -166,17 +166,27 @@ export async function launchChromium(o: { width?: number; height?: number; bin?:
     `--user-data-dir=${profile}`, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0',
     `--window-size=${o.width ?? 1280},${o.height ?? 1100}`, 'about:blank',
   ];
-  const proc = spawn(o.bin ?? 'chromium', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: Chromium's helper processes (renderer, GPU, crash handler) go with it.
+  const proc = spawn(o.bin ?? 'chromium', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let err = '';
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const cleanup = async (): Promise<void> => {
+    const group = (sig: NodeJS.Signals): void => {
+      try {
+        process.kill(-(proc.pid as number), sig);
+      } catch {
+        // the group is gone
+      }
+    };
     if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      group('SIGTERM');
+      const t = setTimeout(() => group('SIGKILL'), 3000);
       await exited;
       clearTimeout(t);
     }
-    fs.rmSync(profile, { recursive: true, force: true });
+    group('SIGKILL'); // helpers that outlived the browser process
+    // A helper may still be writing the profile as it exits: removal retries (ENOTEMPTY) for a while.
+    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   };
   try {
     const wsBrowser = await new Promise<string>((resolve, reject) => {
