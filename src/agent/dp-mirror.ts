@@ -8,6 +8,7 @@
  */
 import type { DpProgrammer } from './dp-channel';
 import { NH_DISCARD } from '../dp/nexthop';
+import { macString } from '../dp/interface';
 
 export interface MirroredNh {
   id: number;
@@ -72,7 +73,7 @@ export class DpMirror implements DpProgrammer {
   bridgeAdd(vrf: number, mac: Uint8Array, vif: number, nh = -1, label = -1): void {
     let m = this.bridge.get(vrf);
     if (!m) this.bridge.set(vrf, (m = new Map()));
-    m.set(Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':'), { mac: Uint8Array.from(mac), vif, nh, label });
+    m.set(macString(mac), { mac: Uint8Array.from(mac), vif, nh, label });
     this.inner.bridgeAdd(vrf, mac, vif, nh, label);
   }
 

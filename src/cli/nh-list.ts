@@ -11,15 +11,13 @@ import {
 } from '../dp/nexthop';
 import { VR_VIF_MAC } from '../dp/defs';
 import { macParse } from '../dp/interface';
+import { keyIp } from '../dp/proto-ip';
+import { ipString } from '../lib/ipv4';
 
 type Out = (s: string) => void;
 
 // utils/nh.c's names, indexed by type ("Receieve" as that version spelled it).
 const NH_TYPE_NAMES = ['Dead', 'Receieve', 'Encap', 'Tunnel', 'Resolve', 'Drop', 'Composite', 'Vrf_Translate'];
-
-function ipStr(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
 
 function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0') + ' ').join('');
@@ -60,7 +58,7 @@ export function nhList(m: DpMirror, vifMac: (idx: number) => Uint8Array | undefi
     data.set((nh.type === NH_TUNNEL ? vifMac(nh.vif) : vr) ?? new Uint8Array(6), 6);
     data[12] = 0x08;
     if (nh.type === NH_TUNNEL) {
-      out(`\tOif:${nh.vif} Len:14 Flags ${flags} Data:${hex(data)}\n\tVrf:0  Sip:${ipStr(nh.sip)}  Dip:${ipStr(nh.dip)}\n`);
+      out(`\tOif:${nh.vif} Len:14 Flags ${flags} Data:${hex(data)}\n\tVrf:0  Sip:${ipString(nh.sip)}  Dip:${ipString(nh.dip)}\n`);
     } else if (nh.type === NH_ENCAP) {
       out(`\tEncapFmly:0806 Oif:${nh.vif} Len:14 Data:${hex(data)}\n`);
     } else if (nh.type === NH_RCV) {
@@ -91,11 +89,6 @@ function macX(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16)).join(':');
 }
 
-/** A route key word (the address's bytes read little-endian) as the address's number. */
-function keyNum(w: number): number {
-  return (((w & 255) << 24) | (((w >>> 8) & 255) << 16) | (((w >>> 16) & 255) << 8) | ((w >>> 24) & 255)) >>> 0;
-}
-
 /** `rt --dump VRF` (inet4 /32s) or `--family bridge` (the bridge table). */
 export function rtDump(m: DpMirror, vrf: number, bridge: boolean, out: Out): void {
   if (bridge) {
@@ -110,9 +103,9 @@ export function rtDump(m: DpMirror, vrf: number, bridge: boolean, out: Out): voi
   }
   out(`Vrouter inet4 routing table 0/${vrf}/unicast\nFlags: L=Label Valid, P=Proxy ARP, T=Trap ARP, F=Flood ARP\n\n`);
   out(`${'Destination'.padEnd(22)}${'PPL'.padEnd(11)}${'Flags'.padEnd(13)}${'Label'.padEnd(14)}${'Nexthop'.padEnd(11)}Stitched MAC(Index)\n`);
-  const rows = [...(m.routes.get(vrf) ?? new Map()).entries()].sort((a, b) => keyNum(a[0]) - keyNum(b[0]));
+  const rows = [...(m.routes.get(vrf) ?? new Map()).entries()].sort((a, b) => keyIp(a[0]) - keyIp(b[0]));
   for (const [w, r] of rows) {
     const flags = (r.label >= 0 ? 'L' : '') + (r.flags & VR_RT_ARP_PROXY_FLAG ? 'P' : '') + (r.flags & VR_RT_ARP_TRAP_FLAG ? 'T' : '') + (r.flags & VR_RT_ARP_FLOOD_FLAG ? 'F' : '');
-    out(`${`${ipStr(keyNum(w))}/32`.padEnd(22)}${'32'.padEnd(11)}${(flags || '-').padEnd(13)}${(r.label >= 0 ? String(r.label) : '-').padEnd(14)}${String(r.nh).padEnd(11)}${r.mac ? macX(r.mac) : '-'}\n`);
+    out(`${`${ipString(keyIp(w))}/32`.padEnd(22)}${'32'.padEnd(11)}${(flags || '-').padEnd(13)}${(r.label >= 0 ? String(r.label) : '-').padEnd(14)}${String(r.nh).padEnd(11)}${r.mac ? macX(r.mac) : '-'}\n`);
   }
 }

@@ -9,8 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { UserError } from '../errors';
-import { Topology, topologyFrom } from '../agent/topology';
-import { jsonErrorLine, readInputFile } from '../lib/input';
+import { Topology, readTopology, topologyFrom } from '../agent/topology';
 import { packageRoot } from '../lib/package-root';
 import {
   BARE_METAL_DEFAULT_MTU, Cluster, ClusterPlan, DEFAULT_PREFIX, FABRIC_BRIDGE, checkNodeCount, checkPrefix, cleanClusterLeftovers,
@@ -49,16 +48,6 @@ export function clusterTopologyFrom(raw: unknown, file: string, baseDir = '.'): 
   return t;
 }
 
-function readClusterTopology(file: string): Topology {
-  const text = readInputFile(file, (problem, enoent) => (enoent ? `${file}: no such topology file` : `${file}: ${problem.replace(/^cannot read it/, 'cannot read the topology')}`));
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${jsonErrorLine(e)})`);
-  }
-  return clusterTopologyFrom(raw, file, path.dirname(file));
-}
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -109,7 +98,7 @@ export async function cmdTestbed(p: Parsed): Promise<number> {
   const n = checkNodeCount(opt(p, '--nodes') ?? '2');
   if (process.getuid?.() !== 0) throw new UserError('testbed needs root to create network namespaces, veths and bridges; run it with sudo');
   const demoRaw = topoFile === undefined ? demoClusterTopology(n, prefix) : undefined;
-  const topo = demoRaw ? clusterTopologyFrom(demoRaw, '(demo cluster)') : readClusterTopology(topoFile as string);
+  const topo = demoRaw ? clusterTopologyFrom(demoRaw, '(demo cluster)') : readTopology(topoFile as string, clusterTopologyFrom);
   const plan = clusterPlan(topo, prefix, topoFile ?? '(demo cluster)');
   for (const note of topo.notes) log(`vrouter-emu: ${note}`);
 

@@ -3,6 +3,7 @@
  * header and flag legend, then per vif the `vif0/N  OS: name` line and four lines indented 12.
  * @module
  */
+import { ipKeyWord } from '../agent/topology';
 import { VIFS_RX_BYTES, VIFS_RX_ERRORS, VIFS_RX_PACKETS, VIFS_TX_BYTES, VIFS_TX_ERRORS, VIFS_TX_PACKETS, VIFS_LEN, VIF_TYPE_NAMES, VIF_TYPE_PHYSICAL, macString } from '../dp/interface';
 import type { VifInfo } from '../agent/compute-node';
 import type { Out } from './flow-list';
@@ -41,7 +42,7 @@ export function vifList(vifs: VifInfo[], stats: Float64Array, out: Out): void {
     // the hex of the 32-bit value in memory (network order read little-endian), 0 when unset.
     const link = v.type === VIF_TYPE_PHYSICAL && v.speed !== undefined && v.speed >= 0
       ? ` (Speed ${v.speed}${v.duplex !== undefined && v.duplex >= 0 ? `, Duplex ${v.duplex}` : ''})` : '';
-    const ipHex = v.ip ? (((v.ip >>> 24) | ((v.ip >>> 8) & 0xff00) | ((v.ip << 8) & 0xff0000) | (v.ip << 24)) >>> 0).toString(16) : '0';
+    const ipHex = v.ip ? (ipKeyWord(v.ip) >>> 0).toString(16) : '0';
     out(`vif0/${v.idx}`.padEnd(12) + `OS: ${v.up ? v.os : 'NULL'}${link}\n`);
     out(`${ind}Type:${VIF_TYPE_NAMES[v.type] ?? 'Invalid'} HWaddr:${macString(v.mac)} IPaddr:${ipHex}\n`);
     out(`${ind}Vrf:${v.vrf} Flags:${vifFlagString(v.flags)} MTU:${v.mtu} Ref:${v.vm ? 2 : 1}\n`);

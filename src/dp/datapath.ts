@@ -45,6 +45,7 @@ import {
 } from './interface';
 import { NH_ENCAP, NH_FLAG_TUNNEL_VXLAN, NH_TUNNEL, VR_RT_ARP_PROXY_FLAG, bridgeEntry, bridgeLookup, rtLookup } from './nexthop';
 import { DECAP_DROPPED, DECAP_L3, DECAP_XCONNECT, fabricDecap, tunnelTx } from './fabric';
+import { csumUpdate } from './csum';
 import { Pkt, rd16, rdLe32 } from './pkt';
 import { KEY_OK, fatFlowReduce, flowKeyBuild, ipParse } from './proto-ip';
 import { DpConfig, HostOs, RES_FORWARDED, RES_NO_FLOW, Router, RouterShared, createRouter, dropPkt, vifTx } from './router';
@@ -145,12 +146,7 @@ function dpForward(r: Router, pkt: Pkt): void {
   }
   // TTL − 1 and the header checksum updated for the changed word (RFC 1624).
   b[l3 + 8] = ttl - 1;
-  let sum = (~rd16(b, l3 + 10) & 0xffff) + (~(ttl << 8) & 0xffff) + ((ttl - 1) << 8);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  b[l3 + 10] = c >>> 8;
-  b[l3 + 11] = c & 0xff;
+  csumUpdate(b, l3 + 10, ttl << 8, (ttl - 1) << 8);
   if (nh.type === NH_TUNNEL) {
     // A remote destination: MPLS with the route's label, or VXLAN re-addressed to its stitched MAC.
     if (tunnelTx(r, pkt, nh, route.label, false, route.mac)) r.results[RES_FORWARDED]++;

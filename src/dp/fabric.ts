@@ -57,7 +57,9 @@ import {
 } from './nexthop';
 import { FE_SIZE, FE_UDP_SPORT } from './flow-table';
 import { udpSrcPort } from './flow';
-import { Pkt, rd16, rd32, wr16, wr32 } from './pkt';
+import { csumFull, csumUpdate } from './csum';
+import { Pkt, rd16, rd32, rdLe32, wr16, wr32 } from './pkt';
+import { keyIp } from './proto-ip';
 import { Router, dropPkt, vifTx } from './router';
 
 /** TunnelType, as flow records number it (underlay_proto): 0 none. */
@@ -93,24 +95,6 @@ export function nhTunnel(nh: Nexthop): number {
   if (nh.flags & NH_FLAG_TUNNEL_UDP_MPLS) return TUN_MPLSOUDP;
   if (nh.flags & NH_FLAG_TUNNEL_VXLAN) return TUN_VXLAN;
   return TUN_NONE;
-}
-
-/** The IPv4 header checksum of the `ihl` bytes at `o` (with its checksum field taken as 0). */
-function ipCsum(b: Uint8Array, o: number, ihl: number): number {
-  let s = 0;
-  for (let k = 0; k < ihl; k += 2) if (k !== 10) s += (b[o + k] << 8) | b[o + k + 1];
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-/** The Internet checksum of `len` bytes at `o`, folded, not inverted, plus `init`. */
-function sum16(b: Uint8Array, o: number, len: number, init: number): number {
-  let s = init;
-  let k = 0;
-  for (; k + 1 < len; k += 2) s += (b[o + k] << 8) | b[o + k + 1];
-  if (k < len) s += b[o + k] << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -360,9 +344,7 @@ function outerSport(r: Router, pkt: Pkt, isIp: boolean, tun: number): number {
   if (!isIp) return tun === TUN_VXLAN ? VXLAN_SRC_PORT : MPLSOUDP_SRC_PORT;
   const b = pkt.buf;
   const l3 = pkt.l3;
-  const sw = b[l3 + 12] | (b[l3 + 13] << 8) | (b[l3 + 14] << 16) | (b[l3 + 15] << 24);
-  const dw = b[l3 + 16] | (b[l3 + 17] << 8) | (b[l3 + 18] << 16) | (b[l3 + 19] << 24);
-  return udpSrcPort(r, sw >>> 0, dw >>> 0, pkt.vrf, 0, 0);
+  return udpSrcPort(r, rdLe32(b, l3 + 12) >>> 0, rdLe32(b, l3 + 16) >>> 0, pkt.vrf, 0, 0);
 }
 
 /** vr_generate_unique_ip_id: one 16-bit counter per router, pre-incremented, never 0. */
@@ -391,10 +373,9 @@ function encapHeaders(r: Router, nh: Nexthop, smac: Uint8Array, tun: number, lab
   wr16(e, ip + 6, 0);
   e[ip + 8] = OUTER_TTL;
   e[ip + 9] = tun === TUN_MPLSOGRE ? IPPROTO_GRE : IPPROTO_UDP;
-  wr16(e, ip + 10, 0);
   wr32(e, ip + 12, nh.sip);
   wr32(e, ip + 16, nh.dip);
-  wr16(e, ip + 10, ipCsum(e, ip, 20));
+  csumFull(e, ip, 20, ip + 10);
   let p = ip + 20;
   if (tun === TUN_MPLSOGRE) {
     wr16(e, p, 0);
@@ -437,11 +418,7 @@ function mssClamp(b: Uint8Array, pkt: Pkt, mss: number): void {
       const old = rd16(b, k + 2);
       if (old <= mss) return;
       wr16(b, k + 2, mss);
-      const c = rd16(b, pkt.l4 + 16);
-      let s = (~c & 0xffff) + (~old & 0xffff) + mss;
-      s = (s & 0xffff) + (s >>> 16);
-      s = (s & 0xffff) + (s >>> 16);
-      wr16(b, pkt.l4 + 16, ~s & 0xffff);
+      csumUpdate(b, pkt.l4 + 16, old, mss);
       return;
     }
     k += len;
@@ -453,7 +430,7 @@ function vrfGateway(r: Router, vrf: number): number {
   const m = r.rt.routes.get(vrf);
   if (m === undefined) return 0;
   for (const [w, route] of m) {
-    if (r.rt.nhs[route.nh]?.type === NH_RCV) return ((w & 0xff) << 24 | ((w >>> 8) & 0xff) << 16 | ((w >>> 16) & 0xff) << 8 | ((w >>> 24) & 0xff)) >>> 0;
+    if (r.rt.nhs[route.nh]?.type === NH_RCV) return keyIp(w);
   }
   return 0;
 }
@@ -485,8 +462,7 @@ function fragNeeded(r: Router, pkt: Pkt, mtu: number): void {
   if (gw !== 0) wr32(e, ip + 12, gw);
   else e.set(b.subarray(l3 + 16, l3 + 20), ip + 12);
   e.set(b.subarray(l3 + 12, l3 + 16), ip + 16);
-  wr16(e, ip + 10, 0);
-  wr16(e, ip + 10, ipCsum(e, ip, 20));
+  csumFull(e, ip, 20, ip + 10);
   const ic = ip + 20;
   e[ic] = 3;
   e[ic + 1] = 4;
@@ -494,7 +470,7 @@ function fragNeeded(r: Router, pkt: Pkt, mtu: number): void {
   wr16(e, ic + 4, 0);
   wr16(e, ic + 6, mtu);
   e.set(b.subarray(l3, l3 + quote), ic + 8);
-  wr16(e, ic + 2, ~sum16(e, ic, 8 + quote, 0) & 0xffff);
+  csumFull(e, ic, 8 + quote, ic + 2);
   r.pmtuSent++;
   vifTx(r, pkt.vif, e, 0, ETH_HLEN + len);
 }
@@ -528,7 +504,7 @@ function fragmentTx(r: Router, pkt: Pkt, nh: Nexthop, tun: number, label: number
     e.set(b.subarray(l3 + ihl + at, l3 + ihl + at + n), inner + ihl);
     wr16(e, inner + 2, ihl + n);
     wr16(e, inner + 6, (ff & 0x4000) | (at + n < data || more ? 0x2000 : 0) | (((base + at) >>> 3) & 0x1fff));
-    wr16(e, inner + 10, ipCsum(e, inner, ihl));
+    csumFull(e, inner, ihl, inner + 10);
     encapHeaders(r, nh, fab.mac, tun, label, sport, ttl, inner - hdr + ihl + n);
     vifTx(r, nh.vif, e, 0, inner + ihl + n);
   }

@@ -10,20 +10,8 @@
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, VR_FLOW_FLAG_DNAT, VR_FLOW_FLAG_DPAT, VR_FLOW_FLAG_SNAT, VR_FLOW_FLAG_SPAT } from './defs';
 import { FE_FLAGS, FE_K0, FE_K1, FE_K2, FlowTable } from './flow-table';
 import { FRAG_MORE, Pkt, rd16, rdLe32 } from './pkt';
+import { csumFull, csumUpdate } from './csum';
 import { icmpIsError } from './proto-ip';
-
-/**
- * Update the checksum at `at` for changed data (RFC 1624 eq. 3: HC' = ~(~HC + ~m + m')); `oldWords` and
- * `newWords` are the folded 16-bit one's-complement sums of the data before and after.
- */
-function csumUpdate(b: Uint8Array, at: number, oldWords: number, newWords: number): void {
-  let sum = (~rd16(b, at) & 0xffff) + (~oldWords & 0xffff) + newWords;
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  b[at] = c >>> 8;
-  b[at + 1] = c & 0xff;
-}
 
 /**
  * The transport checksum at `at` for changed data. For UDP a checksum of 0 means "none" and stays 0,
@@ -68,19 +56,6 @@ function setPort(b: Uint8Array, off: number, port: number, csum: number, udp: bo
   b[off] = port >>> 8;
   b[off + 1] = port & 0xff;
   if (csum >= 0) l4Update(b, csum, old, port, udp);
-}
-
-/** The internet checksum of b[off, off+len), written at `at` (which must be zero while summing). */
-function csumFull(b: Uint8Array, off: number, len: number, at: number): void {
-  b[at] = 0;
-  b[at + 1] = 0;
-  let sum = 0;
-  for (let i = 0; i + 1 < len; i += 2) sum += (b[off + i] << 8) | b[off + i + 1];
-  if (len & 1) sum += b[off + len - 1] << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  b[at] = c >>> 8;
-  b[at + 1] = c & 0xff;
 }
 
 /** Offset of the transport checksum of `proto` at `l4`, or −1 (no checksum we keep). */
