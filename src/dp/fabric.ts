@@ -73,6 +73,8 @@ export const IPPROTO_GRE = 47;
 export const GRE_PROTO_MPLS = 0x8847;
 /** VR_MPLS_OVER_UDP_DST_PORT and the IANA VXLAN port (VR_VXLAN_UDP_DST_PORT). */
 export const MPLSOUDP_PORT = 6635;
+/** The 2.2x module's VR_MPLS_OVER_UDP_DST_PORT: received too, so a node of that release can send to this one. */
+export const MPLSOUDP_OLD_PORT = 51234;
 export const VXLAN_PORT = 4789;
 const OUTER_TTL = 64;
 /** VR_VXLAN_IBIT: the "VNI valid" flag in the first byte of the VXLAN header. */
@@ -145,7 +147,7 @@ export function fabricDecap(r: Router, pkt: Pkt): number {
     if (frag & 0x1fff) return DECAP_XCONNECT;
     if (p + 8 > end) return decapDrop(r, VP_DROP_PULL);
     const dport = rd16(b, p + 2);
-    if (dport === MPLSOUDP_PORT) tun = TUN_MPLSOUDP;
+    if (dport === MPLSOUDP_PORT || dport === MPLSOUDP_OLD_PORT) tun = TUN_MPLSOUDP;
     else if (dport === VXLAN_PORT) tun = TUN_VXLAN;
     else return DECAP_XCONNECT;
     if (frag !== 0) return decapDrop(r, VP_DROP_FRAGMENTS);

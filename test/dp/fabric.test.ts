@@ -214,6 +214,18 @@ function sampleTunnelFrame(encap: 'MPLSoGRE' | 'MPLSoUDP' | 'VXLAN'): { c: TestC
   return { c, frame: c.wire.find((x) => x.from === 'node1' && rd16(x.data, 12) === 0x0800)?.data.slice() as Uint8Array };
 }
 
+test('MPLSoUDP to the 2.2x port (51234) is received as well as to 6635', (t) => {
+  const { c, frame } = sampleTunnelFrame('MPLSoUDP');
+  const n2 = c.node('node2');
+  c.take(n2, VM_VIF); // the sample's own ping
+  const old = frame.slice();
+  old[36] = 51234 >> 8;
+  old[37] = 51234 & 255;
+  dpRx(n2.r, VIF_FABRIC, old, 0, old.length);
+  c.settle();
+  t.is(c.take(n2, VM_VIF).length, 1, 'delivered to vm2');
+});
+
 test('bad tunnel frames are counted under their R2.22 labels and go nowhere', (t) => {
   const { c, frame } = sampleTunnelFrame('MPLSoGRE');
   const n2 = c.node('node2');
