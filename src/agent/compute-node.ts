@@ -40,7 +40,7 @@ import {
 import {
   NH_ENCAP, NH_FLAG_TUNNEL_GRE, NH_FLAG_TUNNEL_UDP_MPLS, NH_FLAG_TUNNEL_VXLAN, NH_RCV, NH_TUNNEL, NH_VRF_TRANSLATE, VR_RT_ARP_PROXY_FLAG,
 } from '../dp/nexthop';
-import { ENCAP_TUN, NH_FIRST_VXLAN_VRF, Overlay, RemoteRoute, RouteSink } from './overlay';
+import { ENCAP_TUN, MPLS_FIRST_LABEL, NH_FIRST_VXLAN_VRF, Overlay, Peer, RemoteRoute, RouteSink } from './overlay';
 import type { Encap } from '../lib/topology-types';
 import { fatFlowReduce, keyDport, keyIp, keyReversePorts, keySport } from '../dp/proto-ip';
 import type { DpProgrammer } from './dp-channel';
@@ -120,6 +120,15 @@ export class ComputeNode {
   private nextVmIndex = 0;
   /** Hosts on other nodes and behind VTEPs, by numeric IPv4 (from the route source). */
   private readonly remote = new Map<number, RemoteRoute>();
+  /** The MPLS label of each VM's vif (by vif index), once the fabric is programmed. */
+  readonly labels = new Map<number, number>();
+  /** Tunnel nexthops programmed so far (peers learned at run time get theirs on first use). */
+  private readonly tunnelsMade = new Set<number>();
+  private fabricUp = false;
+  /** Told when a VM joins (`vif --add`) or leaves (`vif --delete`) this node: the route source announces or withdraws it. */
+  readonly vmListeners: ((v: VifInfo, up: boolean) => void)[] = [];
+  /** Called after each batch of remote-route changes (the flows are re-evaluated). */
+  routesChanged: (() => void) | undefined;
 
   /**
    * @param topo this node's part of the topology (its own VMs and outside hosts: see localTopology)
@@ -218,7 +227,8 @@ export class ComputeNode {
     vh.ip = ip;
     dp.vifAdd(VIF_FABRIC, f.fd, VIF_TYPE_PHYSICAL, 0, 0, phys.flags, phys.mtu, f.mac, f.io, ip);
     dp.vifAdd(VIF_VHOST, f.vhostFd, VIF_TYPE_HOST, 0, 0, vh.flags, vh.mtu, f.mac, 0, ip);
-    for (const v of this.vifs) if (v.vm) dp.mplsAdd(ov.label(v.vm.name), v.nh);
+    this.fabricUp = true;
+    for (const v of this.vifs) if (v.vm) this.labelVm(dp, v);
     for (const n of this.topo.networks) {
       const vni = ov.vni(n.name);
       if (vni === 0) continue;
@@ -226,9 +236,34 @@ export class ComputeNode {
       dp.nhAdd(NH_FIRST_VXLAN_VRF + vrf, NH_VRF_TRANSLATE, -1, new Uint8Array(6), 0, 0, 0, vrf);
       dp.vxlanAdd(vni, NH_FIRST_VXLAN_VRF + vrf);
     }
-    for (const t of ov.tunnels()) {
-      dp.nhAdd(t.nh, NH_TUNNEL, VIF_FABRIC, new Uint8Array(6), TUNNEL_FLAGS[t.encap], ip, t.peer.ip, 0);
+    for (const t of ov.tunnels()) this.tunnel(dp, t.peer, t.encap);
+  }
+
+  /** The tunnel nexthop to `peer` with `encap`, programmed on first use. @returns its id. */
+  private tunnel(dp: DpProgrammer, peer: Peer, encap: Encap): number {
+    const ov = this.overlay as Overlay;
+    const nh = ov.tunnelNh(peer, encap);
+    if (!this.tunnelsMade.has(nh)) {
+      dp.nhAdd(nh, NH_TUNNEL, VIF_FABRIC, new Uint8Array(6), TUNNEL_FLAGS[encap], ov.node.fabricIp, peer.ip, 0);
+      this.tunnelsMade.add(nh);
     }
+    return nh;
+  }
+
+  /**
+   * Give a VM's vif its MPLS label (the agent's MplsTable): a topology VM the one every node derives
+   * (overlay.label), a VM added at run time the lowest free one from 16 (no topology VM's).
+   */
+  private labelVm(dp: DpProgrammer, v: VifInfo): void {
+    const ov = this.overlay;
+    if (!ov || !v.vm || !this.fabricUp) return;
+    let label = ov.label(v.vm.name);
+    if (label < 0 || [...this.labels.values()].includes(label)) {
+      const taken = new Set([...this.labels.values(), ...ov.topo.vms.filter((x) => x.node === ov.node.name).map((x) => ov.label(x.name))]);
+      for (label = MPLS_FIRST_LABEL; taken.has(label); label++);
+    }
+    this.labels.set(v.idx, label);
+    dp.mplsAdd(label, v.nh);
   }
 
   /** Where the route source's routes go: into the datapath, and into what plan() knows. */
@@ -236,14 +271,20 @@ export class ComputeNode {
     return {
       add: (r) => {
         this.remote.set(r.ip, r);
+        this.tunnel(dp, r.peer, r.encap);
         dp.rtAdd(r.vrf, ipKeyWord(r.ip), r.nh, VR_RT_ARP_PROXY_FLAG, r.label, r.l2 ? r.mac : null);
         if (r.l2) dp.bridgeAdd(r.vrf, r.mac, -1, r.nh, r.label);
       },
       remove: (r) => {
-        this.remote.delete(r.ip);
+        if (this.remote.get(r.ip) === r) this.remote.delete(r.ip);
         dp.rtDelete(r.vrf, ipKeyWord(r.ip));
+        if (r.l2) dp.bridgeAdd(r.vrf, r.mac, -1, -1);
       },
-      commit: () => this.programRuntime(dp),
+      commit: () => {
+        this.programRuntime(dp);
+        // As the agent recomputes the flows of a route that changed: those with no route left become short (No Destination route).
+        this.routesChanged?.();
+      },
     };
   }
 
@@ -305,7 +346,9 @@ export class ComputeNode {
     this.byIp.set(vm.ip, { vif: info, fip: false });
     for (const f of vm.floatingIps) this.byIp.set(f.ip, { vif: info, fip: true });
     this.programVif(dp, info, hf);
+    this.labelVm(dp, info);
     this.programRuntime(dp);
+    for (const l of this.vmListeners) l(info, true);
     return info;
   }
 
@@ -324,7 +367,11 @@ export class ComputeNode {
       dp.rtDelete(this.vrfOf(f.network), ipKeyWord(f.ip));
       this.byIp.delete(f.ip);
     }
+    const label = this.labels.get(v.idx);
+    if (label !== undefined) dp.mplsAdd(label, -1);
+    this.labels.delete(v.idx);
     this.programRuntime(dp); // withdraws the routes leaked for it
+    for (const l of this.vmListeners) l(v, false);
     return v;
   }
 
@@ -346,7 +393,8 @@ export class ComputeNode {
     for (const rr of this.remote.values()) {
       if (rr.kind !== 'vm' || !this.overlay) continue;
       const own = this.network(rr.network);
-      const l3 = this.overlay.tunnelNh(rr.peer, this.overlay.l3EncapFor(rr.peer));
+      if (rr.mplsLabel < 0) continue;
+      const l3 = this.tunnel(dp, rr.peer, this.overlay.l3EncapFor(rr.peer));
       for (const other of this.topo.networks) {
         if (!this.connected(own, other)) continue;
         const vrf = this.vrfOf(other.name);

@@ -23,7 +23,7 @@ export interface DpProgrammer {
   /** `label`: a tunnel route's MPLS label or VNI; `mac`: the stitched MAC of a remote host. */
   rtAdd(vrf: number, ipWord: number, nh: number, flags: number, label?: number, mac?: Uint8Array | null): void;
   rtDelete(vrf: number, ipWord: number): void;
-  /** A local MAC on `vif`, or (vif −1) a remote one behind tunnel nexthop `nh` with `label`. */
+  /** A local MAC on `vif`, or (vif −1) a remote one behind tunnel nexthop `nh` with `label`; vif and nh −1 remove it. */
   bridgeAdd(vrf: number, mac: Uint8Array, vif: number, nh?: number, label?: number): void;
   vifFatFlow(idx: number, rules: number[]): void;
   /** The incoming label map and the VXLAN table (nexthop −1 removes). */

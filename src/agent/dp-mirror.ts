@@ -73,7 +73,8 @@ export class DpMirror implements DpProgrammer {
   bridgeAdd(vrf: number, mac: Uint8Array, vif: number, nh = -1, label = -1): void {
     let m = this.bridge.get(vrf);
     if (!m) this.bridge.set(vrf, (m = new Map()));
-    m.set(macString(mac), { mac: Uint8Array.from(mac), vif, nh, label });
+    if (vif < 0 && nh < 0) m.delete(macString(mac));
+    else m.set(macString(mac), { mac: Uint8Array.from(mac), vif, nh, label });
     this.inner.bridgeAdd(vrf, mac, vif, nh, label);
   }
 

@@ -24,6 +24,7 @@
 import { TUN_MPLSOGRE, TUN_MPLSOUDP, TUN_VXLAN } from '../dp/fabric';
 import type { Encap, NodeSpec } from '../lib/topology-types';
 import type { Topology } from './topology';
+import { ipString } from '../lib/ipv4';
 
 /** MplsTable::kStartLabel: labels below 16 are reserved. */
 export const MPLS_FIRST_LABEL = 16;
@@ -75,8 +76,9 @@ export interface RouteSink {
 /** Where remote routes come from (the control node's XMPP in 2.22; the topology file, or BGP). */
 export interface RouteSource {
   readonly name: string;
-  start(sink: RouteSink): void;
-  stop(): void;
+  /** Deliver the routes; a source that connects somewhere resolves once it runs. */
+  start(sink: RouteSink): void | Promise<void>;
+  stop(): void | Promise<void>;
 }
 
 /** This node's part of a cluster topology. */
@@ -119,7 +121,7 @@ export class Overlay {
 
   /** The encapsulation this node sends to `peer` with (a VTEP decapsulates VXLAN only). */
   encapFor(peer: Peer): Encap {
-    if (peer.kind === 'vtep') return 'VXLAN';
+    if (peer.kind === 'vtep' && !peer.encaps.some((e) => e !== 'VXLAN')) return 'VXLAN';
     return this.topo.global.encapsulationPriorities.find((e) => peer.encaps.includes(e)) ?? this.tunnelType;
   }
 
@@ -150,6 +152,21 @@ export class Overlay {
   /** The peer that owns fabric address `ip`. */
   peerAt(ip: number): Peer | undefined {
     return this.peers.find((p) => p.ip === ip);
+  }
+
+  /**
+   * The peer at fabric address `ip`, made when a learned route names one the topology does not (a VTEP
+   * known only from BGP). `encaps`, when the route lists its tunnel encapsulations, become what the peer
+   * is known to decapsulate.
+   */
+  peerFor(ip: number, encaps: Encap[]): Peer {
+    let p = this.peerAt(ip);
+    if (!p) {
+      p = { name: `vtep-${ipString(ip)}`, kind: 'vtep', ip, ipStr: ipString(ip), encaps: ['VXLAN'], index: this.peers.length };
+      this.peers.push(p);
+    }
+    if (encaps.length > 0) p.encaps = [...encaps];
+    return p;
   }
 }
 

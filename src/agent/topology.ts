@@ -55,12 +55,12 @@ import {
 } from './contrail-config';
 import { ipParse, ipString } from '../lib/ipv4';
 import { ENCAPS } from '../lib/topology-types';
-import type { BareMetalSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec } from '../lib/topology-types';
+import type { BareMetalSpec, BgpSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec } from '../lib/topology-types';
 import { jsonErrorLine, oneLine, readInputFile, show } from '../lib/input';
 
 export { ipParse, ipString };
 // The host and network shapes are shared with src/io (namespaces, TAPs, guests); re-exported for the agent's users.
-export type { BareMetalSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec };
+export type { BareMetalSpec, BgpSpec, HostKind, HostSpec, Network, NodeSpec, VmSpec };
 
 /** Linux interface names: 1 to 15 bytes, no '/', ':' or white space. */
 export const IFNAME_RE = /^[A-Za-z0-9_.-][A-Za-z0-9_.@-]{0,14}$/;
@@ -76,6 +76,9 @@ export interface Topology {
   nodes: NodeSpec[];
   /** Bare-metal hosts behind kernel VXLAN VTEPs (`bare_metal`). */
   bareMetal: BareMetalSpec[];
+  /** Where remote routes come from: `static` (derived from this file) or `bgp` (learned, `bgp` below). */
+  routeSource: 'static' | 'bgp';
+  bgp?: BgpSpec;
   /** Notes for the log (configuration the 2.22 agent ignores). */
   notes: string[];
 }
@@ -225,7 +228,7 @@ function hostIn(nw: Network, ip: number): boolean {
 export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topology {
   check(typeof raw === 'object' && raw !== null && !Array.isArray(raw), file, '(top)', 'expected an object with "networks" and "vms"');
   const top = raw as Record<string, unknown>;
-  onlyKeys(top, ['nodes', 'networks', 'vms', 'bare_metal', 'network_policies', 'global_vrouter_config'], file, '(top)');
+  onlyKeys(top, ['nodes', 'networks', 'vms', 'bare_metal', 'network_policies', 'global_vrouter_config', 'route_source', 'bgp'], file, '(top)');
   check(Array.isArray(top.networks) && top.networks.length > 0, file, 'networks', 'expected a non-empty list of {name, subnet, gateway}');
   check(Array.isArray(top.vms), file, 'vms', 'expected a list of {name, ip, network}');
   // The checks below compare each network and VM with the others: bound the lists so that a generated
@@ -448,7 +451,8 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
       });
     });
   }
-  const topo: Topology = { networks, vms, outside, policies, global, nodes, bareMetal, notes };
+  const { routeSource, bgp } = parseRouteSource(top, nodes, bareMetal, file);
+  const topo: Topology = { networks, vms, outside, policies, global, nodes, bareMetal, notes, routeSource, bgp };
   checkVniMode(topo, file);
   return topo;
 }
@@ -468,4 +472,59 @@ export function readTopology(file: string, from: (raw: unknown, file: string, ba
     throw new UserError(`${file}: not valid JSON (${jsonErrorLine(e)})`);
   }
   return from(raw, file, path.dirname(file));
+}
+
+/** The BGP defaults: Contrail's AS, BGP's graceful-restart and hold times as gobgpd's, gobgpd's API port. */
+export const BGP_DEFAULTS = { as: 64512, restartTime: 120, holdTime: 90, apiPort: 50051 };
+
+/**
+ * `route_source` ("static", the default, or "bgp") and `bgp`: {as, reflectors, graceful_restart_time,
+ * hold_time, api_port}. The reflector defaults to the last host address of the fabric subnet (where the
+ * testbed puts it); every reflector must be on the fabric and no node's or VTEP's address.
+ */
+function parseRouteSource(top: Record<string, unknown>, nodes: NodeSpec[], bareMetal: BareMetalSpec[], file: string): { routeSource: 'static' | 'bgp'; bgp?: BgpSpec } {
+  const rs = top.route_source ?? 'static';
+  check(rs === 'static' || rs === 'bgp', file, 'route_source', `${show(top.route_source)}: expected "static" (routes derived from this file) or "bgp" (learned over BGP)`);
+  if (rs === 'static') {
+    check(top.bgp === undefined, file, 'bgp', 'route_source is "static": remove the bgp section, or set "route_source": "bgp"');
+    return { routeSource: 'static' };
+  }
+  check(nodes.length > 0, file, 'route_source', '"bgp" needs a cluster: add a nodes list');
+  const b = top.bgp ?? {};
+  check(typeof b === 'object' && b !== null && !Array.isArray(b), file, 'bgp', 'expected {"as": 64512, "reflectors": ["192.168.50.254"]}');
+  const o = b as Record<string, unknown>;
+  onlyKeys(o, ['as', 'reflectors', 'graceful_restart_time', 'hold_time', 'api_port'], file, 'bgp');
+  const int = (k: string, dflt: number, min: number, max: number, what: string): number => {
+    const v = o[k] ?? dflt;
+    check(Number.isInteger(v) && (v as number) >= min && (v as number) <= max, file, `bgp.${k}`, `${show(o[k])}: expected ${what}, an integer ${min} to ${max}`);
+    return v as number;
+  };
+  const as = int('as', BGP_DEFAULTS.as, 1, 4294967295, 'an AS number (Contrail\'s default is 64512)');
+  check(as !== 23456, file, 'bgp.as', '23456 is AS_TRANS, not an AS; give the cluster\'s AS (Contrail\'s default is 64512)');
+  const restartTime = int('graceful_restart_time', BGP_DEFAULTS.restartTime, 0, 4095, 'seconds (the 12-bit restart time of BGP graceful restart; 0: none, routes go with the session)');
+  const holdTime = int('hold_time', BGP_DEFAULTS.holdTime, 3, 65535, 'seconds');
+  const apiPort = int('api_port', BGP_DEFAULTS.apiPort, 1, 65535, 'a TCP port');
+  const n0 = nodes[0];
+  const mask = (0xffffffff << (32 - n0.prefixLen)) >>> 0;
+  const net = (n0.fabricIp & mask) >>> 0;
+  const fabric = `${ipString(net)}/${n0.prefixLen}`;
+  let reflectorsStr: string[];
+  if (o.reflectors === undefined) {
+    reflectorsStr = [ipString(((net | ~mask) - 1) >>> 0)];
+  } else {
+    check(Array.isArray(o.reflectors) && o.reflectors.length >= 1 && o.reflectors.length <= 2, file, 'bgp.reflectors', 'expected a list of one or two route reflector addresses on the fabric, e.g. ["192.168.50.254"]');
+    reflectorsStr = o.reflectors as string[];
+  }
+  const reflectors = reflectorsStr.map((r, k) => {
+    const ip = ipParse(r);
+    const f = `bgp.reflectors[${k}]`;
+    check(ip >= 0, file, f, `${show(r)} is not an IPv4 address`);
+    check(hostOf(net, n0.prefixLen, ip), file, f, `${r} is not a host address of the fabric subnet ${fabric}: the nodes reach the reflector over the fabric`);
+    const node = nodes.find((x) => x.fabricIp === ip);
+    check(!node, file, f, `${r} is node ${node?.name}'s fabric address; the reflector needs its own`);
+    const bm = bareMetal.find((x) => x.vtepIp === ip);
+    check(!bm, file, f, `${r} is the VTEP of bare-metal host ${bm?.name}; the reflector needs its own address`);
+    return ip;
+  });
+  return { routeSource: 'bgp', bgp: { as, reflectors, reflectorsStr, restartTime, holdTime, apiPort } };
 }

@@ -14,6 +14,7 @@ import { UserError } from '../errors';
 import { loadModuleParams, ModuleParams } from '../params/module-params';
 import { DEMO_TOPOLOGY, Topology, checkVniMode, readTopology, topologyFrom } from '../agent/topology';
 import { Overlay, StaticRoutes, localTopology } from '../agent/overlay';
+import { BgpRoutes } from '../agent/bgp/bgp-routes';
 import { DpMirror } from '../agent/dp-mirror';
 import type { DpProgrammer } from '../agent/dp-channel';
 import { ComputeNode } from '../agent/compute-node';
@@ -243,6 +244,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
   let stopping: Promise<void> | undefined;
   let exporting: ExportState | undefined;
   let routes: StaticRoutes | undefined;
+  let bgp: BgpRoutes | undefined;
   let introspect: IntrospectServer | undefined;
   let introspectUrl = '';
   let mirror = undefined as unknown as DpMirror; // made once the datapath thread runs
@@ -253,6 +255,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     stopping = (async () => {
       if (timer) clearInterval(timer);
       routes?.stop();
+      if (bgp) await bgp.stop();
       if (server) await server.close();
       if (introspect) await introspect.close();
       // What the exporters hold goes out (the collector gets up to a second to acknowledge it).
@@ -330,13 +333,24 @@ export async function cmdStart(p: Parsed): Promise<number> {
     node.program(prog, fds);
     if (overlay && fabric) {
       node.programFabric(prog, fabric);
-      routes = new StaticRoutes(overlay);
-      routes.start(node.routeSink(prog));
+      if (topo.routeSource === 'bgp' && topo.bgp) {
+        // The agent's BGP speaker (a gobgpd of its own): the VMs announced, remote routes learned.
+        const b = new BgpRoutes(overlay, topo.bgp, { vifs: () => node.vifs, log }, `${socket}.gobgpd.pid`, fabric.mac);
+        bgp = b;
+        b.labelOf = (idx) => node.labels.get(idx) ?? -1;
+        await b.start(node.routeSink(prog));
+        node.vmListeners.push((v, up) => void b.vmChanged(v, up).catch((e: Error) => log(`vrouter-emu: BGP: ${v.vm?.name}: ${e.message}`)));
+      } else {
+        routes = new StaticRoutes(overlay);
+        routes.start(node.routeSink(prog));
+      }
+      checkSignal();
     }
     const att = new Attachments(bed, node, dp, topo, log, fds, prog);
     attachments = att;
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
+    node.routesChanged = () => void a.reevaluate();
     const ex = startExport(a, table, node, cfg, clock);
     exporting = ex;
     let lastAttachTick = 0;
@@ -351,7 +365,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     }, 100);
     const { reload, current } = configReloader(p, params, node, a, mirror, ex, cfg);
     const inst: Instance = {
-      params, shared, table, node, mirror, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload },
+      params, shared, table, node, mirror, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload }, bgp: () => bgp,
     };
     server = await controlServe(socket, toolHandler(inst));
     // The introspect (HTTP): 127.0.0.1 and http_server_port unless --introspect-listen says otherwise.

@@ -137,6 +137,10 @@ export async function cmdTestbed(p: Parsed): Promise<number> {
       file = path.join(plan.dir, 'topology.json');
       fs.writeFileSync(file, JSON.stringify(demoRaw, null, 2) + '\n', { mode: 0o600 });
     }
+    if (plan.bgp) {
+      log(`vrouter-emu: testbed ${prefix}: starting the route reflector on ${plan.bgp.reflector} (gobgpd, AS ${plan.bgp.as})${plan.vteps.some((v) => v.frr) ? ` and ${plan.vteps.filter((v) => v.frr).length} FRR gateway(s)` : ''}`);
+      await cluster.startControl(checkSignal);
+    }
     log(`vrouter-emu: testbed ${prefix}: starting ${plan.nodes.length} node process${plan.nodes.length === 1 ? '' : 'es'} (logs in ${plan.dir})`);
     await cluster.startNodes(file, path.join(packageRoot(), 'bin', 'vrouter-emu.cjs'), controlAlive, checkSignal);
     cluster.onNodeExit((node, how) => {

@@ -6,6 +6,8 @@
  * thread: it reads the flow table and the shared counters, never writes them.
  * @module
  */
+import type { BgpRoutes } from '../agent/bgp/bgp-routes';
+import { bgpShow } from './bgp-show';
 import { UserError } from '../errors';
 import type { ModuleParams } from '../params/module-params';
 import type { ComputeNode } from '../agent/compute-node';
@@ -45,6 +47,8 @@ export interface Instance {
   /** The agent's clock, ms. */
   clock(): number;
   io: RuntimeIo;
+  /** The BGP route source, when the topology's route_source is "bgp". */
+  bgp?(): BgpRoutes | undefined;
 }
 
 /** The tools a running instance answers (server side of the control socket). */
@@ -126,6 +130,13 @@ export function toolHandler(inst: Instance): ToolHandler {
       const fam = p.opts.get('--family')?.[0] ?? 'inet';
       if (!Number.isInteger(vrf) || vrf < 0 || vrf > 65535 || (fam !== 'inet' && fam !== 'bridge')) throw new UserError(`usage: ${u} (the VRFs: ${node.topo.networks.map((n, k) => `${k + 1} ${n.name}`).join(', ')})`);
       rtDump(inst.mirror, vrf, fam === 'bridge', collect);
+    } else if (tool === 'bgp') {
+      const p = parseArgs(args, { '--json': {} }, 'vrouter-emu bgp [--json]');
+      const b = inst.bgp?.();
+      if (!b) throw new UserError('this node learns no routes over BGP: its topology has no "route_source": "bgp"');
+      const st = await b.status(node.overlay?.node.name ?? '');
+      if (p.flags.has('--json')) collect(JSON.stringify(st) + '\n');
+      else bgpShow(st, collect);
     } else if (tool === 'vrouter') {
       const p = parseArgs(args, { '--info': {} }, 'vrouter-emu vrouter --info');
       if (!p.flags.has('--info')) throw new UserError('usage: vrouter-emu vrouter --info');

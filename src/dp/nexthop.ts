@@ -142,8 +142,12 @@ export function macKey(b: Uint8Array, off: number): number {
   return (b[off] * 2 ** 40) + (b[off + 1] * 2 ** 32) + ((b[off + 2] << 24) >>> 0) + (b[off + 3] << 16) + (b[off + 4] << 8) + b[off + 5];
 }
 
-/** A local MAC on `vif`, or with vif −1 a remote one behind tunnel nexthop `nh` with `label`. */
+/** A local MAC on `vif`, or with vif −1 a remote one behind tunnel nexthop `nh` with `label`; vif and nh −1 remove it. */
 export function bridgeAdd(t: RouteTables, vrf: number, mac: Uint8Array, vif: number, nh = -1, label = -1): void {
+  if (vif < 0 && nh < 0) {
+    t.bridge.get(vrf)?.delete(macKey(mac, 0));
+    return;
+  }
   let m = t.bridge.get(vrf);
   if (!m) t.bridge.set(vrf, (m = new Map()));
   m.set(macKey(mac, 0), { vif, nh, label });

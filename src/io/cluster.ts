@@ -22,8 +22,10 @@ import * as path from 'path';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { UserError } from '../errors';
 import { ipString } from '../lib/ipv4';
-import type { BareMetalSpec, HostSpec, Network, NodeSpec } from '../lib/topology-types';
+import type { BareMetalSpec, BgpSpec, HostSpec, Network, NodeSpec } from '../lib/topology-types';
+import { routeTarget } from '../agent/bgp/contrail-bgp';
 import { RUN_DIR, cleanLeftovers, nsExists } from './testbed';
+import { FRR_DIR, GOBGPD_BIN, reflectorToml, startFrr, waitFrr } from './bgp-daemons';
 
 /** Where the testbeds' state files are (one per prefix: P.json). */
 export const TESTBEDS_DIR = `${RUN_DIR}/testbeds`;
@@ -72,6 +74,8 @@ export interface ClusterTopology {
   nodes: NodeSpec[];
   bareMetal: BareMetalSpec[];
   global: { vxlanMode: 'automatic' | 'configured' };
+  routeSource?: 'static' | 'bgp';
+  bgp?: BgpSpec;
 }
 
 /**
@@ -159,8 +163,37 @@ export interface VtepPlan {
   mtu: number;
   gateway: string;
   network: string;
-  /** BUM to every node (00:00:00:00:00:00), then each VM of the network to its node. */
+  /** BUM to every node (00:00:00:00:00:00), then each VM of the network to its node (none with BGP: FRR learns them). */
   fdb: FdbEntry[];
+  /** With route_source "bgp": the VTEP is an FRR EVPN gateway (zebra + bgpd) instead of static fdb entries. */
+  frr?: FrrPlan;
+}
+
+/** An FRR EVPN gateway on a bare-metal host's VTEP. */
+export interface FrrPlan {
+  /** FRR's pathspace (-N): its sockets and pid files under /var/run/frr/NAME, apart from any other FRR. */
+  pathspace: string;
+  /** Where its config files and logs go. */
+  dir: string;
+  /** br0's address in the network (the gateway's IRB): the host resolves it once, so zebra sees the host's MAC and IP. */
+  irb: string;
+  /** The network's route target (the emulator's derivation), imported and exported for the VNI. */
+  rt: string;
+}
+
+/** The route reflector of route_source "bgp": a gobgpd in the fabric namespace, on br-fabric. */
+export interface BgpPlan {
+  as: number;
+  reflector: string;
+  prefixLen: number;
+  restartTime: number;
+  holdTime: number;
+  /** Its clients: every node's fabric address, and every FRR gateway's VTEP. */
+  clients: string[];
+  conf: string;
+  log: string;
+  /** The reflector's gobgpd API port (127.0.0.1, in the fabric namespace). */
+  apiPort: number;
 }
 
 export interface ClusterPlan {
@@ -174,6 +207,7 @@ export interface ClusterPlan {
   namespaces: string[];
   /** The namespaces the node processes create (removed by the testbed only if a node could not). */
   nodeVmNamespaces: string[];
+  bgp?: BgpPlan;
 }
 
 /** Linux interface names: 1 to 15 bytes, no '/', ':' or white space. */
@@ -197,6 +231,7 @@ export function clusterPlan(topo: ClusterTopology, prefix: string, where: string
   if (topo.bareMetal.length > MAX_BARE_METAL) fail('bare_metal', `${topo.bareMetal.length} hosts: a testbed runs at most ${MAX_BARE_METAL}`);
   const n0 = topo.nodes[0];
   const fabricNet = (n0.fabricIp & mask(n0.prefixLen)) >>> 0;
+  const bgp = topo.routeSource === 'bgp' ? topo.bgp : undefined;
   const fabricSubnet = `${ipString(fabricNet)}/${n0.prefixLen}`;
   const dir = testbedDir(prefix);
   const used = new Map<number, string>();
@@ -237,11 +272,19 @@ export function clusterPlan(topo: ClusterTopology, prefix: string, where: string
     if (!(vni >= 1 && vni <= 0xffffff)) {
       fail(`networks[${topo.networks.indexOf(nw)}].vxlan_network_identifier`, `network ${nw.name} has no VNI (${vni}); vxlan_network_identifier_mode is configured: give it a vxlan_network_identifier from 1 to 16777215`);
     }
-    const fdb: FdbEntry[] = nodes.map((n) => ({ mac: '00:00:00:00:00:00', dst: n.fabricIp }));
-    for (const v of topo.vms) if (v.network === nw.name) fdb.push({ mac: v.macStr, dst: (nodeByName.get(v.node) as NodePlan).fabricIp });
+    const fdb: FdbEntry[] = [];
+    let frr: FrrPlan | undefined;
+    if (bgp) {
+      const irb = irbAddress(topo, nw, i);
+      if (irb === undefined) fail(`bare_metal[${i}].network`, `network ${nw.name} (${nw.subnet}) has no free address left for the FRR gateway's IRB; use a larger subnet`);
+      frr = { pathspace: `${prefix}-${b.name}`.slice(0, 15), dir: `${dir}/frr-${b.name}`, irb: irb as string, rt: `${bgp.as}:${routeTarget(bgp.as, topo.networks.indexOf(nw)).local}` };
+    } else {
+      fdb.push(...nodes.map((n) => ({ mac: '00:00:00:00:00:00', dst: n.fabricIp })));
+      for (const v of topo.vms) if (v.network === nw.name) fdb.push({ mac: v.macStr, dst: (nodeByName.get(v.node) as NodePlan).fabricIp });
+    }
     return {
       name: b.name, vtepNs: b.vtepNamespace, hostNs: b.namespace, port: `bm${i + 1}`, vtepIp: b.vtepIpStr, prefixLen: n0.prefixLen, vni,
-      vxlanDev: `vxlan${vni}`, ip: b.ipStr, hostPrefixLen: nw.prefixLen, mac: b.macStr, mtu: b.mtu, gateway: nw.gatewayStr, network: nw.name, fdb,
+      vxlanDev: `vxlan${vni}`, ip: b.ipStr, hostPrefixLen: nw.prefixLen, mac: b.macStr, mtu: b.mtu, gateway: nw.gatewayStr, network: nw.name, fdb, frr,
     };
   });
 
@@ -255,7 +298,29 @@ export function clusterPlan(topo: ClusterTopology, prefix: string, where: string
     if (seen.has(ns)) fail('(namespaces)', `namespace ${ns} would be used twice (node, VM and bare-metal namespaces must differ); rename one`);
     seen.add(ns);
   }
-  return { prefix, dir, fabricNs: `${prefix}-fabric`, fabricSubnet, nodes, vteps, namespaces, nodeVmNamespaces };
+  const bgpPlan: BgpPlan | undefined = bgp && {
+    as: bgp.as, reflector: bgp.reflectorsStr[0], prefixLen: n0.prefixLen, restartTime: bgp.restartTime, holdTime: bgp.holdTime,
+    clients: [...nodes.map((n) => n.fabricIp), ...vteps.map((v) => v.vtepIp)], conf: `${dir}/reflector.toml`, log: `${dir}/reflector.log`, apiPort: REFLECTOR_API_PORT,
+  };
+  return { prefix, dir, fabricNs: `${prefix}-fabric`, fabricSubnet, nodes, vteps, namespaces, nodeVmNamespaces, bgp: bgpPlan };
+}
+
+/** The reflector's API port inside the fabric namespace (its own network namespace: no clash with a node's). */
+export const REFLECTOR_API_PORT = 50051;
+
+/**
+ * The IRB address of the FRR gateway of bare_metal[i]: counted down from the top of the network's
+ * subnet, the first that no VM, bare-metal host or gateway has. undefined when none is left.
+ */
+function irbAddress(topo: ClusterTopology, nw: Network, i: number): string | undefined {
+  const used = new Set<number>([nw.gateway, ...topo.vms.map((v) => v.ip), ...topo.bareMetal.map((b) => b.ip)]);
+  const top = ((nw.net | ~mask(nw.prefixLen)) - 1) >>> 0;
+  let skip = i;
+  for (let a = top; a > nw.net; a--) {
+    if (used.has(a)) continue;
+    if (skip-- === 0) return ipString(a);
+  }
+  return undefined;
 }
 
 /** The commands that build the underlay of `plan`, in order (argv of `ip`/`bridge`/`sysctl`, run as is). */
@@ -269,6 +334,8 @@ export function underlayCommands(plan: ClusterPlan): { ns?: string; argv: string
   nsPrep(fab);
   c.push({ argv: ['ip', '-n', fab, 'link', 'add', FABRIC_BRIDGE, 'type', 'bridge'] });
   c.push({ argv: ['ip', '-n', fab, 'link', 'set', FABRIC_BRIDGE, 'up'] });
+  // The route reflector listens on the fabric switch itself (a host of the fabric subnet).
+  if (plan.bgp) c.push({ argv: ['ip', '-n', fab, 'addr', 'add', `${plan.bgp.reflector}/${plan.bgp.prefixLen}`, 'dev', FABRIC_BRIDGE] });
   const port = (p: string, peerNs: string, peer: string): void => {
     c.push({ argv: ['ip', 'link', 'add', 'name', p, 'netns', fab, 'mtu', String(FABRIC_MTU), 'type', 'veth', 'peer', 'name', peer, 'netns', peerNs, 'mtu', String(FABRIC_MTU)] });
     c.push({ argv: ['ip', '-n', fab, 'link', 'set', p, 'master', FABRIC_BRIDGE, 'up'] });
@@ -293,6 +360,7 @@ export function underlayCommands(plan: ClusterPlan): { ns?: string; argv: string
     c.push({ argv: ['ip', 'link', 'add', 'name', 'host0', 'netns', v.vtepNs, 'mtu', String(v.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', v.hostNs, 'mtu', String(v.mtu)] });
     inV('link', 'set', 'host0', 'master', 'br0', 'up');
     inV('link', 'set', 'br0', 'up');
+    if (v.frr) inV('addr', 'add', `${v.frr.irb}/${v.hostPrefixLen}`, 'dev', 'br0');
     for (const e of v.fdb) c.push({ argv: ['bridge', '-n', v.vtepNs, 'fdb', 'append', e.mac, 'dev', v.vxlanDev, 'dst', e.dst] });
     const inH = (...a: string[]): void => void c.push({ argv: ['ip', '-n', v.hostNs, ...a] });
     inH('link', 'set', 'eth0', 'address', v.mac, 'up');
@@ -319,6 +387,8 @@ export interface ClusterState extends ProcRef {
   /** Namespaces its nodes create (removed here only when a node could not remove them). */
   vmNamespaces: string[];
   nodes: (ProcRef & { name: string })[];
+  /** The control plane's daemons (route reflector, FRR gateways), stopped after the nodes. */
+  daemons?: (ProcRef & { name: string })[];
 }
 
 /** A process's start time in clock ticks since boot, or undefined when it is gone or a zombie. */
@@ -387,6 +457,9 @@ export async function clusterRemove(st: ClusterState, stopMs = NODE_STOP_MS): Pr
   const removed: string[] = [];
   const problems: string[] = [];
   const killed = await stopProcs(st.nodes, stopMs);
+  killed.push(...(await stopProcs(st.daemons ?? [], 5000)));
+  // Speakers of nodes that were killed (each node's gobgpd names itself in DIR/NODE.sock.gobgpd.pid).
+  killed.push(...(await stopProcs(speakerPids(st.dir), 3000)));
   for (const ns of st.vmNamespaces) delNs(ns, removed, problems, ' (a VM of a node)');
   for (const ns of [...st.namespaces].reverse()) delNs(ns, removed, problems, '');
   if (typeof st.dir === 'string' && st.dir.startsWith(`${RUN_DIR}/testbed-`)) fs.rmSync(st.dir, { recursive: true, force: true });
@@ -417,6 +490,7 @@ export async function cleanClusterLeftovers(prefix: string): Promise<string[]> {
       st.namespaces = Array.isArray(st.namespaces) ? st.namespaces.filter((x) => typeof x === 'string') : [];
       st.vmNamespaces = Array.isArray(st.vmNamespaces) ? st.vmNamespaces.filter((x) => typeof x === 'string') : [];
       st.nodes = Array.isArray(st.nodes) ? st.nodes.filter((x) => typeof x?.pid === 'number') : [];
+      st.daemons = Array.isArray(st.daemons) ? st.daemons.filter((x) => typeof x?.pid === 'number') : [];
     } catch {
       fs.rmSync(sp, { force: true });
       lines.push(`removed an unreadable testbed state file ${sp}`);
@@ -461,6 +535,30 @@ export function tailFile(file: string, n: number): string {
   } catch {
     return '';
   }
+}
+
+/** The gobgpd speakers the nodes of a testbed run (from their pid files), as processes to stop. */
+function speakerPids(dir: unknown): ProcRef[] {
+  if (typeof dir !== 'string' || !dir.startsWith(`${RUN_DIR}/testbed-`)) return [];
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir).filter((f) => f.endsWith('.gobgpd.pid'));
+  } catch {
+    return [];
+  }
+  const out: ProcRef[] = [];
+  for (const f of files) {
+    const pid = Number(fs.readFileSync(path.join(dir, f), 'utf8').trim());
+    const start = Number.isInteger(pid) && pid > 0 ? procStart(pid) : undefined;
+    let cmd = '';
+    try {
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (start !== undefined && cmd.split('\0')[0].endsWith('gobgpd')) out.push({ pid, start });
+  }
+  return out;
 }
 
 /** Creates, records and removes one testbed (the underlay, then the node processes). */
@@ -572,6 +670,67 @@ export class Cluster {
     }
   }
 
+  /**
+   * Start the control plane of route_source "bgp": the route reflector (a gobgpd in the fabric
+   * namespace, supervised: when it dies it is started again, with the graceful-restart "restarting"
+   * flag, as a control node's service would be), and an FRR gateway (zebra + bgpd) on each bare-metal
+   * host's VTEP, whose host then resolves the gateway's IRB address once, so that zebra advertises its
+   * MAC and IP. @throws UserError naming a missing binary and its package.
+   */
+  async startControl(between: () => void = () => undefined): Promise<void> {
+    const b = this.plan.bgp;
+    if (!b) return;
+    need(GOBGPD_BIN, 'gobgpd');
+    if (this.plan.vteps.some((v) => v.frr)) for (const d of ['zebra', 'bgpd']) need(`${FRR_DIR}/${d}`, 'frr');
+    fs.writeFileSync(b.conf, reflectorToml(b), { mode: 0o600 });
+    const rr = [GOBGPD_BIN, '-f', b.conf, '--api-hosts', `127.0.0.1:${b.apiPort}`, '--pprof-disable', '-p', '-l', 'info'];
+    const respawn = (restarting: boolean): void => {
+      const p = this.daemon('reflector', this.plan.fabricNs, restarting ? [...rr, '-r'] : rr, b.log);
+      p.once('exit', () => {
+        if (this.stopping) return;
+        fs.appendFileSync(b.log, `vrouter-emu: the route reflector exited; starting it again in 1 s (graceful restart)\n`);
+        setTimeout(() => {
+          if (!this.stopping) respawn(true);
+        }, 1000);
+      });
+    };
+    respawn(false);
+    between();
+    for (const v of this.plan.vteps) {
+      if (!v.frr) continue;
+      startFrr(v, b, (name, argv, log) => this.daemon(name, v.vtepNs, argv, log));
+      between();
+    }
+    await waitFrr(this.plan.vteps.filter((v) => v.frr));
+    // The hosts announce themselves to their gateway (zebra learns MAC and IP from the IRB's neighbour entry).
+    for (const v of this.plan.vteps) {
+      if (v.frr) runQuiet(['ip', 'netns', 'exec', v.hostNs, 'ping', '-c', '1', '-W', '1', v.frr.irb]);
+    }
+  }
+
+  private stopping = false;
+
+  /** Spawn a control-plane daemon in `ns` (its own process group, output to `log`), recorded in the state file. */
+  private daemon(name: string, ns: string, argv: string[], log: string): ChildProcess {
+    const out = fs.openSync(log, 'a', 0o600);
+    let proc: ChildProcess;
+    try {
+      proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', out, out], detached: true });
+    } finally {
+      fs.closeSync(out);
+    }
+    proc.once('error', () => undefined);
+    const list = (this.state.daemons ??= []);
+    if (proc.pid !== undefined) {
+      const i = list.findIndex((d) => d.name === name);
+      const ref = { name, pid: proc.pid, start: procStart(proc.pid) ?? '' };
+      if (i >= 0) list[i] = ref;
+      else list.push(ref);
+      this.save();
+    }
+    return proc;
+  }
+
   /** Whether a node process exited (its name and how), for the foreground loop. */
   onNodeExit(cb: (node: string, how: string) => void): void {
     this.procs.forEach((p, i) => p.once('exit', (code, sig) => cb(this.plan.nodes[i].name, sig ?? `status ${code}`)));
@@ -579,6 +738,21 @@ export class Cluster {
 
   /** Stop the nodes and remove everything. @returns lines to print. */
   async teardown(): Promise<{ removed: string[]; killed: number[]; problems: string[] }> {
+    this.stopping = true;
     return clusterRemove(this.state);
+  }
+}
+
+/** @throws UserError when `bin` is missing: install `pkg`. */
+function need(bin: string, pkg: string): void {
+  if (!fs.existsSync(bin)) throw new UserError(`route_source "bgp": ${bin} is missing; install it with: apt-get install -y ${pkg}`);
+}
+
+/** Run a command, ignoring how it ends (a best-effort step). */
+function runQuiet(argv: string[]): void {
+  try {
+    execFileSync(argv[0], argv.slice(1), { stdio: 'ignore', timeout: 5000 });
+  } catch {
+    // best effort
   }
 }

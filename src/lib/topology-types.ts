@@ -101,3 +101,21 @@ export interface BareMetalSpec {
   vtepIp: number;
   vtepIpStr: string;
 }
+
+/**
+ * `route_source: "bgp"` and the `bgp` section: each node's agent runs a gobgpd speaker that peers with
+ * the reflector(s) (the control node's place in 2.22).
+ */
+export interface BgpSpec {
+  /** The cluster's autonomous system (Contrail's global-system-config autonomous_system, 64512 by default). */
+  as: number;
+  /** The route reflectors' fabric addresses (the testbed runs the first). */
+  reflectors: number[];
+  reflectorsStr: string[];
+  /** Graceful-restart time in seconds: how long routes stay (stale) after the session to a reflector drops. */
+  restartTime: number;
+  /** BGP hold time in seconds. */
+  holdTime: number;
+  /** The port of each node's gobgpd API on 127.0.0.1. */
+  apiPort: number;
+}

@@ -1,0 +1,385 @@
+/**
+ * Remote routes learned over BGP (`route_source: "bgp"`): the RouteSource that replaces the topology's
+ * derivation. In 2.22 the agent speaks XMPP to two control nodes, which speak BGP for it; here each
+ * node's agent runs its own gobgpd as that BGP speaker (router-id and next hop = the node's fabric
+ * address, no listening port), configures it over its gRPC API, and peers it with the route
+ * reflector(s) in the underlay.
+ *
+ * Why a gobgpd per node rather than the agent peering with the reflector itself: the agent would then
+ * need a BGP implementation of its own (a home-made control plane); gobgpd's API lets the agent add and
+ * withdraw its paths and watch the best paths and the sessions, as the agent's XMPP channel does.
+ *
+ * What goes out (contrail-bgp.ts): per local VM an EVPN type-2 MAC/IP and an inet-vpn route, per
+ * network an EVPN type-3; withdrawn when the VM goes. What comes in: best paths, checked, merged per
+ * (network, IP) into the overlay's RemoteRoutes — over VXLAN when the encapsulation chosen towards the
+ * peer is VXLAN (the MAC/IP route's VNI), else routed with the inet-vpn label — and given to the sink
+ * in batches (one commit per burst of updates).
+ *
+ * A session that drops: both ends negotiate graceful restart, so gobgpd keeps the reflector's paths
+ * (marked stale) for `graceful_restart_time` seconds and the agent keeps forwarding on them; when the
+ * reflector comes back the paths are refreshed, and those it no longer has are withdrawn.
+ * @module
+ */
+import * as fs from 'fs';
+import { ChildProcess, spawn } from 'child_process';
+import { UserError } from '../../errors';
+import type { BgpSpec, Encap } from '../../lib/topology-types';
+import { macParse, macString } from '../../dp/interface';
+import type { Overlay, RemoteRoute, RouteSink, RouteSource } from '../overlay';
+import { FAMILY_EVPN, FAMILY_VPNV4, GobgpClient, Msg, SESSION_ESTABLISHED, SESSION_STATES, TABLE_GLOBAL } from './gobgp-api';
+import { Fabric, Learned, LocalVm, Reject, SpeakerIdentity, fabricOf, imetPath, macIpPath, readPath, routeTarget, vpnPath } from './contrail-bgp';
+
+/** A VM of this node as the route source sees it (ComputeNode's VifInfo has these). */
+export interface LocalVif {
+  idx: number;
+  vm?: { name: string; ipStr: string; macStr: string; network: string };
+}
+
+/** One peer session as `vrouter-emu bgp` shows it. */
+export interface PeerRow {
+  address: string;
+  as: number;
+  state: string;
+  /** Seconds since the last state change (up or down). */
+  since: number;
+  received: number;
+  accepted: number;
+  advertised: number;
+}
+
+export interface RouteRow {
+  family: 'evpn' | 'inet-vpn';
+  type: string;
+  rd: string;
+  prefix: string;
+  label: number;
+  nexthop: string;
+  rt: string;
+  network: string;
+  stale: boolean;
+}
+
+export interface BgpStatus {
+  node: string;
+  as: number;
+  routerId: string;
+  peers: PeerRow[];
+  sent: RouteRow[];
+  received: RouteRow[];
+  installed: number;
+  rejected: Partial<Record<Reject, number>>;
+}
+
+/** The gobgpd binary (Debian's gobgpd package). */
+export const GOBGPD = '/usr/bin/gobgpd';
+
+/** How the node reaches this source: the VMs it has now, and a log line. */
+export interface BgpHost {
+  vifs(): LocalVif[];
+  log(line: string): void;
+}
+
+export class BgpRoutes implements RouteSource {
+  readonly name = 'bgp';
+  private proc: ChildProcess | undefined;
+  private client: GobgpClient | undefined;
+  private watcher: { cancel(): void } | undefined;
+  private sink: RouteSink | undefined;
+  private readonly me: SpeakerIdentity;
+  private readonly fab: Fabric;
+  /** Paths from peers, by NLRI identity. */
+  private readonly learned = new Map<string, Learned>();
+  /** What the sink has, by `${vrf}/${ip}`, with the signature it was added with. */
+  private readonly installed = new Map<string, { r: RemoteRoute; sig: string }>();
+  /** The paths announced for each local vif, and the networks' type-3 paths by VRF. */
+  private readonly announced = new Map<number, Msg[]>();
+  private readonly imet = new Map<number, Msg>();
+  readonly rejected: Partial<Record<Reject, number>> = {};
+  private flushQueued = false;
+  private stopping = false;
+  /** Counters for the bench: routes installed (added or changed) in total. */
+  installs = 0;
+  private readonly peerSince = new Map<string, number>();
+
+  constructor(
+    private readonly ov: Overlay,
+    private readonly spec: BgpSpec,
+    private readonly host: BgpHost,
+    private readonly pidFile: string,
+    routerMac: Uint8Array,
+  ) {
+    const node = ov.node;
+    this.me = { as: spec.as, ip: node.fabricIpStr, routerMac: macString(routerMac), encaps: node.encapsulations };
+    this.fab = fabricOf(node.fabricIp, node.prefixLen, spec.as, ov.topo.networks, (n) => ov.vni(n.name));
+  }
+
+  /** Start gobgpd, configure it, announce the VMs and watch what is learned. */
+  async start(sink: RouteSink): Promise<void> {
+    this.sink = sink;
+    if (!fs.existsSync(GOBGPD)) throw new UserError(`route_source "bgp": ${GOBGPD} is missing; install it with: apt-get install -y gobgpd`);
+    const target = `127.0.0.1:${this.spec.apiPort}`;
+    killLeftover(this.pidFile, target);
+    const probe = new GobgpClient(target);
+    const taken = await probe.ready(300).then(() => true, () => false);
+    probe.close();
+    if (taken) throw new UserError(`bgp.api_port ${this.spec.apiPort}: something answers on ${target} already (another gobgpd?); stop it, or give the topology another bgp.api_port`);
+    const proc = spawn(GOBGPD, ['--api-hosts', target, '--pprof-disable', '-p', '-l', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    let err = '';
+    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    proc.once('exit', (code, sig) => {
+      if (!this.stopping) this.host.log(`vrouter-emu: gobgpd (pid ${proc.pid}) exited (${sig ?? `status ${code}`}): the node learns no more routes; ${err.trim().split('\n').pop() ?? ''}`);
+    });
+    if (proc.pid) fs.writeFileSync(this.pidFile, `${proc.pid}\n`);
+    const c = new GobgpClient(target);
+    this.client = c;
+    try {
+      await c.ready(10_000);
+    } catch {
+      throw new UserError(`gobgpd did not answer on ${target} within 10 s${err ? `: ${err.trim().split('\n').pop()}` : ''}`);
+    }
+    // Graceful restart keeps the reflector's paths (stale) while the session is down; 0 turns it off (2.22's default: routes go with the channel).
+    const grOn = this.spec.restartTime > 0;
+    const gr = grOn ? { enabled: true, restart_time: this.spec.restartTime } : { enabled: false };
+    await c.call('StartBgp', { global: { asn: this.spec.as, router_id: this.me.ip, listen_port: -1, listen_addresses: [this.me.ip] } });
+    for (const rr of this.spec.reflectorsStr) {
+      await c.call('AddPeer', {
+        peer: {
+          conf: { neighbor_address: rr, peer_asn: this.spec.as, description: 'route reflector' },
+          timers: { config: { hold_time: this.spec.holdTime, keepalive_interval: Math.max(1, Math.floor(this.spec.holdTime / 3)), connect_retry: 1 } },
+          transport: { local_address: this.me.ip },
+          graceful_restart: gr,
+          afi_safis: [FAMILY_EVPN, FAMILY_VPNV4].map((family) => ({ config: { family, enabled: true }, mp_graceful_restart: { config: { enabled: grOn } } })),
+        },
+      });
+    }
+    this.watcher = c.watch('WatchEvent', { peer: {}, table: { filters: [{ type: 0, init: true }] } }, (ev) => this.onEvent(ev), (e) => {
+      if (!this.stopping) this.host.log(`vrouter-emu: gobgpd's event stream ended${e ? ` (${e.message})` : ''}; routes stay as they are`);
+    });
+    for (const v of this.host.vifs()) await this.vmChanged(v, true);
+  }
+
+  /** Announce (`up`) or withdraw a local VM's routes, and its network's type-3 when it is the first or last. */
+  async vmChanged(v: LocalVif, up: boolean): Promise<void> {
+    const c = this.client;
+    if (!c || !v.vm) return;
+    const vm = this.localVm(v);
+    if (!vm) return;
+    if (up) {
+      const paths = [macIpPath(this.me, vm), vpnPath(this.me, vm)];
+      this.announced.set(v.idx, paths);
+      for (const path of paths) await c.call('AddPath', { table_type: TABLE_GLOBAL, path });
+      if (!this.imet.has(vm.vrf) && vm.vni > 0) {
+        const path = imetPath(this.me, vm.vrf, vm.vni, vm.vn);
+        this.imet.set(vm.vrf, path);
+        await c.call('AddPath', { table_type: TABLE_GLOBAL, path });
+      }
+    } else {
+      for (const path of this.announced.get(v.idx) ?? []) await c.call('DeletePath', { table_type: TABLE_GLOBAL, family: path.family, path });
+      this.announced.delete(v.idx);
+      const still = this.host.vifs().some((x) => x.idx !== v.idx && x.vm && this.localVm(x)?.vrf === vm.vrf);
+      const path = this.imet.get(vm.vrf);
+      if (!still && path) {
+        this.imet.delete(vm.vrf);
+        await c.call('DeletePath', { table_type: TABLE_GLOBAL, family: path.family, path });
+      }
+    }
+  }
+
+  private localVm(v: LocalVif): LocalVm | undefined {
+    const vm = v.vm;
+    if (!vm) return undefined;
+    const vn = this.ov.topo.networks.findIndex((n) => n.name === vm.network);
+    const label = this.labelOf(v.idx);
+    if (vn < 0 || label < 0) return undefined;
+    return { ip: vm.ipStr, mac: vm.macStr, vrf: vn + 1, vni: this.ov.vni(vm.network), label, vn };
+  }
+
+  /** The MPLS label of a local vif (set by the node before the VM is announced). */
+  labelOf: (vifIdx: number) => number = () => -1;
+
+  private onEvent(ev: Msg): void {
+    if (ev.peer) {
+      const p = ev.peer.peer;
+      const addr: string = p?.state?.neighbor_address ?? p?.conf?.neighbor_address ?? '';
+      if (addr) {
+        const st = SESSION_STATES[p?.state?.session_state ?? 0] ?? '?';
+        const was = this.peerSince.has(addr);
+        this.peerSince.set(addr, Date.now());
+        if (ev.peer.type === 3 && was) this.host.log(`vrouter-emu: BGP peer ${addr}: ${st.toLowerCase()}${st !== 'ESTABLISHED' ? `; learned routes stay (graceful restart, ${this.spec.restartTime} s)` : ''}`);
+      }
+      return;
+    }
+    for (const p of ev.table?.paths ?? []) {
+      const l = readPath(p, this.fab);
+      if (typeof l === 'string') {
+        if (!p.is_withdraw) this.rejected[l] = (this.rejected[l] ?? 0) + 1;
+        continue;
+      }
+      // Our own paths (local, or reflected back) are not remote routes.
+      if (p.neighbor_ip === '<nil>' || p.neighbor_ip === '' || l.nexthopStr === this.me.ip) continue;
+      if (p.is_withdraw) this.learned.delete(l.key);
+      else this.learned.set(l.key, l);
+    }
+    this.queueFlush();
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  /** The routes the learned paths make, merged per (network, IP). */
+  routes(): RemoteRoute[] {
+    const ov = this.ov;
+    const by = new Map<string, { macip?: Learned; vpn?: Learned }>();
+    for (const l of this.learned.values()) {
+      if (l.kind === 'imet') continue;
+      const k = `${l.vn}/${l.ip}`;
+      const e = by.get(k) ?? {};
+      if (l.kind === 'mac-ip') e.macip ??= l;
+      else e.vpn ??= l;
+      by.set(k, e);
+    }
+    const out: RemoteRoute[] = [];
+    for (const { macip, vpn } of by.values()) {
+      const first = (macip ?? vpn) as Learned;
+      const encaps: Encap[] = [...new Set([...(macip?.encaps ?? []), ...(vpn?.encaps ?? [])])];
+      const peer = ov.peerFor(first.nexthop, encaps.length > 0 ? encaps : vpn ? ['MPLSoGRE'] : ['VXLAN']);
+      const nw = ov.topo.networks[first.vn];
+      const mac = macip ? macParse(macip.mac) : undefined;
+      const l2 = macip !== undefined && mac !== undefined && (vpn === undefined || ov.encapFor(peer) === 'VXLAN');
+      const encap: Encap = l2 ? 'VXLAN' : ov.l3EncapFor(peer);
+      if (!l2 && !vpn) continue;
+      out.push({
+        name: `${first.ipStr}@${peer.ipStr}`, kind: vpn ? 'vm' : 'bare-metal', ip: first.ip, ipStr: first.ipStr, mac: mac ?? new Uint8Array(6), network: nw.name,
+        vrf: first.vn + 1, peer, l2, encap, nh: ov.tunnelNh(peer, encap), label: l2 ? (macip as Learned).label : (vpn as Learned).label, mplsLabel: vpn?.label ?? -1,
+      });
+    }
+    return out;
+  }
+
+  private flush(): void {
+    const sink = this.sink;
+    if (!sink || this.stopping) return;
+    const want = new Map<string, { r: RemoteRoute; sig: string }>();
+    for (const r of this.routes()) {
+      want.set(`${r.vrf}/${r.ip}`, { r, sig: `${r.peer.ip}/${r.l2}/${r.encap}/${r.label}/${r.mplsLabel}/${macString(r.mac)}` });
+    }
+    let changed = false;
+    for (const [k, old] of this.installed) {
+      const w = want.get(k);
+      if (w && w.sig === old.sig) continue;
+      sink.remove(old.r);
+      this.installed.delete(k);
+      changed = true;
+    }
+    for (const [k, w] of want) {
+      if (this.installed.has(k)) continue;
+      sink.add(w.r);
+      this.installed.set(k, w);
+      this.installs++;
+      changed = true;
+    }
+    if (changed) sink.commit();
+  }
+
+  /** The routes installed now (for the banner, the tests, the bench). */
+  installedCount(): number {
+    return this.installed.size;
+  }
+
+  /** Peers, routes sent and received, counters: what `vrouter-emu bgp` prints. */
+  async status(nodeName: string): Promise<BgpStatus> {
+    const c = this.client;
+    const peers: PeerRow[] = [];
+    const sent: RouteRow[] = [];
+    const received: RouteRow[] = [];
+    const nets = this.ov.topo.networks;
+    if (c) {
+      for (const r of await c.list('ListPeer', { address: '', enableAdvertised: true })) {
+        const p = r.peer;
+        let received = 0;
+        let accepted = 0;
+        let advertised = 0;
+        for (const a of p.afi_safis ?? []) {
+          received += Number(a.state?.received ?? 0);
+          accepted += Number(a.state?.accepted ?? 0);
+          advertised += Number(a.state?.advertised ?? 0);
+        }
+        const up = p.timers?.state?.uptime?.seconds;
+        const down = p.timers?.state?.downtime?.seconds;
+        const est = p.state?.session_state === SESSION_ESTABLISHED;
+        const t = Number((est ? up : down ?? up) ?? 0);
+        peers.push({
+          address: p.state?.neighbor_address || p.conf?.neighbor_address, as: p.conf?.peer_asn ?? this.spec.as, state: SESSION_STATES[p.state?.session_state ?? 0] ?? '?',
+          since: t > 0 ? Math.max(0, Math.round(Date.now() / 1000 - t)) : 0, received, accepted, advertised,
+        });
+      }
+      for (const family of [FAMILY_EVPN, FAMILY_VPNV4]) {
+        for (const d of await c.list('ListPath', { table_type: TABLE_GLOBAL, family })) {
+          for (const p of d.destination?.paths ?? []) {
+            const l = readPath(p, { ...this.fab, mask: 0, net: 0 });
+            if (typeof l === 'string') continue;
+            const local = p.neighbor_ip === '<nil>' || p.neighbor_ip === '';
+            const row: RouteRow = {
+              family: family === FAMILY_EVPN ? 'evpn' : 'inet-vpn', type: l.kind === 'mac-ip' ? '2' : l.kind === 'imet' ? '3' : 'vpn', rd: l.rd,
+              prefix: l.kind === 'mac-ip' ? `${l.mac} ${l.ipStr}` : l.kind === 'imet' ? l.ipStr : `${l.ipStr}/32`, label: l.label, nexthop: l.nexthopStr,
+              rt: l.vn >= 0 ? routeTarget(this.spec.as, l.vn).text : '?', network: l.vn >= 0 ? nets[l.vn].name : '?', stale: l.stale,
+            };
+            (local ? sent : received).push(row);
+          }
+        }
+      }
+    }
+    return { node: nodeName, as: this.spec.as, routerId: this.me.ip, peers, sent, received, installed: this.installed.size, rejected: { ...this.rejected } };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.watcher?.cancel();
+    this.client?.close();
+    const p = this.proc;
+    if (p && p.exitCode === null && p.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          p.kill('SIGKILL');
+          resolve();
+        }, 3000);
+        p.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        p.kill('SIGTERM');
+      });
+    }
+    try {
+      fs.unlinkSync(this.pidFile);
+    } catch {
+      /* not written */
+    }
+  }
+}
+
+
+
+/** A gobgpd that a killed instance left behind (its pid file names it, its command line has our API address). */
+function killLeftover(pidFile: string, target: string): void {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  try {
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (cmd[0].endsWith('gobgpd') && cmd.includes(target)) process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+  fs.rmSync(pidFile, { force: true });
+}
