@@ -21,6 +21,8 @@ var deps = JSON.parse(fs.readFileSync(path.join(__dirname, 'system-deps.json'), 
 var ADDON = path.join(root, 'build', 'Release', 'vrouter_native.node');
 
 function which(cmd) {
+  // An absolute path names a file a package installs (not a command on PATH).
+  if (cmd.charAt(0) === '/') return fs.existsSync(cmd) ? cmd : null;
   var dirs = (process.env.PATH || '').split(':');
   for (var i = 0; i < dirs.length; i++) {
     if (!dirs[i]) continue;

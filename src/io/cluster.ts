@@ -25,7 +25,7 @@ import { ipString } from '../lib/ipv4';
 import type { BareMetalSpec, BgpSpec, HostSpec, Network, NodeSpec } from '../lib/topology-types';
 import { routeTarget } from '../agent/bgp/contrail-bgp';
 import { RUN_DIR, cleanLeftovers, nsExists } from './testbed';
-import { FRR_DIR, GOBGPD_BIN, reflectorToml, startFrr, waitFrr } from './bgp-daemons';
+import { FRR_DIR, FRR_RUN_DIR, GOBGPD_BIN, reflectorToml, startFrr, waitFrr } from './bgp-daemons';
 
 /** Where the testbeds' state files are (one per prefix: P.json). */
 export const TESTBEDS_DIR = `${RUN_DIR}/testbeds`;
@@ -173,7 +173,7 @@ export interface VtepPlan {
 export interface FrrPlan {
   /** FRR's pathspace (-N): its sockets and pid files under /var/run/frr/NAME, apart from any other FRR. */
   pathspace: string;
-  /** Where its config files and logs go. */
+  /** Its config files, logs, pid files and vty sockets: FRR's runtime directory of the pathspace (the daemons run as user frr). */
   dir: string;
   /** br0's address in the network (the gateway's IRB): the host resolves it once, so zebra sees the host's MAC and IP. */
   irb: string;
@@ -188,8 +188,9 @@ export interface BgpPlan {
   prefixLen: number;
   restartTime: number;
   holdTime: number;
-  /** Its clients: every node's fabric address, and every FRR gateway's VTEP. */
+  /** Its clients: every node's fabric address, and every FRR gateway's VTEP (also in frrClients). */
   clients: string[];
+  frrClients?: string[];
   conf: string;
   log: string;
   /** The reflector's gobgpd API port (127.0.0.1, in the fabric namespace). */
@@ -277,7 +278,8 @@ export function clusterPlan(topo: ClusterTopology, prefix: string, where: string
     if (bgp) {
       const irb = irbAddress(topo, nw, i);
       if (irb === undefined) fail(`bare_metal[${i}].network`, `network ${nw.name} (${nw.subnet}) has no free address left for the FRR gateway's IRB; use a larger subnet`);
-      frr = { pathspace: `${prefix}-${b.name}`.slice(0, 15), dir: `${dir}/frr-${b.name}`, irb: irb as string, rt: `${bgp.as}:${routeTarget(bgp.as, topo.networks.indexOf(nw)).local}` };
+      const pathspace = `${prefix}-${b.name}`.slice(0, 15);
+      frr = { pathspace, dir: `${FRR_RUN_DIR}/${pathspace}`, irb: irb as string, rt: `${bgp.as}:${routeTarget(bgp.as, topo.networks.indexOf(nw)).local}` };
     } else {
       fdb.push(...nodes.map((n) => ({ mac: '00:00:00:00:00:00', dst: n.fabricIp })));
       for (const v of topo.vms) if (v.network === nw.name) fdb.push({ mac: v.macStr, dst: (nodeByName.get(v.node) as NodePlan).fabricIp });
@@ -300,7 +302,7 @@ export function clusterPlan(topo: ClusterTopology, prefix: string, where: string
   }
   const bgpPlan: BgpPlan | undefined = bgp && {
     as: bgp.as, reflector: bgp.reflectorsStr[0], prefixLen: n0.prefixLen, restartTime: bgp.restartTime, holdTime: bgp.holdTime,
-    clients: [...nodes.map((n) => n.fabricIp), ...vteps.map((v) => v.vtepIp)], conf: `${dir}/reflector.toml`, log: `${dir}/reflector.log`, apiPort: REFLECTOR_API_PORT,
+    clients: [...nodes.map((n) => n.fabricIp), ...vteps.map((v) => v.vtepIp)], frrClients: vteps.map((v) => v.vtepIp), conf: `${dir}/reflector.toml`, log: `${dir}/reflector.log`, apiPort: REFLECTOR_API_PORT,
   };
   return { prefix, dir, fabricNs: `${prefix}-fabric`, fabricSubnet, nodes, vteps, namespaces, nodeVmNamespaces, bgp: bgpPlan };
 }
@@ -339,6 +341,11 @@ export function underlayCommands(plan: ClusterPlan): { ns?: string; argv: string
   const port = (p: string, peerNs: string, peer: string): void => {
     c.push({ argv: ['ip', 'link', 'add', 'name', p, 'netns', fab, 'mtu', String(FABRIC_MTU), 'type', 'veth', 'peer', 'name', peer, 'netns', peerNs, 'mtu', String(FABRIC_MTU)] });
     c.push({ argv: ['ip', '-n', fab, 'link', 'set', p, 'master', FABRIC_BRIDGE, 'up'] });
+    // The fabric is a wire: the switch hands every port frames of at most the MTU. Without this a kernel
+    // VTEP's GSO super-frames (TCP in VXLAN, one skb of up to 64 KiB) would reach a node's packet socket
+    // whole, as UDP-tunnel GSO it cannot take (counted IF RX Discard); one segment per skb makes the
+    // bridge segment them in software before the port.
+    c.push({ argv: ['ip', '-n', fab, 'link', 'set', 'dev', p, 'gso_max_segs', '1'] });
   };
   for (const n of plan.nodes) {
     nsPrep(n.ns);
@@ -460,6 +467,12 @@ export async function clusterRemove(st: ClusterState, stopMs = NODE_STOP_MS): Pr
   killed.push(...(await stopProcs(st.daemons ?? [], 5000)));
   // Speakers of nodes that were killed (each node's gobgpd names itself in DIR/NODE.sock.gobgpd.pid).
   killed.push(...(await stopProcs(speakerPids(st.dir), 3000)));
+  // The FRR gateways' pathspaces (/var/run/frr/PREFIX-NAME).
+  try {
+    for (const d of fs.readdirSync(FRR_RUN_DIR)) if (d.startsWith(`${st.prefix}-`)) fs.rmSync(path.join(FRR_RUN_DIR, d), { recursive: true, force: true });
+  } catch {
+    // no FRR here
+  }
   for (const ns of st.vmNamespaces) delNs(ns, removed, problems, ' (a VM of a node)');
   for (const ns of [...st.namespaces].reverse()) delNs(ns, removed, problems, '');
   if (typeof st.dir === 'string' && st.dir.startsWith(`${RUN_DIR}/testbed-`)) fs.rmSync(st.dir, { recursive: true, force: true });
@@ -672,8 +685,8 @@ export class Cluster {
 
   /**
    * Start the control plane of route_source "bgp": the route reflector (a gobgpd in the fabric
-   * namespace, supervised: when it dies it is started again, with the graceful-restart "restarting"
-   * flag, as a control node's service would be), and an FRR gateway (zebra + bgpd) on each bare-metal
+   * namespace, supervised: when it dies it is started again a second later, as a control node's service
+   * would be), and an FRR gateway (zebra + bgpd) on each bare-metal
    * host's VTEP, whose host then resolves the gateway's IRB address once, so that zebra advertises its
    * MAC and IP. @throws UserError naming a missing binary and its package.
    */
@@ -684,17 +697,19 @@ export class Cluster {
     if (this.plan.vteps.some((v) => v.frr)) for (const d of ['zebra', 'bgpd']) need(`${FRR_DIR}/${d}`, 'frr');
     fs.writeFileSync(b.conf, reflectorToml(b), { mode: 0o600 });
     const rr = [GOBGPD_BIN, '-f', b.conf, '--api-hosts', `127.0.0.1:${b.apiPort}`, '--pprof-disable', '-p', '-l', 'info'];
-    const respawn = (restarting: boolean): void => {
-      const p = this.daemon('reflector', this.plan.fabricNs, restarting ? [...rr, '-r'] : rr, b.log);
+    // Not with -r (restarting) when started again: the nodes' speakers do not negotiate graceful restart
+    // (bgp-routes.ts says why), so a restarting reflector would wait for End-of-RIB markers that never come.
+    const respawn = (): void => {
+      const p = this.daemon('reflector', this.plan.fabricNs, rr, b.log);
       p.once('exit', () => {
         if (this.stopping) return;
-        fs.appendFileSync(b.log, `vrouter-emu: the route reflector exited; starting it again in 1 s (graceful restart)\n`);
+        fs.appendFileSync(b.log, `vrouter-emu: the route reflector exited; starting it again in 1 s\n`);
         setTimeout(() => {
-          if (!this.stopping) respawn(true);
+          if (!this.stopping) respawn();
         }, 1000);
       });
     };
-    respawn(false);
+    respawn();
     between();
     for (const v of this.plan.vteps) {
       if (!v.frr) continue;

@@ -155,6 +155,7 @@ test('the commands: the bridge, the veths with both ends in namespaces, the VTEP
   t.true(lines.includes(`ip -n vrt1-fabric link add ${FABRIC_BRIDGE} type bridge`));
   t.true(lines.includes('ip link add name n-node1 netns vrt1-fabric mtu 1500 type veth peer name eth1 netns vrt1-node1 mtu 1500'));
   t.true(lines.includes('ip -n vrt1-fabric link set n-node1 master br-fabric up'));
+  t.true(lines.includes('ip -n vrt1-fabric link set dev n-node1 gso_max_segs 1'), 'the switch port passes wire-size frames only');
   t.true(lines.includes('ip netns exec vrt1-node1 sysctl -q -w net.ipv6.conf.eth1.disable_ipv6=1'));
   t.true(lines.includes('ip -n vrt1-node1 link set eth1 up'));
   t.false(lines.some((l) => /^ip -n vrt1-node\d addr/.test(l)), 'no address on a node\'s fabric interface');

@@ -70,6 +70,14 @@ export interface BgpStatus {
   rejected: Partial<Record<Reject, number>>;
 }
 
+/** How long a withdrawal waits for the session's state (gobgpd may report the withdrawals first). */
+export const STALE_HOLD_MS = 300;
+/** After a session comes back, how long the reflector has to re-advertise a stale route before it goes. */
+export const STALE_FLUSH_MS = 10_000;
+
+/** How long `start` waits for the first session with a reflector. */
+export const SESSION_WAIT_MS = 20_000;
+
 /** The gobgpd binary (Debian's gobgpd package). */
 export const GOBGPD = '/usr/bin/gobgpd';
 
@@ -92,14 +100,17 @@ export class BgpRoutes implements RouteSource {
   /** What the sink has, by `${vrf}/${ip}`, with the signature it was added with. */
   private readonly installed = new Map<string, { r: RemoteRoute; sig: string }>();
   /** The paths announced for each local vif, and the networks' type-3 paths by VRF. */
-  private readonly announced = new Map<number, Msg[]>();
-  private readonly imet = new Map<number, Msg>();
+  private readonly announced = new Map<number, { vrf: number; uuids: Buffer[] }>();
+  private readonly imet = new Map<number, Buffer>();
   readonly rejected: Partial<Record<Reject, number>> = {};
   private flushQueued = false;
   private stopping = false;
   /** Counters for the bench: routes installed (added or changed) in total. */
   installs = 0;
-  private readonly peerSince = new Map<string, number>();
+  /** Sessions by neighbour address: state, since when, when it last went down (0: never). */
+  private readonly peers = new Map<string, { state: string; since: number; downAt: number }>();
+  private held: { key: string; at: number }[] = [];
+  private heldTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ov: Overlay,
@@ -123,12 +134,18 @@ export class BgpRoutes implements RouteSource {
     const taken = await probe.ready(300).then(() => true, () => false);
     probe.close();
     if (taken) throw new UserError(`bgp.api_port ${this.spec.apiPort}: something answers on ${target} already (another gobgpd?); stop it, or give the topology another bgp.api_port`);
-    const proc = spawn(GOBGPD, ['--api-hosts', target, '--pprof-disable', '-p', '-l', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // gobgpd's own log goes next to its pid file (SOCKET.gobgpd.log).
+    const logFile = this.pidFile.replace(/\.pid$/, '.log');
+    const out = fs.openSync(logFile, 'a', 0o600);
+    let proc: ChildProcess;
+    try {
+      proc = spawn(GOBGPD, ['--api-hosts', target, '--pprof-disable', '-p', '-l', 'info'], { stdio: ['ignore', out, out] });
+    } finally {
+      fs.closeSync(out);
+    }
     this.proc = proc;
-    let err = '';
-    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     proc.once('exit', (code, sig) => {
-      if (!this.stopping) this.host.log(`vrouter-emu: gobgpd (pid ${proc.pid}) exited (${sig ?? `status ${code}`}): the node learns no more routes; ${err.trim().split('\n').pop() ?? ''}`);
+      if (!this.stopping) this.host.log(`vrouter-emu: gobgpd (pid ${proc.pid}) exited (${sig ?? `status ${code}`}): the node learns no more routes; see ${logFile}`);
     });
     if (proc.pid) fs.writeFileSync(this.pidFile, `${proc.pid}\n`);
     const c = new GobgpClient(target);
@@ -136,20 +153,19 @@ export class BgpRoutes implements RouteSource {
     try {
       await c.ready(10_000);
     } catch {
-      throw new UserError(`gobgpd did not answer on ${target} within 10 s${err ? `: ${err.trim().split('\n').pop()}` : ''}`);
+      throw new UserError(`gobgpd did not answer on ${target} within 10 s; see ${logFile}`);
     }
-    // Graceful restart keeps the reflector's paths (stale) while the session is down; 0 turns it off (2.22's default: routes go with the channel).
-    const grOn = this.spec.restartTime > 0;
-    const gr = grOn ? { enabled: true, restart_time: this.spec.restartTime } : { enabled: false };
     await c.call('StartBgp', { global: { asn: this.spec.as, router_id: this.me.ip, listen_port: -1, listen_addresses: [this.me.ip] } });
     for (const rr of this.spec.reflectorsStr) {
       await c.call('AddPeer', {
         peer: {
           conf: { neighbor_address: rr, peer_asn: this.spec.as, description: 'route reflector' },
-          timers: { config: { hold_time: this.spec.holdTime, keepalive_interval: Math.max(1, Math.floor(this.spec.holdTime / 3)), connect_retry: 1 } },
+          timers: { config: { hold_time: this.spec.holdTime, keepalive_interval: Math.max(1, Math.floor(this.spec.holdTime / 3)), connect_retry: 1, idle_hold_time_after_reset: 1 } },
           transport: { local_address: this.me.ip },
-          graceful_restart: gr,
-          afi_safis: [FAMILY_EVPN, FAMILY_VPNV4].map((family) => ({ config: { family, enabled: true }, mp_graceful_restart: { config: { enabled: grOn } } })),
+          // No graceful restart in the speaker: gobgpd 3.10 dereferences a nil pointer (handleMacMobility) when it
+          // marks EVPN MAC/IP paths stale while it has local ones. The agent keeps the routes itself (below).
+          graceful_restart: { enabled: false },
+          afi_safis: [FAMILY_EVPN, FAMILY_VPNV4].map((family) => ({ config: { family, enabled: true } })),
         },
       });
     }
@@ -157,31 +173,51 @@ export class BgpRoutes implements RouteSource {
       if (!this.stopping) this.host.log(`vrouter-emu: gobgpd's event stream ended${e ? ` (${e.message})` : ''}; routes stay as they are`);
     });
     for (const v of this.host.vifs()) await this.vmChanged(v, true);
+    await this.waitSession();
   }
 
-  /** Announce (`up`) or withdraw a local VM's routes, and its network's type-3 when it is the first or last. */
+  /** Wait (up to SESSION_WAIT_MS) for a session with a reflector. @throws UserError naming the reflectors and their state. */
+  private async waitSession(): Promise<void> {
+    const c = this.client as GobgpClient;
+    const end = Date.now() + SESSION_WAIT_MS;
+    let states: string[] = [];
+    for (;;) {
+      const peers = await c.list('ListPeer', { address: '' });
+      states = peers.map((r) => `${r.peer?.conf?.neighbor_address} ${SESSION_STATES[r.peer?.state?.session_state ?? 0] ?? '?'}`);
+      if (peers.some((r) => r.peer?.state?.session_state === SESSION_ESTABLISHED)) return;
+      if (Date.now() > end || this.proc?.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new UserError(`bgp.reflectors: no BGP session within ${SESSION_WAIT_MS / 1000} s (${states.join(', ') || 'gobgpd gone'}): is a route reflector running on that address and reachable over the fabric from ${this.me.ip}? (vrouter-emu testbed runs one for route_source "bgp")`);
+  }
+
+  /**
+   * Announce (`up`) or withdraw a local VM's routes, and its network's type-3 when it is the first or
+   * last VM of the network here. Paths are withdrawn by the uuid gobgpd gave them.
+   */
   async vmChanged(v: LocalVif, up: boolean): Promise<void> {
     const c = this.client;
     if (!c || !v.vm) return;
-    const vm = this.localVm(v);
-    if (!vm) return;
     if (up) {
-      const paths = [macIpPath(this.me, vm), vpnPath(this.me, vm)];
-      this.announced.set(v.idx, paths);
-      for (const path of paths) await c.call('AddPath', { table_type: TABLE_GLOBAL, path });
+      const vm = this.localVm(v);
+      if (!vm || this.announced.has(v.idx)) return;
+      const uuids: Buffer[] = [];
+      this.announced.set(v.idx, { vrf: vm.vrf, uuids });
+      for (const path of [macIpPath(this.me, vm), vpnPath(this.me, vm)]) uuids.push((await c.call('AddPath', { table_type: TABLE_GLOBAL, path })).uuid);
       if (!this.imet.has(vm.vrf) && vm.vni > 0) {
-        const path = imetPath(this.me, vm.vrf, vm.vni, vm.vn);
-        this.imet.set(vm.vrf, path);
-        await c.call('AddPath', { table_type: TABLE_GLOBAL, path });
+        const r = await c.call('AddPath', { table_type: TABLE_GLOBAL, path: imetPath(this.me, vm.vrf, vm.vni, vm.vn) });
+        this.imet.set(vm.vrf, r.uuid);
       }
     } else {
-      for (const path of this.announced.get(v.idx) ?? []) await c.call('DeletePath', { table_type: TABLE_GLOBAL, family: path.family, path });
+      const a = this.announced.get(v.idx);
+      if (!a) return;
       this.announced.delete(v.idx);
-      const still = this.host.vifs().some((x) => x.idx !== v.idx && x.vm && this.localVm(x)?.vrf === vm.vrf);
-      const path = this.imet.get(vm.vrf);
-      if (!still && path) {
-        this.imet.delete(vm.vrf);
-        await c.call('DeletePath', { table_type: TABLE_GLOBAL, family: path.family, path });
+      for (const uuid of a.uuids) await c.call('DeletePath', { table_type: TABLE_GLOBAL, uuid });
+      const still = [...this.announced.values()].some((x) => x.vrf === a.vrf);
+      const imet = this.imet.get(a.vrf);
+      if (!still && imet) {
+        this.imet.delete(a.vrf);
+        await c.call('DeletePath', { table_type: TABLE_GLOBAL, uuid: imet });
       }
     }
   }
@@ -198,18 +234,25 @@ export class BgpRoutes implements RouteSource {
   /** The MPLS label of a local vif (set by the node before the VM is announced). */
   labelOf: (vifIdx: number) => number = () => -1;
 
+  /**
+   * gobgpd's events: a session's state, or best paths added and withdrawn.
+   *
+   * Stale routes (2.22's headless_mode): when the session to the reflector drops, gobgpd withdraws what it
+   * learned over it. With graceful_restart_time > 0 those withdrawals do not reach the datapath: the routes
+   * stay, marked stale, while no session is up (at most graceful_restart_time seconds), so established
+   * flows keep forwarding; once a session is back, the routes it re-advertises replace them and those
+   * still stale STALE_FLUSH_MS later are withdrawn. A withdrawal is held STALE_HOLD_MS before it is applied,
+   * because gobgpd may report it before the session's state change. With 0, routes go with the session
+   * (2.22's default, headless_mode off).
+   */
   private onEvent(ev: Msg): void {
     if (ev.peer) {
       const p = ev.peer.peer;
       const addr: string = p?.state?.neighbor_address ?? p?.conf?.neighbor_address ?? '';
-      if (addr) {
-        const st = SESSION_STATES[p?.state?.session_state ?? 0] ?? '?';
-        const was = this.peerSince.has(addr);
-        this.peerSince.set(addr, Date.now());
-        if (ev.peer.type === 3 && was) this.host.log(`vrouter-emu: BGP peer ${addr}: ${st.toLowerCase()}${st !== 'ESTABLISHED' ? `; learned routes stay (graceful restart, ${this.spec.restartTime} s)` : ''}`);
-      }
+      if (addr && ev.peer.type === 3) this.peerState(addr, SESSION_STATES[p?.state?.session_state ?? 0] ?? '?');
       return;
     }
+    const holdWithdrawals = this.spec.restartTime > 0;
     for (const p of ev.table?.paths ?? []) {
       const l = readPath(p, this.fab);
       if (typeof l === 'string') {
@@ -218,9 +261,72 @@ export class BgpRoutes implements RouteSource {
       }
       // Our own paths (local, or reflected back) are not remote routes.
       if (p.neighbor_ip === '<nil>' || p.neighbor_ip === '' || l.nexthopStr === this.me.ip) continue;
-      if (p.is_withdraw) this.learned.delete(l.key);
-      else this.learned.set(l.key, l);
+      if (!p.is_withdraw) this.learned.set(l.key, l);
+      else if (!holdWithdrawals) this.learned.delete(l.key);
+      else this.held.push({ key: l.key, at: Date.now() });
     }
+    if (this.held.length > 0 && !this.heldTimer) this.heldTimer = setTimeout(() => this.applyWithdrawals(), STALE_HOLD_MS);
+    this.queueFlush();
+  }
+
+  /** Withdrawals held STALE_HOLD_MS: applied, unless the session they came over is down (the route goes stale). */
+  private applyWithdrawals(): void {
+    this.heldTimer = undefined;
+    const now = Date.now();
+    const due = this.held.filter((h) => now - h.at >= STALE_HOLD_MS);
+    this.held = this.held.filter((h) => now - h.at < STALE_HOLD_MS);
+    for (const h of due) {
+      const l = this.learned.get(h.key);
+      if (!l) continue;
+      const down = this.peers.get(l.neighbor);
+      if (down && (down.state !== 'ESTABLISHED' || now - down.since < STALE_HOLD_MS * 2) && down.downAt > 0) {
+        l.stale = true;
+      } else {
+        this.learned.delete(h.key);
+      }
+    }
+    if (this.held.length > 0) this.heldTimer = setTimeout(() => this.applyWithdrawals(), STALE_HOLD_MS);
+    this.queueFlush();
+  }
+
+  private peerState(addr: string, state: string): void {
+    const now = Date.now();
+    const prev = this.peers.get(addr);
+    const p = prev ?? { state: '', since: now, downAt: 0 };
+    if (p.state === state) return;
+    const wasUp = p.state === 'ESTABLISHED';
+    p.state = state;
+    p.since = now;
+    this.peers.set(addr, p);
+    if (wasUp && state !== 'ESTABLISHED') {
+      p.downAt = now;
+      const keep = this.spec.restartTime;
+      this.host.log(`vrouter-emu: BGP peer ${addr}: session down (${state.toLowerCase()})${keep > 0 ? `; the routes learned from it stay (stale) for up to ${keep} s` : '; the routes learned from it are withdrawn'}`);
+      if (keep > 0) {
+        const t = setTimeout(() => {
+          if (this.peers.get(addr)?.state !== 'ESTABLISHED') this.dropStale(addr, `no session to ${addr} for ${keep} s`);
+        }, keep * 1000);
+        t.unref();
+      }
+    } else if (state === 'ESTABLISHED') {
+      this.host.log(`vrouter-emu: BGP peer ${addr}: established`);
+      if (p.downAt > 0) {
+        const t = setTimeout(() => this.dropStale(addr, `not re-advertised by ${addr} within ${STALE_FLUSH_MS / 1000} s of the session's return`), STALE_FLUSH_MS);
+        t.unref();
+      }
+    }
+  }
+
+  /** Withdraw the routes from `addr` still stale. */
+  private dropStale(addr: string, why: string): void {
+    let n = 0;
+    for (const [k, l] of this.learned) {
+      if (l.stale && l.neighbor === addr) {
+        this.learned.delete(k);
+        n++;
+      }
+    }
+    if (n > 0) this.host.log(`vrouter-emu: BGP: ${n} stale route${n === 1 ? '' : 's'} withdrawn (${why})`);
     this.queueFlush();
   }
 
@@ -331,16 +437,25 @@ export class BgpRoutes implements RouteSource {
               prefix: l.kind === 'mac-ip' ? `${l.mac} ${l.ipStr}` : l.kind === 'imet' ? l.ipStr : `${l.ipStr}/32`, label: l.label, nexthop: l.nexthopStr,
               rt: l.vn >= 0 ? routeTarget(this.spec.as, l.vn).text : '?', network: l.vn >= 0 ? nets[l.vn].name : '?', stale: l.stale,
             };
-            (local ? sent : received).push(row);
+            if (local) sent.push(row);
           }
         }
       }
+    }
+    // Received: what the agent holds (stale ones too, which gobgpd no longer has).
+    for (const l of this.learned.values()) {
+      received.push({
+        family: l.kind === 'vpn' ? 'inet-vpn' : 'evpn', type: l.kind === 'mac-ip' ? '2' : l.kind === 'imet' ? '3' : 'vpn', rd: l.rd,
+        prefix: l.kind === 'mac-ip' ? `${l.mac} ${l.ipStr}` : l.kind === 'imet' ? l.ipStr : `${l.ipStr}/32`, label: l.label, nexthop: l.nexthopStr,
+        rt: routeTarget(this.spec.as, l.vn).text, network: nets[l.vn].name, stale: l.stale,
+      });
     }
     return { node: nodeName, as: this.spec.as, routerId: this.me.ip, peers, sent, received, installed: this.installed.size, rejected: { ...this.rejected } };
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.heldTimer) clearTimeout(this.heldTimer);
     this.watcher?.cancel();
     this.client?.close();
     const p = this.proc;

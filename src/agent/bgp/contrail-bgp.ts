@@ -214,7 +214,7 @@ export function readPath(p: Msg, fab: Fabric): Learned | Reject {
     // A withdrawal names the NLRI only; the caller drops what it holds under the key.
     return { kind, key, vn, nexthop: 0, nexthopStr: nhStr, ip: 0, ipStr, mac, label, rd: rdS, ...base };
   }
-  if (kind === 'mac-ip' && (ipStr === '' || ipStr === '0.0.0.0')) return 'mac-only';
+  if (kind === 'mac-ip' && (ipStr === '' || ipStr === '0.0.0.0' || ipStr === '<nil>')) return 'mac-only';
   if (vn < 0) return 'unknown-route-target';
   const nexthop = ipParse(nhStr);
   if (nexthop < 0 || ((nexthop & fab.mask) >>> 0) !== fab.net) return 'nexthop-outside-fabric';

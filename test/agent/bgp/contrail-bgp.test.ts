@@ -10,6 +10,10 @@ import { Msg, pack, unpack } from '../../../src/agent/bgp/gobgp-api';
 import { topologyFrom } from '../../../src/agent/topology';
 import type { Network } from '../../../src/lib/topology-types';
 import { userErrorOf } from '../../helpers/user-error';
+import { e2e } from '../../helpers/requires';
+
+/** The path tests encode with gobgp's .proto files (Debian's golang-github-osrg-gobgp-dev). */
+const withProtos = e2e({ tools: ['/usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto'] });
 
 const me = { as: 64512, ip: '192.168.50.11', routerMac: '02:00:00:32:00:0b', encaps: ['MPLSoUDP', 'VXLAN'] as ('MPLSoUDP' | 'VXLAN')[] };
 const nets = [{ name: 'demo' }, { name: 'web' }] as Network[];
@@ -22,7 +26,7 @@ function fromPeer(p: Msg, neighbor = '192.168.50.254'): Msg {
   return { ...p, nlri: pack(nlri!.type, nlri!.value), pattrs: p.pattrs.map((a: Msg) => pack(unpack(a)!.type, unpack(a)!.value)), neighbor_ip: neighbor };
 }
 
-test('a VM\'s MAC/IP route reads back with its VNI, next hop, route target and encapsulations', (t) => {
+withProtos('a VM\'s MAC/IP route reads back with its VNI, next hop, route target and encapsulations', (t) => {
   const l = readPath(fromPeer(macIpPath(me, vm)), fab);
   if (typeof l === 'string') return t.fail(l);
   t.is(l.kind, 'mac-ip');
@@ -35,7 +39,7 @@ test('a VM\'s MAC/IP route reads back with its VNI, next hop, route target and e
   t.deepEqual(l.encaps, ['MPLSoUDP', 'VXLAN']);
 });
 
-test('the inet-vpn route carries the MPLS label; the type-3 the VNI in its PMSI tunnel', (t) => {
+withProtos('the inet-vpn route carries the MPLS label; the type-3 the VNI in its PMSI tunnel', (t) => {
   const v = readPath(fromPeer(vpnPath(me, vm)), fab);
   if (typeof v === 'string') return t.fail(v);
   t.is(v.kind, 'vpn');
@@ -48,14 +52,14 @@ test('the inet-vpn route carries the MPLS label; the type-3 the VNI in its PMSI 
   t.deepEqual(i.encaps, ['VXLAN']);
 });
 
-test('route targets are target:AS:8000000+n, one per network in the topology\'s order', (t) => {
+withProtos('route targets are target:AS:8000000+n, one per network in the topology\'s order', (t) => {
   t.is(routeTarget(64512, 0).text, `target:64512:${RT_FIRST + 1}`);
   t.is(routeTarget(65000, 3).local, RT_FIRST + 4);
   const web = readPath(fromPeer(macIpPath(me, { ...vm, vn: 1, vni: 5002 })), fab);
   t.is(typeof web === 'string' ? -1 : web.vn, 1);
 });
 
-test('malformed routes give their reason and are never installed', (t) => {
+withProtos('malformed routes give their reason and are never installed', (t) => {
   t.is(readPath(fromPeer(macIpPath(me, { ...vm, vni: 5002 })), fab), 'bad-vni'); // demo's VNI is 5001
   t.is(readPath(fromPeer(macIpPath({ ...me, ip: '10.9.9.9' }, vm)), fab), 'nexthop-outside-fabric');
   t.is(readPath(fromPeer(vpnPath(me, { ...vm, label: 3 })), fab), 'bad-label');
@@ -65,7 +69,7 @@ test('malformed routes give their reason and are never installed', (t) => {
   t.is(readPath({ nlri: null, pattrs: [] }, fab), 'malformed');
 });
 
-test('property: any VM route reads back as announced, or is refused with a reason (no throw)', (t) => {
+withProtos('property: any VM route reads back as announced, or is refused with a reason (no throw)', (t) => {
   fc.assert(fc.property(
     fc.ipV4(), fc.integer({ min: 0, max: 0xffffff }), fc.integer({ min: 0, max: 0xfffff }), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }),
     (ip, vni, label, mac) => {
