@@ -268,20 +268,24 @@ export class ComputeNode {
 
   /** Where the route source's routes go: into the datapath, and into what plan() knows. */
   routeSink(dp: DpProgrammer): RouteSink {
+    const changed: RemoteRoute[] = [];
     return {
       add: (r) => {
+        changed.push(r);
         this.remote.set(r.ip, r);
         this.tunnel(dp, r.peer, r.encap);
         dp.rtAdd(r.vrf, ipKeyWord(r.ip), r.nh, VR_RT_ARP_PROXY_FLAG, r.label, r.l2 ? r.mac : null);
         if (r.l2) dp.bridgeAdd(r.vrf, r.mac, -1, r.nh, r.label);
       },
       remove: (r) => {
+        changed.push(r);
         if (this.remote.get(r.ip) === r) this.remote.delete(r.ip);
         dp.rtDelete(r.vrf, ipKeyWord(r.ip));
         if (r.l2) dp.bridgeAdd(r.vrf, r.mac, -1, -1);
       },
       commit: () => {
-        this.programRuntime(dp);
+        // Only the changed routes' leaks: a BGP burst of thousands of routes must not walk them all per batch.
+        this.leakRemote(dp, changed.splice(0));
         // As the agent recomputes the flows of a route that changed: those with no route left become short (No Destination route).
         this.routesChanged?.();
       },
@@ -411,6 +415,34 @@ export class ComputeNode {
   }
 
   private leaked = new Set<string>();
+
+  /** The networks each network's routes leak into (the policies connect them both ways). */
+  private partners(): Map<string, Network[]> {
+    const m = new Map<string, Network[]>();
+    for (const a of this.topo.networks) m.set(a.name, this.topo.networks.filter((b) => this.connected(a, b)));
+    return m;
+  }
+
+  /** Leak (or stop leaking) the remote routes that changed, as programRuntime does for all of them. */
+  private leakRemote(dp: DpProgrammer, changed: RemoteRoute[]): void {
+    if (!this.overlay || changed.length === 0) return;
+    const partners = this.partners();
+    for (const rr of changed) {
+      const into = partners.get(rr.network) ?? [];
+      if (into.length === 0) continue;
+      const now = this.remote.get(rr.ip);
+      for (const other of into) {
+        const vrf = this.vrfOf(other.name);
+        const k = `${vrf}/${rr.ip}`;
+        if (now && now.kind === 'vm' && now.mplsLabel >= 0) {
+          dp.rtAdd(vrf, ipKeyWord(now.ip), this.tunnel(dp, now.peer, this.overlay.l3EncapFor(now.peer)), VR_RT_ARP_PROXY_FLAG, now.mplsLabel, null);
+          this.leaked.add(k);
+        } else if (this.leaked.delete(k)) {
+          dp.rtDelete(vrf, ipKeyWord(rr.ip));
+        }
+      }
+    }
+  }
 
   /** Fat-flow rules of a vif as the datapath holds them ((proto << 16) | port). */
   private fatRules(v: VifInfo | undefined): number[] {

@@ -41,8 +41,12 @@ export function bgpShow(st: BgpStatus, out: (s: string) => void): void {
   for (const p of st.peers) {
     out(`${p.address.padEnd(16)} ${String(p.as).padStart(6)}  ${(p.since > 0 ? hms(p.since) : 'never').padStart(8)} ${(SHORT[p.state] ?? p.state).padEnd(8)}|${String(p.received).padStart(10)} ${String(p.accepted).padStart(9)} ${String(p.advertised).padStart(10)}\n`);
   }
-  routes('Routes sent', st.sent, out);
-  routes('Routes received', st.received, out);
+  if (st.sent.length > 0 || st.received.length > 0 || st.learned === 0) {
+    routes('Routes sent', st.sent, out);
+    routes('Routes received', st.received, out);
+  } else {
+    out(`Routes received: ${st.learned}\n`);
+  }
   const refused = Object.entries(st.rejected).filter(([, n]) => (n ?? 0) > 0).map(([k, n]) => `${k} ${n}`);
   out(`Remote routes installed: ${st.installed}; refused: ${refused.length > 0 ? refused.join(', ') : 'none'}\n`);
 }

@@ -37,7 +37,7 @@ verbs:
   vxlan --dump                 its VXLAN table (VNI → nexthop)
   rt --dump VRF [--family inet|bridge]
                                a VRF's /32 routes (label, nexthop, stitched MAC) or bridge table
-  bgp [--json]                 its BGP speaker (route_source "bgp"): peers, routes sent and received
+  bgp [--summary] [--json]     its BGP speaker (route_source "bgp"): peers, routes sent and received
   agent stats [--json]         its agent's flow counters
   agent flows [--json]         its agent's flows: UUIDs, networks, aging table, idle time, policy rule
   agent aging on|off           stop or restart the aging scan (an emulator knob; flows then never age)

@@ -350,7 +350,14 @@ export async function cmdStart(p: Parsed): Promise<number> {
     attachments = att;
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
-    node.routesChanged = () => void a.reevaluate();
+    // Route changes come in bursts (BGP): the flows are re-evaluated once per burst, 50 ms after its first change.
+    let reeval: NodeJS.Timeout | undefined;
+    node.routesChanged = () => {
+      reeval ??= setTimeout(() => {
+        reeval = undefined;
+        if (!stopping) a.reevaluate();
+      }, 50);
+    };
     const ex = startExport(a, table, node, cfg, clock);
     exporting = ex;
     let lastAttachTick = 0;

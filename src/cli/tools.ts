@@ -131,10 +131,10 @@ export function toolHandler(inst: Instance): ToolHandler {
       if (!Number.isInteger(vrf) || vrf < 0 || vrf > 65535 || (fam !== 'inet' && fam !== 'bridge')) throw new UserError(`usage: ${u} (the VRFs: ${node.topo.networks.map((n, k) => `${k + 1} ${n.name}`).join(', ')})`);
       rtDump(inst.mirror, vrf, fam === 'bridge', collect);
     } else if (tool === 'bgp') {
-      const p = parseArgs(args, { '--json': {} }, 'vrouter-emu bgp [--json]');
+      const p = parseArgs(args, { '--json': {}, '--summary': {} }, 'vrouter-emu bgp [--summary] [--json]');
       const b = inst.bgp?.();
       if (!b) throw new UserError('this node learns no routes over BGP: its topology has no "route_source": "bgp"');
-      const st = await b.status(node.overlay?.node.name ?? '');
+      const st = await b.status(node.overlay?.node.name ?? '', !p.flags.has('--summary'));
       if (p.flags.has('--json')) collect(JSON.stringify(st) + '\n');
       else bgpShow(st, collect);
     } else if (tool === 'vrouter') {

@@ -717,9 +717,16 @@ export class Cluster {
       between();
     }
     await waitFrr(this.plan.vteps.filter((v) => v.frr));
-    // The hosts announce themselves to their gateway (zebra learns MAC and IP from the IRB's neighbour entry).
+    // The hosts announce themselves to their gateway: the ping puts the host's MAC in br0's fdb (learned on
+    // its port) and its address in the IRB's neighbour table, from which zebra makes the MAC/IP route. The
+    // neighbour entry is then made permanent, as a gateway's static ARP for its own host would be: with
+    // thousands of remote MAC/IP routes zebra fills br0's neighbour table, the kernel's garbage collector
+    // (gc_thresh1 128, not per namespace) would drop the host's learned entry after ~90 s, and FRR would
+    // withdraw the host's MAC/IP route.
     for (const v of this.plan.vteps) {
-      if (v.frr) runQuiet(['ip', 'netns', 'exec', v.hostNs, 'ping', '-c', '1', '-W', '1', v.frr.irb]);
+      if (!v.frr) continue;
+      runQuiet(['ip', 'netns', 'exec', v.hostNs, 'ping', '-c', '1', '-W', '1', v.frr.irb]);
+      runQuiet(['ip', '-n', v.vtepNs, 'neigh', 'replace', v.ip, 'lladdr', v.mac, 'dev', 'br0', 'nud', 'permanent']);
     }
   }
 

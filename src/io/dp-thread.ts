@@ -42,8 +42,10 @@ export class DpThread implements DpChannel {
   private readonly worker: Worker;
   private seq = 0;
   private readonly waiting = new Map<number, (resp: FlowResp) => void>();
-  /** Requests that did not fit in the ring yet (the datapath is behind). */
-  private readonly backlog: Int32Array[] = [];
+  /** Requests that did not fit in the ring yet (the datapath is behind), from backlogHead on. */
+  private backlog: Int32Array[] = [];
+  private backlogHead = 0;
+  private pumpQueued = false;
   /** Where the record being written goes: the ring's words, or a backlog record (see begin()). */
   private rec: Int32Array;
   private signalQueued = false;
@@ -115,15 +117,38 @@ export class DpThread implements DpChannel {
     this.pumpBacklog();
   }
 
+  /**
+   * Move backlog records into the ring while it has room. A burst (thousands of routes learned at once)
+   * can queue thousands: they are taken from a head index (no shift() per record), and one retry is
+   * queued at a time — on the next turn after progress, after a millisecond when the ring stayed full.
+   */
   private pumpBacklog(): void {
     if (this.exited) return;
-    while (this.backlog.length > 0) {
+    const start = this.backlogHead;
+    while (this.backlogHead < this.backlog.length) {
       const o = this.ring.reserve();
       if (o < 0) break;
-      this.ring.i32.set(this.backlog.shift() as Int32Array, o);
+      this.ring.i32.set(this.backlog[this.backlogHead++], o);
       this.ring.push();
     }
+    if (this.backlogHead === this.backlog.length) {
+      this.backlog = [];
+      this.backlogHead = 0;
+    } else {
+      this.queuePump(this.backlogHead > start);
+    }
     this.signal();
+  }
+
+  private queuePump(soon: boolean): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    const go = (): void => {
+      this.pumpQueued = false;
+      this.pumpBacklog();
+    };
+    if (soon) setImmediate(go);
+    else setTimeout(go, 1);
   }
 
   /**
@@ -131,7 +156,7 @@ export class DpThread implements DpChannel {
    * no backlog (requests keep their order), else a fresh record for the backlog. Finish with commit().
    */
   private begin(): number {
-    if (this.backlog.length === 0) {
+    if (this.backlogHead === this.backlog.length) {
       const o = this.ring.reserve();
       if (o >= 0) {
         this.rec = this.ring.i32;
@@ -152,7 +177,7 @@ export class DpThread implements DpChannel {
     this.backlog.push(this.rec);
     this.rec = this.ring.i32;
     // Retried when replies free ring space, and on the next turn in case none are due.
-    setImmediate(() => this.pumpBacklog());
+    this.queuePump(true);
   }
 
   /** Ring the datapath's eventfd once per event-loop turn. */

@@ -66,12 +66,15 @@ export interface BgpStatus {
   peers: PeerRow[];
   sent: RouteRow[];
   received: RouteRow[];
+  /** Paths held from peers (stale ones too), remote routes installed now, and installs so far (adds and changes). */
+  learned: number;
   installed: number;
+  installs: number;
+  /** When the installed routes last changed, ms since the epoch (0: never). */
+  lastChange: number;
   rejected: Partial<Record<Reject, number>>;
 }
 
-/** How long a withdrawal waits for the session's state (gobgpd may report the withdrawals first). */
-export const STALE_HOLD_MS = 300;
 /** After a session comes back, how long the reflector has to re-advertise a stale route before it goes. */
 export const STALE_FLUSH_MS = 10_000;
 
@@ -97,7 +100,10 @@ export class BgpRoutes implements RouteSource {
   private readonly fab: Fabric;
   /** Paths from peers, by NLRI identity. */
   private readonly learned = new Map<string, Learned>();
-  /** What the sink has, by `${vrf}/${ip}`, with the signature it was added with. */
+  /** The learned routes of each (network, IP) (`${vn}/${ip}` → NLRI keys), and those changed since the last flush. */
+  private readonly groups = new Map<string, Set<string>>();
+  private readonly dirty = new Set<string>();
+  /** What the sink has, by (network, IP), with the signature it was added with. */
   private readonly installed = new Map<string, { r: RemoteRoute; sig: string }>();
   /** The paths announced for each local vif, and the networks' type-3 paths by VRF. */
   private readonly announced = new Map<number, { vrf: number; uuids: Buffer[] }>();
@@ -110,7 +116,9 @@ export class BgpRoutes implements RouteSource {
   /** Sessions by neighbour address: state, since when, when it last went down (0: never). */
   private readonly peers = new Map<string, { state: string; since: number; downAt: number }>();
   private held: { key: string; at: number }[] = [];
-  private heldTimer: NodeJS.Timeout | undefined;
+  private checking = false;
+  /** When the datapath's remote routes last changed (ms since the epoch, for the bench). */
+  private lastChange = 0;
 
   constructor(
     private readonly ov: Overlay,
@@ -241,9 +249,9 @@ export class BgpRoutes implements RouteSource {
    * learned over it. With graceful_restart_time > 0 those withdrawals do not reach the datapath: the routes
    * stay, marked stale, while no session is up (at most graceful_restart_time seconds), so established
    * flows keep forwarding; once a session is back, the routes it re-advertises replace them and those
-   * still stale STALE_FLUSH_MS later are withdrawn. A withdrawal is held STALE_HOLD_MS before it is applied,
-   * because gobgpd may report it before the session's state change. With 0, routes go with the session
-   * (2.22's default, headless_mode off).
+   * still stale STALE_FLUSH_MS later are withdrawn. Whether a withdrawal is the session's loss is asked of
+   * gobgpd (ListPeer) when the burst arrives: its peer-state event may come after the withdrawals it
+   * caused. With 0, routes go with the session (2.22's default, headless_mode off).
    */
   private onEvent(ev: Msg): void {
     if (ev.peer) {
@@ -261,32 +269,40 @@ export class BgpRoutes implements RouteSource {
       }
       // Our own paths (local, or reflected back) are not remote routes.
       if (p.neighbor_ip === '<nil>' || p.neighbor_ip === '' || l.nexthopStr === this.me.ip) continue;
-      if (!p.is_withdraw) this.learned.set(l.key, l);
-      else if (!holdWithdrawals) this.learned.delete(l.key);
+      if (!p.is_withdraw) this.setLearned(l);
+      else if (!holdWithdrawals) this.deleteLearned(l.key);
       else this.held.push({ key: l.key, at: Date.now() });
     }
-    if (this.held.length > 0 && !this.heldTimer) this.heldTimer = setTimeout(() => this.applyWithdrawals(), STALE_HOLD_MS);
+    if (this.held.length > 0 && !this.checking) void this.applyWithdrawals();
     this.queueFlush();
   }
 
-  /** Withdrawals held STALE_HOLD_MS: applied, unless the session they came over is down (the route goes stale). */
-  private applyWithdrawals(): void {
-    this.heldTimer = undefined;
-    const now = Date.now();
-    const due = this.held.filter((h) => now - h.at >= STALE_HOLD_MS);
-    this.held = this.held.filter((h) => now - h.at < STALE_HOLD_MS);
-    for (const h of due) {
-      const l = this.learned.get(h.key);
-      if (!l) continue;
-      const down = this.peers.get(l.neighbor);
-      if (down && (down.state !== 'ESTABLISHED' || now - down.since < STALE_HOLD_MS * 2) && down.downAt > 0) {
-        l.stale = true;
-      } else {
-        this.learned.delete(h.key);
+  /** Held withdrawals: applied, unless the session they came over is down now (the route goes stale). */
+  private async applyWithdrawals(): Promise<void> {
+    this.checking = true;
+    try {
+      while (this.held.length > 0 && !this.stopping) {
+        const batch = this.held;
+        this.held = [];
+        const up = new Set<string>();
+        try {
+          for (const r of await (this.client as GobgpClient).list('ListPeer', { address: '' })) {
+            if (r.peer?.state?.session_state === SESSION_ESTABLISHED) up.add(r.peer.state.neighbor_address || r.peer.conf?.neighbor_address);
+          }
+        } catch {
+          // gobgpd gone: nothing is up
+        }
+        for (const h of batch) {
+          const l = this.learned.get(h.key);
+          if (!l) continue;
+          if (up.has(l.neighbor)) this.deleteLearned(h.key);
+          else l.stale = true;
+        }
+        this.queueFlush();
       }
+    } finally {
+      this.checking = false;
     }
-    if (this.held.length > 0) this.heldTimer = setTimeout(() => this.applyWithdrawals(), STALE_HOLD_MS);
-    this.queueFlush();
   }
 
   private peerState(addr: string, state: string): void {
@@ -322,7 +338,7 @@ export class BgpRoutes implements RouteSource {
     let n = 0;
     for (const [k, l] of this.learned) {
       if (l.stale && l.neighbor === addr) {
-        this.learned.delete(k);
+        this.deleteLearned(k);
         n++;
       }
     }
@@ -339,59 +355,94 @@ export class BgpRoutes implements RouteSource {
     });
   }
 
-  /** The routes the learned paths make, merged per (network, IP). */
-  routes(): RemoteRoute[] {
-    const ov = this.ov;
-    const by = new Map<string, { macip?: Learned; vpn?: Learned }>();
-    for (const l of this.learned.values()) {
-      if (l.kind === 'imet') continue;
-      const k = `${l.vn}/${l.ip}`;
-      const e = by.get(k) ?? {};
-      if (l.kind === 'mac-ip') e.macip ??= l;
-      else e.vpn ??= l;
-      by.set(k, e);
-    }
-    const out: RemoteRoute[] = [];
-    for (const { macip, vpn } of by.values()) {
-      const first = (macip ?? vpn) as Learned;
-      const encaps: Encap[] = [...new Set([...(macip?.encaps ?? []), ...(vpn?.encaps ?? [])])];
-      const peer = ov.peerFor(first.nexthop, encaps.length > 0 ? encaps : vpn ? ['MPLSoGRE'] : ['VXLAN']);
-      const nw = ov.topo.networks[first.vn];
-      const mac = macip ? macParse(macip.mac) : undefined;
-      const l2 = macip !== undefined && mac !== undefined && (vpn === undefined || ov.encapFor(peer) === 'VXLAN');
-      const encap: Encap = l2 ? 'VXLAN' : ov.l3EncapFor(peer);
-      if (!l2 && !vpn) continue;
-      out.push({
-        name: `${first.ipStr}@${peer.ipStr}`, kind: vpn ? 'vm' : 'bare-metal', ip: first.ip, ipStr: first.ipStr, mac: mac ?? new Uint8Array(6), network: nw.name,
-        vrf: first.vn + 1, peer, l2, encap, nh: ov.tunnelNh(peer, encap), label: l2 ? (macip as Learned).label : (vpn as Learned).label, mplsLabel: vpn?.label ?? -1,
-      });
-    }
-    return out;
+  /** The (network, IP) a route is merged under. */
+  private static group(l: Learned): string {
+    return `${l.vn}/${l.ip}`;
   }
 
+  private setLearned(l: Learned): void {
+    const old = this.learned.get(l.key);
+    if (old && BgpRoutes.group(old) !== BgpRoutes.group(l)) this.deleteLearned(l.key);
+    this.learned.set(l.key, l);
+    if (l.kind === 'imet') return;
+    const g = BgpRoutes.group(l);
+    let keys = this.groups.get(g);
+    if (!keys) this.groups.set(g, (keys = new Set()));
+    keys.add(l.key);
+    this.dirty.add(g);
+  }
+
+  private deleteLearned(key: string): void {
+    const l = this.learned.get(key);
+    if (!l) return;
+    this.learned.delete(key);
+    if (l.kind === 'imet') return;
+    const g = BgpRoutes.group(l);
+    const keys = this.groups.get(g);
+    keys?.delete(key);
+    if (keys && keys.size === 0) this.groups.delete(g);
+    this.dirty.add(g);
+  }
+
+  /**
+   * The remote route of one (network, IP): over VXLAN (its MAC/IP route's VNI) when that is the
+   * encapsulation chosen towards the peer or the only route, else routed with the inet-vpn label.
+   */
+  private routeOf(g: string): RemoteRoute | undefined {
+    let macip: Learned | undefined;
+    let vpn: Learned | undefined;
+    for (const k of this.groups.get(g) ?? []) {
+      const l = this.learned.get(k) as Learned;
+      if (l.kind === 'mac-ip') macip ??= l;
+      else vpn ??= l;
+    }
+    const first = macip ?? vpn;
+    if (!first) return undefined;
+    const ov = this.ov;
+    const encaps: Encap[] = [...new Set([...(macip?.encaps ?? []), ...(vpn?.encaps ?? [])])];
+    const peer = ov.peerFor(first.nexthop, encaps.length > 0 ? encaps : vpn ? ['MPLSoGRE'] : ['VXLAN']);
+    const nw = ov.topo.networks[first.vn];
+    const mac = macip ? macParse(macip.mac) : undefined;
+    const l2 = macip !== undefined && mac !== undefined && (vpn === undefined || ov.encapFor(peer) === 'VXLAN');
+    if (!l2 && !vpn) return undefined;
+    const encap: Encap = l2 ? 'VXLAN' : ov.l3EncapFor(peer);
+    return {
+      name: `${first.ipStr}@${peer.ipStr}`, kind: vpn ? 'vm' : 'bare-metal', ip: first.ip, ipStr: first.ipStr, mac: mac ?? new Uint8Array(6), network: nw.name,
+      vrf: first.vn + 1, peer, l2, encap, nh: ov.tunnelNh(peer, encap), label: l2 ? (macip as Learned).label : (vpn as Learned).label, mplsLabel: vpn?.label ?? -1,
+    };
+  }
+
+  /** The remote routes of every learned (network, IP) (the tests, the bench). */
+  routes(): RemoteRoute[] {
+    return [...this.groups.keys()].map((g) => this.routeOf(g)).filter((r): r is RemoteRoute => r !== undefined);
+  }
+
+  /** Give the sink what changed since the last flush: the dirty (network, IP)s only. */
   private flush(): void {
     const sink = this.sink;
-    if (!sink || this.stopping) return;
-    const want = new Map<string, { r: RemoteRoute; sig: string }>();
-    for (const r of this.routes()) {
-      want.set(`${r.vrf}/${r.ip}`, { r, sig: `${r.peer.ip}/${r.l2}/${r.encap}/${r.label}/${r.mplsLabel}/${macString(r.mac)}` });
-    }
+    if (!sink || this.stopping || this.dirty.size === 0) return;
     let changed = false;
-    for (const [k, old] of this.installed) {
-      const w = want.get(k);
-      if (w && w.sig === old.sig) continue;
-      sink.remove(old.r);
-      this.installed.delete(k);
+    for (const g of this.dirty) {
+      const r = this.routeOf(g);
+      const sig = r ? `${r.peer.ip}/${r.l2}/${r.encap}/${r.label}/${r.mplsLabel}/${macString(r.mac)}` : '';
+      const old = this.installed.get(g);
+      if (old && old.sig === sig) continue;
+      if (old) {
+        sink.remove(old.r);
+        this.installed.delete(g);
+      }
+      if (r) {
+        sink.add(r);
+        this.installed.set(g, { r, sig });
+        this.installs++;
+      }
       changed = true;
     }
-    for (const [k, w] of want) {
-      if (this.installed.has(k)) continue;
-      sink.add(w.r);
-      this.installed.set(k, w);
-      this.installs++;
-      changed = true;
+    this.dirty.clear();
+    if (changed) {
+      sink.commit();
+      this.lastChange = Date.now();
     }
-    if (changed) sink.commit();
   }
 
   /** The routes installed now (for the banner, the tests, the bench). */
@@ -400,7 +451,7 @@ export class BgpRoutes implements RouteSource {
   }
 
   /** Peers, routes sent and received, counters: what `vrouter-emu bgp` prints. */
-  async status(nodeName: string): Promise<BgpStatus> {
+  async status(nodeName: string, withRoutes = true): Promise<BgpStatus> {
     const c = this.client;
     const peers: PeerRow[] = [];
     const sent: RouteRow[] = [];
@@ -426,7 +477,7 @@ export class BgpRoutes implements RouteSource {
           since: t > 0 ? Math.max(0, Math.round(Date.now() / 1000 - t)) : 0, received, accepted, advertised,
         });
       }
-      for (const family of [FAMILY_EVPN, FAMILY_VPNV4]) {
+      for (const family of withRoutes ? [FAMILY_EVPN, FAMILY_VPNV4] : []) {
         for (const d of await c.list('ListPath', { table_type: TABLE_GLOBAL, family })) {
           for (const p of d.destination?.paths ?? []) {
             const l = readPath(p, { ...this.fab, mask: 0, net: 0 });
@@ -443,19 +494,21 @@ export class BgpRoutes implements RouteSource {
       }
     }
     // Received: what the agent holds (stale ones too, which gobgpd no longer has).
-    for (const l of this.learned.values()) {
+    for (const l of withRoutes ? this.learned.values() : []) {
       received.push({
         family: l.kind === 'vpn' ? 'inet-vpn' : 'evpn', type: l.kind === 'mac-ip' ? '2' : l.kind === 'imet' ? '3' : 'vpn', rd: l.rd,
         prefix: l.kind === 'mac-ip' ? `${l.mac} ${l.ipStr}` : l.kind === 'imet' ? l.ipStr : `${l.ipStr}/32`, label: l.label, nexthop: l.nexthopStr,
         rt: routeTarget(this.spec.as, l.vn).text, network: nets[l.vn].name, stale: l.stale,
       });
     }
-    return { node: nodeName, as: this.spec.as, routerId: this.me.ip, peers, sent, received, installed: this.installed.size, rejected: { ...this.rejected } };
+    return {
+      node: nodeName, as: this.spec.as, routerId: this.me.ip, peers, sent, received, learned: this.learned.size, installed: this.installed.size, installs: this.installs, lastChange: this.lastChange,
+      rejected: { ...this.rejected },
+    };
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.heldTimer) clearTimeout(this.heldTimer);
     this.watcher?.cancel();
     this.client?.close();
     const p = this.proc;

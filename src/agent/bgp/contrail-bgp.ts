@@ -137,12 +137,18 @@ function rdText(a: AnyOf | undefined): string {
   return `${v.admin}:${v.assigned}`;
 }
 
-function findAttr(pattrs: Msg[], type: string): Msg | undefined {
+/** The path attributes this module reads, each unpacked once (the others are left packed). */
+const WANTED = new Set(['MpReachNLRIAttribute', 'NextHopAttribute', 'ExtendedCommunitiesAttribute', 'PmsiTunnelAttribute']);
+
+function attrsOf(pattrs: Msg[]): Map<string, Msg> {
+  const m = new Map<string, Msg>();
   for (const p of pattrs ?? []) {
+    const url = typeof p?.type_url === 'string' ? p.type_url : '';
+    if (!WANTED.has(url.slice(url.lastIndexOf('.') + 1))) continue;
     const u = unpack(p);
-    if (u?.type === type) return u.value;
+    if (u) m.set(u.type, u.value);
   }
-  return undefined;
+  return m;
 }
 
 export interface Fabric {
@@ -166,9 +172,10 @@ export function readPath(p: Msg, fab: Fabric): Learned | Reject {
   const n = unpack(p.nlri);
   if (!n) return 'malformed';
   const pattrs: Msg[] = p.pattrs ?? [];
-  const mp = findAttr(pattrs, 'MpReachNLRIAttribute');
-  const nhStr: string = mp?.next_hops?.[0] ?? findAttr(pattrs, 'NextHopAttribute')?.next_hop ?? '';
-  const ext = findAttr(pattrs, 'ExtendedCommunitiesAttribute');
+  const at = p.is_withdraw ? new Map<string, Msg>() : attrsOf(pattrs);
+  const mp = at.get('MpReachNLRIAttribute');
+  const nhStr: string = mp?.next_hops?.[0] ?? at.get('NextHopAttribute')?.next_hop ?? '';
+  const ext = at.get('ExtendedCommunitiesAttribute');
   const encaps: Encap[] = [];
   let vn = -1;
   for (const c of ext?.communities ?? []) {
@@ -198,7 +205,7 @@ export function readPath(p: Msg, fab: Fabric): Learned | Reject {
   } else if (n.type === 'EVPNInclusiveMulticastEthernetTagRoute') {
     kind = 'imet';
     ipStr = v.ip_address ?? '';
-    const pmsi = findAttr(pattrs, 'PmsiTunnelAttribute');
+    const pmsi = at.get('PmsiTunnelAttribute');
     label = pmsi?.label ?? 0;
     key = `3/${rdS}/${v.ethernet_tag}/${ipStr}`;
   } else if (n.type === 'LabeledVPNIPAddressPrefix') {

@@ -117,7 +117,9 @@ export class GobgpClient {
   private readonly client: grpc.Client;
 
   constructor(readonly target: string) {
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure());
+    // No limit on what gobgpd sends: a WatchEvent message carries a whole burst of paths (megabytes for
+    // 10 000 routes), and grpc-js's default 4 MiB would end the stream.
+    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
   }
 
   /** Wait until the API answers (gobgpd starting), up to `ms`. */
