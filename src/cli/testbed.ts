@@ -60,10 +60,14 @@ export function testbedSummary(plan: ClusterPlan, pids: number[], out: (s: strin
     out(`    socket ${n.socket}, log ${n.log}`);
     for (const v of n.vms) out(`    VM ${v.name} ${v.ip} (${v.network}) in namespace ${v.namespace}`);
   });
+  if (plan.bgp) {
+    out(`Routes over BGP: route reflector ${plan.bgp.reflector} (gobgpd, AS ${plan.bgp.as}) in namespace ${plan.fabricNs}, log ${plan.bgp.log}; each node runs its own gobgpd speaker`);
+  }
   if (plan.vteps.length > 0) {
-    out('Bare-metal hosts (kernel VXLAN VTEPs):');
+    out(plan.bgp ? 'Bare-metal hosts (kernel VXLAN VTEPs, FRR EVPN gateways):' : 'Bare-metal hosts (kernel VXLAN VTEPs):');
     for (const v of plan.vteps) {
-      out(`  ${v.name} ${v.ip} (${v.network}, ${v.mac}, MTU ${v.mtu}) in namespace ${v.hostNs}; VTEP ${v.vtepIp} ${v.vxlanDev} (VNI ${v.vni}) in namespace ${v.vtepNs}`);
+      out(`  ${v.name} ${v.ip} (${v.network}, ${v.mac}, MTU ${v.mtu}) in namespace ${v.hostNs}; VTEP ${v.vtepIp} ${v.vxlanDev} (VNI ${v.vni}) in namespace ${v.vtepNs}` +
+        (v.frr ? `; FRR ${v.frr.pathspace} (IRB ${v.frr.irb}, route target ${v.frr.rt})` : ''));
     }
   }
   const vms = plan.nodes.flatMap((n) => n.vms);
@@ -72,6 +76,12 @@ export function testbedSummary(plan: ClusterPlan, pids: number[], out: (s: strin
   if (vms.length >= 2) out(`  sudo ip netns exec ${vms[0].namespace} ping -c 3 ${vms[1].ip}`);
   if (plan.vteps.length > 0 && vms.length > 0) out(`  sudo ip netns exec ${plan.vteps[0].hostNs} ping -c 3 ${vms[0].ip}`);
   out(`  sudo ip netns exec ${plan.fabricNs} tshark -i ${FABRIC_BRIDGE} -d udp.port==6635,mpls`);
+  if (plan.bgp) {
+    out(`  sudo vrouter-emu bgp --node ${plan.nodes[0].name}${tb}      (the node's BGP peers and routes)`);
+    out(`  sudo ip netns exec ${plan.fabricNs} gobgp global rib -a evpn`);
+    const f = plan.vteps.find((v) => v.frr)?.frr;
+    if (f) out(`  sudo vtysh -N ${f.pathspace} -c 'show bgp l2vpn evpn'`);
+  }
 }
 
 export const TESTBED_STOP_LINE = 'Stop with Ctrl-C: the node processes are stopped and the namespaces removed.';

@@ -58,11 +58,10 @@ export const FRR_RUN_DIR = '/var/run/frr';
  * and for the gateway's VNI the route target of its network as the emulator derives it, imported and
  * exported — as a data-centre gateway is configured with a virtual network's route target.
  */
-export function frrBgpdConf(v: VtepPlan, b: BgpPlan, reflectors: string[], log: string): string {
+export function frrBgpdConf(v: VtepPlan, b: BgpPlan, reflectors: string[]): string {
   const f = v.frr as NonNullable<VtepPlan['frr']>;
   const l = [
     `hostname ${f.pathspace}`,
-    `log file ${log} informational`,
     '!',
     `router bgp ${b.as}`,
     ` bgp router-id ${v.vtepIp}`,
@@ -76,9 +75,9 @@ export function frrBgpdConf(v: VtepPlan, b: BgpPlan, reflectors: string[], log: 
   return l.join('\n') + '\n';
 }
 
-export function frrZebraConf(v: VtepPlan, log: string): string {
+export function frrZebraConf(v: VtepPlan): string {
   const f = v.frr as NonNullable<VtepPlan['frr']>;
-  return `hostname ${f.pathspace}\nlog file ${log} informational\n!\n`;
+  return `hostname ${f.pathspace}\n!\n`;
 }
 
 /**
@@ -93,10 +92,12 @@ export function startFrr(v: VtepPlan, b: BgpPlan, spawn: (name: string, argv: st
   fs.mkdirSync(f.dir, { recursive: true, mode: 0o750 });
   const zconf = `${f.dir}/zebra.conf`;
   const bconf = `${f.dir}/bgpd.conf`;
-  fs.writeFileSync(zconf, frrZebraConf(v, `${f.dir}/zebra.log`), { mode: 0o600 });
-  fs.writeFileSync(bconf, frrBgpdConf(v, b, [b.reflector], `${f.dir}/bgpd.log`), { mode: 0o600 });
+  fs.writeFileSync(zconf, frrZebraConf(v), { mode: 0o600 });
+  fs.writeFileSync(bconf, frrBgpdConf(v, b, [b.reflector]), { mode: 0o600 });
   for (const x of [f.dir, zconf, bconf]) fs.chownSync(x, uid, gid);
-  const common = (d: string, conf: string): string[] => [`${FRR_DIR}/${d}`, '-N', f.pathspace, '-f', conf, '-i', `${f.dir}/${d}.pid`];
+  // -P 0: no TCP vty port (vtysh -N reaches the daemons by their sockets); the log from the command line
+  // (a `log file` line in the config is not honoured when the daemon starts unprivileged).
+  const common = (d: string, conf: string): string[] => [`${FRR_DIR}/${d}`, '-N', f.pathspace, '-f', conf, '-i', `${f.dir}/${d}.pid`, '-P', '0', '--log', `file:${f.dir}/${d}.log`];
   spawn(`${v.name}-zebra`, common('zebra', zconf), `${f.dir}/zebra.out`);
   spawn(`${v.name}-bgpd`, common('bgpd', bconf), `${f.dir}/bgpd.out`);
 }
