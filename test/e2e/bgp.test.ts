@@ -153,6 +153,10 @@ e2e({ root: true, tools: TOOLS }).serial('three nodes and an FRR gateway learn e
     const key = Object.keys(rd1).find((k) => k.includes('10.1.1.3'));
     t.truthy(key, 'FRR lists vm1\'s MAC/IP route');
     t.is(rd1[key as string].paths[0][0].nexthops[0].ip, `${FAB}.11`);
+    // The VNI FRR took from the route (the per-RD listing carries it on each path).
+    const one = sh('vtysh', ['-N', `${P}-gw1`, '-c', `show bgp l2vpn evpn route rd ${FAB}.11:1 type macip json`]).stdout;
+    const oneJ = JSON.parse(one.slice(one.indexOf('{'))) as Record<string, Record<string, { paths: { VNI?: string }[][] }>>;
+    t.is(oneJ[`${FAB}.11:1`][key as string].paths[0][0].VNI, '1', 'FRR reads VNI 1 from vm1\'s route');
     const fdb = sh('ip', ['netns', 'exec', `${P}-gw1`, 'bridge', 'fdb', 'show', 'dev', 'vxlan1']).out;
     t.regex(fdb, new RegExp(`02:00:0a:01:01:03 dst ${FAB.replace(/\./g, '\\.')}\\.11 self extern_learn`), 'FRR programmed vm1\'s MAC behind node1 (learned, not static)');
     t.notRegex(fdb, /^(?!00:00:00:00:00:00)\S+ dst .* permanent/m, 'no static remote MAC entry');
@@ -175,9 +179,14 @@ e2e({ root: true, tools: TOOLS }).serial('three nodes and an FRR gateway learn e
     add();
     await waitFor(() => bgp('node1').installed === 4, { timeoutMs: 15_000, what: 'node1 to learn vm4' });
     t.true(ping(`${P}-vm1`, '10.1.1.6'), 'vm1 reaches the VM added at run time');
+    const toVm4 = (): { action: string; short: boolean }[] =>
+      (JSON.parse(cli('agent', 'flows', '--json', '--node', 'node1', '--testbed', P).stdout) as { dip: string; action: string; short: boolean }[]).filter((f) => f.dip === '10.1.1.6');
+    t.true(toVm4().some((f) => f.action === 'F' && !f.short), 'node1 has a forwarding flow towards vm4');
     const del = cli('vif', '--delete', `${P}v4`, '--node', 'node2', '--testbed', P);
     t.is(del.status, 0, del.stderr);
     await waitFor(() => bgp('node1').installed === 3, { timeoutMs: 15_000, what: 'node1 to see vm4 withdrawn' });
+    // The flows through the withdrawn route are re-evaluated: none forwards any more (short, dropping, or already aged out).
+    await waitFor(() => toVm4().every((f) => f.short && f.action.startsWith('D')), { timeoutMs: 10_000, what: 'node1\'s flows towards vm4 to become short drops' });
     t.false(ping(`${P}-vm1`, '10.1.1.6', 2), 'vm4 is unreachable once withdrawn');
     t.notRegex(cli('rt', '--dump', '1', '--node', 'node1', '--testbed', P).stdout, /10\.1\.1\.6\/32/, 'node1 has no route to vm4');
     add();

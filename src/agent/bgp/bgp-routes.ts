@@ -15,9 +15,10 @@
  * peer is VXLAN (the MAC/IP route's VNI), else routed with the inet-vpn label — and given to the sink
  * in batches (one commit per burst of updates).
  *
- * A session that drops: both ends negotiate graceful restart, so gobgpd keeps the reflector's paths
- * (marked stale) for `graceful_restart_time` seconds and the agent keeps forwarding on them; when the
- * reflector comes back the paths are refreshed, and those it no longer has are withdrawn.
+ * A session that drops: the agent keeps the routes learned over it (stale) for up to
+ * `graceful_restart_time` seconds, so established flows keep forwarding — 2.22's headless mode — and
+ * withdraws those the reflector does not re-advertise once it is back (onEvent says how). gobgpd's own
+ * graceful restart is off in the speaker: gobgpd 3.10 crashes with it (see start()).
  * @module
  */
 import * as fs from 'fs';
@@ -115,7 +116,8 @@ export class BgpRoutes implements RouteSource {
   installs = 0;
   /** Sessions by neighbour address: state, since when, when it last went down (0: never). */
   private readonly peers = new Map<string, { state: string; since: number; downAt: number }>();
-  private held: { key: string; at: number }[] = [];
+  /** Withdrawals waiting for the answer to "is the session they came over still up?". */
+  private held: string[] = [];
   private checking = false;
   /** When the datapath's remote routes last changed (ms since the epoch, for the bench). */
   private lastChange = 0;
@@ -271,7 +273,7 @@ export class BgpRoutes implements RouteSource {
       if (p.neighbor_ip === '<nil>' || p.neighbor_ip === '' || l.nexthopStr === this.me.ip) continue;
       if (!p.is_withdraw) this.setLearned(l);
       else if (!holdWithdrawals) this.deleteLearned(l.key);
-      else this.held.push({ key: l.key, at: Date.now() });
+      else this.held.push(l.key);
     }
     if (this.held.length > 0 && !this.checking) void this.applyWithdrawals();
     this.queueFlush();
@@ -292,10 +294,10 @@ export class BgpRoutes implements RouteSource {
         } catch {
           // gobgpd gone: nothing is up
         }
-        for (const h of batch) {
-          const l = this.learned.get(h.key);
+        for (const key of batch) {
+          const l = this.learned.get(key);
           if (!l) continue;
-          if (up.has(l.neighbor)) this.deleteLearned(h.key);
+          if (up.has(l.neighbor)) this.deleteLearned(key);
           else l.stale = true;
         }
         this.queueFlush();
@@ -319,15 +321,21 @@ export class BgpRoutes implements RouteSource {
       const keep = this.spec.restartTime;
       this.host.log(`vrouter-emu: BGP peer ${addr}: session down (${state.toLowerCase()})${keep > 0 ? `; the routes learned from it stay (stale) for up to ${keep} s` : '; the routes learned from it are withdrawn'}`);
       if (keep > 0) {
+        // Only for this outage: a later one has its own timer.
         const t = setTimeout(() => {
-          if (this.peers.get(addr)?.state !== 'ESTABLISHED') this.dropStale(addr, `no session to ${addr} for ${keep} s`);
+          const q = this.peers.get(addr);
+          if (q?.state !== 'ESTABLISHED' && q?.downAt === now) this.dropStale(addr, `no session to ${addr} for ${keep} s`);
         }, keep * 1000);
         t.unref();
       }
     } else if (state === 'ESTABLISHED') {
       this.host.log(`vrouter-emu: BGP peer ${addr}: established`);
       if (p.downAt > 0) {
-        const t = setTimeout(() => this.dropStale(addr, `not re-advertised by ${addr} within ${STALE_FLUSH_MS / 1000} s of the session's return`), STALE_FLUSH_MS);
+        const t = setTimeout(() => {
+          // Not if the session went down again meanwhile: its routes are that outage's stale ones.
+          const q = this.peers.get(addr);
+          if (q?.state === 'ESTABLISHED' && q.since === now) this.dropStale(addr, `not re-advertised by ${addr} within ${STALE_FLUSH_MS / 1000} s of the session's return`);
+        }, STALE_FLUSH_MS);
         t.unref();
       }
     }
