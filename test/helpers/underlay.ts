@@ -41,6 +41,8 @@ export function underlayUp(p: string, nodes: number): Underlay {
     // Created inside the fabric namespace, one end moved: no name is ever taken in the host's.
     sh(['ip', '-n', fabric, 'link', 'add', `f${k + 1}`, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns]);
     sh(['ip', '-n', fabric, 'link', 'set', `f${k + 1}`, 'master', 'br-fabric', 'up']);
+    // Wire-size frames only, as the testbed's switch (src/io/cluster.ts says why).
+    sh(['ip', '-n', fabric, 'link', 'set', 'dev', `f${k + 1}`, 'gso_max_segs', '1']);
     sh(['ip', '-n', ns, 'link', 'set', 'eth1', 'up']);
   });
   return { fabric, nodes: names, all, down: () => all.forEach(tryDel) };
@@ -68,6 +70,7 @@ export function vtepUp(p: string, u: Underlay, o: { vni: number; vtepCidr: strin
   sh(['ip', '-n', host, 'link', 'set', 'lo', 'up']);
   sh(['ip', '-n', u.fabric, 'link', 'add', 'fv', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', vtep]);
   sh(['ip', '-n', u.fabric, 'link', 'set', 'fv', 'master', 'br-fabric', 'up']);
+  sh(['ip', '-n', u.fabric, 'link', 'set', 'dev', 'fv', 'gso_max_segs', '1']);
   sh(['ip', '-n', vtep, 'addr', 'add', o.vtepCidr, 'dev', 'eth1']);
   sh(['ip', '-n', vtep, 'link', 'set', 'eth1', 'up']);
   const vx = `vxlan${o.vni}`;
