@@ -39,6 +39,8 @@ export interface BannerInfo {
   guests: Guest[];
   /** The remote routes of a cluster node. */
   remote?: RemoteRoute[];
+  /** route_source "bgp": the speaker's AS and reflectors (the remote routes are those learned so far). */
+  bgp?: { as: number; reflectors: string[] };
   /** The introspect's URL (its Sandesh requests, /metrics and the live page). */
   introspect?: string;
 }
@@ -74,6 +76,7 @@ export function startBanner(b: BannerInfo, log: (s: string) => void): void {
       const l3 = peer.kind === 'node' ? ov.l3EncapFor(peer) : enc;
       log(`  peer ${peer.name} ${peer.ipStr}: ${enc}${l3 !== enc ? ` (routed traffic ${l3})` : ''}`);
     }
+    if (b.bgp) log(`  routes over BGP: this node's gobgpd (AS ${b.bgp.as}) peers with the route reflector ${b.bgp.reflectors.join(', ')}; ${b.remote?.length ?? 0} remote routes learned so far (vrouter-emu bgp)`);
     for (const r of b.remote ?? []) {
       log(`  remote ${r.kind === 'vm' ? 'VM' : 'bare-metal host'} ${r.name} ${r.ipStr} (${r.network}) via ${r.peer.name}: ${r.encap} ${r.encap === 'VXLAN' ? 'VNI' : 'label'} ${r.label}`);
     }

@@ -408,7 +408,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     };
 
     const now = current();
-    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive(), introspect: introspectUrl }, log);
+    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive() ?? bgp?.routes(), bgp: bgp && topo.bgp ? { as: topo.bgp.as, reflectors: topo.bgp.reflectorsStr } : undefined, introspect: introspectUrl }, log);
     if (!topoFile && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
     startHelp(topo, socket, log);
   } catch (e) {

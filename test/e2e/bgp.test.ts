@@ -130,6 +130,7 @@ e2e({ root: true, tools: TOOLS }).serial('three nodes and an FRR gateway learn e
     await waitFor(() => log.includes('Stop with Ctrl-C') || bed?.exitCode !== null, { timeoutMs: 120_000, what: 'the testbed to start' });
     t.is(bed.exitCode, null, `the testbed runs:\n${log}`);
     t.regex(log, /starting the route reflector on 192\.168\.61\.254 \(gobgpd, AS 64512\) and 1 FRR gateway/);
+    t.regex(fs.readFileSync(`/run/vrouter-emu/testbed-${P}/node1.log`, 'utf8'), /routes over BGP: this node's gobgpd \(AS 64512\) peers with the route reflector 192\.168\.61\.254; \d+ remote routes learned so far/, 'the node\'s banner says where its routes come from');
     // Each node learns the two other VMs and the host (FRR's MAC/IP route).
     for (const n of ['node1', 'node2', 'node3']) await waitFor(() => bgp(n).installed === 3, { timeoutMs: 30_000, what: `${n} to install 3 remote routes` });
 
