@@ -382,28 +382,23 @@ export class ComputeNode {
   /** What reconfigure() can change: routes leaked between connected networks, fat-flow lists. */
   programRuntime(dp: DpProgrammer): void {
     const leaked = new Set<string>();
+    const partners = this.partners();
     for (const v of this.vifs) {
       if (!v.vm) continue;
-      const own = this.network(v.vm.network);
-      for (const other of this.topo.networks) {
-        if (!this.connected(own, other)) continue;
+      for (const other of partners.get(v.vm.network) ?? []) {
         const vrf = this.vrfOf(other.name);
         leaked.add(`${vrf}/${v.vm.ip}`);
         dp.rtAdd(vrf, ipKeyWord(v.vm.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
       }
-      dp.vifFatFlow(v.idx, v.vm.fatFlow.map(([p, port]) => (p << 16) | port));
+      dp.vifFatFlow(v.idx, this.fatRules(v));
     }
     // Remote VMs' routes leak the same way, routed: their MPLS label on the peer's MPLS tunnel.
     for (const rr of this.remote.values()) {
-      if (rr.kind !== 'vm' || !this.overlay) continue;
-      const own = this.network(rr.network);
-      if (rr.mplsLabel < 0) continue;
-      const l3 = this.tunnel(dp, rr.peer, this.overlay.l3EncapFor(rr.peer));
-      for (const other of this.topo.networks) {
-        if (!this.connected(own, other)) continue;
+      if (!this.leaks(rr)) continue;
+      for (const other of partners.get(rr.network) ?? []) {
         const vrf = this.vrfOf(other.name);
         leaked.add(`${vrf}/${rr.ip}`);
-        dp.rtAdd(vrf, ipKeyWord(rr.ip), l3, VR_RT_ARP_PROXY_FLAG, rr.mplsLabel, null);
+        this.leakInto(dp, rr, vrf);
       }
     }
     for (const k of this.leaked) {
@@ -423,19 +418,28 @@ export class ComputeNode {
     return m;
   }
 
+  /** Whether a remote route leaks into connected networks: a VM's, with its MPLS label (routed). */
+  private leaks(rr: RemoteRoute | undefined): rr is RemoteRoute {
+    return rr !== undefined && this.overlay !== undefined && rr.kind === 'vm' && rr.mplsLabel >= 0;
+  }
+
+  /** The leaked copy of remote route `rr` in `vrf`: its MPLS label on the peer's MPLS tunnel. */
+  private leakInto(dp: DpProgrammer, rr: RemoteRoute, vrf: number): void {
+    const ov = this.overlay as Overlay;
+    dp.rtAdd(vrf, ipKeyWord(rr.ip), this.tunnel(dp, rr.peer, ov.l3EncapFor(rr.peer)), VR_RT_ARP_PROXY_FLAG, rr.mplsLabel, null);
+  }
+
   /** Leak (or stop leaking) the remote routes that changed, as programRuntime does for all of them. */
   private leakRemote(dp: DpProgrammer, changed: RemoteRoute[]): void {
     if (!this.overlay || changed.length === 0) return;
     const partners = this.partners();
     for (const rr of changed) {
-      const into = partners.get(rr.network) ?? [];
-      if (into.length === 0) continue;
       const now = this.remote.get(rr.ip);
-      for (const other of into) {
+      for (const other of partners.get(rr.network) ?? []) {
         const vrf = this.vrfOf(other.name);
         const k = `${vrf}/${rr.ip}`;
-        if (now && now.kind === 'vm' && now.mplsLabel >= 0) {
-          dp.rtAdd(vrf, ipKeyWord(now.ip), this.tunnel(dp, now.peer, this.overlay.l3EncapFor(now.peer)), VR_RT_ARP_PROXY_FLAG, now.mplsLabel, null);
+        if (this.leaks(now)) {
+          this.leakInto(dp, now, vrf);
           this.leaked.add(k);
         } else if (this.leaked.delete(k)) {
           dp.rtDelete(vrf, ipKeyWord(rr.ip));

@@ -194,7 +194,7 @@ export class BgpRoutes implements RouteSource {
     for (;;) {
       const peers = await c.list('ListPeer', { address: '' });
       states = peers.map((r) => `${r.peer?.conf?.neighbor_address} ${SESSION_STATES[r.peer?.state?.session_state ?? 0] ?? '?'}`);
-      if (peers.some((r) => r.peer?.state?.session_state === SESSION_ESTABLISHED)) return;
+      if (established(peers).size > 0) return;
       if (Date.now() > end || this.proc?.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -286,11 +286,9 @@ export class BgpRoutes implements RouteSource {
       while (this.held.length > 0 && !this.stopping) {
         const batch = this.held;
         this.held = [];
-        const up = new Set<string>();
+        let up = new Set<string>();
         try {
-          for (const r of await (this.client as GobgpClient).list('ListPeer', { address: '' })) {
-            if (r.peer?.state?.session_state === SESSION_ESTABLISHED) up.add(r.peer.state.neighbor_address || r.peer.conf?.neighbor_address);
-          }
+          up = established(await (this.client as GobgpClient).list('ListPeer', { address: '' }));
         } catch {
           // gobgpd gone: nothing is up
         }
@@ -542,6 +540,15 @@ export class BgpRoutes implements RouteSource {
 }
 
 
+
+/** The addresses of the peers with an established session, from ListPeer's answers. */
+function established(peers: Msg[]): Set<string> {
+  const up = new Set<string>();
+  for (const r of peers) {
+    if (r.peer?.state?.session_state === SESSION_ESTABLISHED) up.add(r.peer.state.neighbor_address || r.peer.conf?.neighbor_address);
+  }
+  return up;
+}
 
 /** A gobgpd that a killed instance left behind (its pid file names it, its command line has our API address). */
 function killLeftover(pidFile: string, target: string): void {
