@@ -85,7 +85,8 @@ export interface Native {
   setns(path: string, nstype: number): void;
   /**
    * A packet socket (AF_PACKET, SOCK_RAW, all protocols, non-blocking) bound to the interface `ifname`,
-   * with PACKET_VNET_HDR (so guest offloads are visible), PACKET_IGNORE_OUTGOING where the kernel has it,
+   * with PACKET_VNET_HDR (so guest offloads are visible), PACKET_AUXDATA (the VLAN tag the kernel took
+   * out of a frame, for frames received by recvmsg), PACKET_IGNORE_OUTGOING where the kernel has it,
    * PACKET_QDISC_BYPASS, a 4 MiB receive buffer, and, on kernels 4.9 and later, the receive ring `want`
    * names: 'ring' (TPACKET_V2, 2496 slots of 1664 bytes; a larger frame, e.g. TSO, is received from the
    * buffer) or 'ring-v3' (TPACKET_V3, 64 blocks of 256 KiB, a block handed over when full or after 1 ms).
@@ -94,7 +95,10 @@ export interface Native {
   packetOpen(ifname: string, want: PacketIo): { fd: number; ifindex: number; io: PacketIo };
   /**
    * Frames from a packet socket (its ring, or recvmmsg()) into `buf` slots as readBatch does, completing
-   * partial checksums and cutting TCP/IPv4 TSO frames into segments (several slots). `stage` is scratch
+   * partial checksums and cutting TCP/IPv4 TSO frames into segments (several slots), and putting back the
+   * outer VLAN tag (802.1Q or 802.1ad) the kernel takes out of every frame it receives: 4 bytes after the
+   * MAC addresses, in each segment too, so frames come out as they were on the wire (a frame that does
+   * not fit `slotSize` with its tag is dropped and counted, never cut). `stage` is scratch
    * of at least PACKET_STAGE_BYTES (recvmmsg only); `stats` (Float64Array(PS_COUNT_LEN)) accumulates:
    * checksums completed, TSO frames, segments made, frames dropped (other GSO types, bad offload
    * offsets, truncated by the ring), own transmissions seen, frames the kernel dropped on the socket (a

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#define ETH_ALEN 6
 #define ETH_HLEN 14
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_VLAN 0x8100
@@ -83,11 +84,11 @@ static int ipv4_offset(const uint8_t *f, size_t len)
   return type == ETHERTYPE_IPV4 ? (int)l2 : -1;
 }
 
-int offload_tcp4_segment(const uint8_t *f, size_t len, const struct virtio_net_hdr *h, uint8_t *out,
-                         size_t slot, int max_segs, int32_t *lens)
+int offload_tcp4_segment(const uint8_t *f, size_t len, const struct virtio_net_hdr *h, uint32_t vlan,
+                         uint8_t *out, size_t slot, int max_segs, int32_t *lens)
 {
   int l3 = ipv4_offset(f, len), k, nseg;
-  size_t ihl, l4, thl, hdrs, payload, mss, off;
+  size_t ihl, l4, thl, hdrs, payload, mss, off, tag = vlan != 0 ? 4 : 0;
   uint16_t id0;
   uint32_t seq0, pseudo;
   uint8_t flags0;
@@ -102,7 +103,7 @@ int offload_tcp4_segment(const uint8_t *f, size_t len, const struct virtio_net_h
   if (thl < 20 || hdrs > len) return -1;
   mss = h->gso_size;
   payload = len - hdrs;
-  if (mss == 0 || hdrs + mss > slot) return -1;
+  if (mss == 0 || tag + hdrs + mss > slot) return -1;
   nseg = payload == 0 ? 1 : (int)((payload + mss - 1) / mss);
   if (nseg > max_segs) return -1;
 
@@ -113,11 +114,18 @@ int offload_tcp4_segment(const uint8_t *f, size_t len, const struct virtio_net_h
   pseudo = offload_csum_add(f + l3 + 12, 8, IPPROTO_TCP_NUM);
 
   for (k = 0, off = 0; k < nseg; k++, off += mss) {
-    uint8_t *s = out + (size_t)k * slot;
+    /* With a tag, the segment's bytes from the EtherType on sit 4 further: s + l3 is still its IPv4 header. */
+    uint8_t *s = out + (size_t)k * slot + tag;
     size_t chunk = payload - off < mss ? payload - off : mss;
-    size_t seglen = hdrs + chunk;
+    size_t seglen = tag + hdrs + chunk;
     uint8_t fl = flags0;
-    memcpy(s, f, hdrs);
+    if (tag != 0) {
+      memcpy(s - tag, f, 2 * ETH_ALEN);
+      wr32(s - tag + 2 * ETH_ALEN, vlan);
+      memcpy(s + 2 * ETH_ALEN, f + 2 * ETH_ALEN, hdrs - 2 * ETH_ALEN);
+    } else {
+      memcpy(s, f, hdrs);
+    }
     memcpy(s + hdrs, f + hdrs + off, chunk);
     wr16(s + l3 + 2, (uint16_t)(ihl + thl + chunk));
     wr16(s + l3 + 4, (uint16_t)(id0 + k));

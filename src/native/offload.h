@@ -25,11 +25,14 @@ int offload_complete_csum(uint8_t *f, size_t len, const struct virtio_net_hdr *h
  * Cut a TCP/IPv4 GSO super-frame f[0, len) (Ethernet, optionally one 802.1Q tag) into segments of at most
  * h->gso_size payload bytes, written to out + k*slot with their lengths in lens[k], for k < max_segs:
  * headers copied, IPv4 total length, id (+k) and header checksum, TCP sequence number, flags (FIN and
- * PSH only on the last segment, CWR only on the first) and full TCP checksum set for each.
+ * PSH only on the last segment, CWR only on the first) and full TCP checksum set for each. A nonzero
+ * vlan (TPID << 16 | TCI: the tag the kernel took out of the received frame) is inserted as a 4-byte
+ * 802.1Q header after the MAC addresses of every segment; f itself and h's offsets are without it.
  * Returns the number of segments, or -1 when the frame is not TCP/IPv4, its headers are truncated,
- * gso_size is 0, a segment would not fit a slot, or more than max_segs segments would be needed.
+ * gso_size is 0, a segment (with its tag) would not fit a slot, or more than max_segs segments would be
+ * needed.
  */
-int offload_tcp4_segment(const uint8_t *f, size_t len, const struct virtio_net_hdr *h, uint8_t *out,
-                         size_t slot, int max_segs, int32_t *lens);
+int offload_tcp4_segment(const uint8_t *f, size_t len, const struct virtio_net_hdr *h, uint32_t vlan,
+                         uint8_t *out, size_t slot, int max_segs, int32_t *lens);
 
 #endif

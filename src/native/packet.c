@@ -1,13 +1,15 @@
 /*
  * packet: AF_PACKET sockets for a vif on an interface the emulator does not own (a guest's tap, a veth):
  * open and bind, receive through a ring (pktring.c) or recvmmsg(), complete partial checksums and cut
- * TSO frames (offload.c), send with sendmmsg(). The only state is pkt_sock_drops' tick counter.
+ * TSO frames (offload.c), put back the 802.1Q tag the kernel took out of a received frame (pktring.h),
+ * send with sendmmsg(). The only state is pkt_sock_drops' tick counter.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +34,15 @@
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
+
+/* Where the kernel puts tpacket_auxdata's tp_vlan_tpid: after tp_vlan_tci (tp_padding in headers
+ * before 3.14, which the kernels of that time leave 0). */
+#define AUX_TPID_OFF (offsetof(struct tpacket_auxdata, tp_vlan_tci) + 2)
+#ifndef PKT_HEADERS_WITHOUT_TPID
+typedef char pkt_aux_tpid_offset[offsetof(struct tpacket_auxdata, tp_vlan_tpid) == AUX_TPID_OFF ? 1 : -1];
+#endif
+/* Room for the PACKET_AUXDATA control message of one received frame. */
+#define PKT_CTL_LEN CMSG_SPACE(sizeof(struct tpacket_auxdata))
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Packet sockets: a vif on an interface the emulator does not own (a guest's tap, a veth) */
@@ -89,6 +100,13 @@ napi_value js_packet_open(napi_env env, napi_callback_info info)
     throw_errno(env, e, "setsockopt", "PACKET_VNET_HDR");
     return NULL;
   }
+  /* The tag the kernel takes out of a received frame comes in a control message of recvmsg(). */
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+    e = errno;
+    close(fd);
+    throw_errno(env, e, "setsockopt", "PACKET_AUXDATA");
+    return NULL;
+  }
   /* Optional: kernels before 4.20 lack it, and packetReadBatch drops PACKET_OUTGOING frames itself;
    * the qdisc bypass (3.14+) only saves time; a bigger receive buffer absorbs bursts (root only). */
   (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
@@ -122,15 +140,47 @@ napi_value js_packet_open(napi_env env, napi_callback_info info)
   return result;
 }
 
-/* Copy or segment one received frame into the output slots; returns the slots used. */
-static int pkt_take(uint8_t *stage, size_t rlen, uint8_t *out, size_t slot, int room, int32_t *lens,
+/* The tag of a frame received by recvmsg(): from its PACKET_AUXDATA message (pkt_vlan_of), 0 for none. */
+static uint32_t pkt_aux_vlan(struct msghdr *m)
+{
+  struct cmsghdr *c;
+  for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
+        c->cmsg_len >= CMSG_LEN(sizeof(struct tpacket_auxdata))) {
+      const uint8_t *d = (const uint8_t *)CMSG_DATA(c);
+      struct tpacket_auxdata aux;
+      uint16_t tpid;
+      memcpy(&aux, d, sizeof aux);
+      memcpy(&tpid, d + AUX_TPID_OFF, sizeof tpid);
+      return pkt_vlan_of(aux.tp_status, aux.tp_vlan_tci, tpid);
+    }
+  }
+  return 0;
+}
+
+/* Copy the frame f[0, flen) to out with the tag vlan (TPID << 16 | TCI, nonzero) after its MAC addresses. */
+static void pkt_copy_tagged(uint8_t *out, const uint8_t *f, size_t flen, uint32_t vlan)
+{
+  memcpy(out, f, 2 * ETH_ALEN);
+  out[12] = (uint8_t)(vlan >> 24);
+  out[13] = (uint8_t)(vlan >> 16);
+  out[14] = (uint8_t)(vlan >> 8);
+  out[15] = (uint8_t)vlan;
+  memcpy(out + 2 * ETH_ALEN + PKT_VLAN_HLEN, f + 2 * ETH_ALEN, flen - 2 * ETH_ALEN);
+}
+
+/* Copy or segment one received frame into the output slots, with the tag vlan the kernel took out of it
+ * put back (0: none); returns the slots used. The virtio-net header's offsets are those of the frame as
+ * received, so checksums are completed and TSO frames cut first, and the tag goes in as the frame is
+ * copied to its slot (each segment gets it). */
+static int pkt_take(uint8_t *stage, size_t rlen, uint32_t vlan, uint8_t *out, size_t slot, int room, int32_t *lens,
                     double *stats)
 {
   struct virtio_net_hdr h;
   uint8_t *f = stage + VNET_HLEN;
-  size_t flen;
+  size_t flen, tag = vlan != 0 ? PKT_VLAN_HLEN : 0;
   int n;
-  if (rlen <= (size_t)VNET_HLEN) {
+  if (rlen <= (size_t)VNET_HLEN || (tag != 0 && rlen < (size_t)VNET_HLEN + 2 * ETH_ALEN)) {
     stats[PS_DROPPED]++;
     return 0;
   }
@@ -139,7 +189,7 @@ static int pkt_take(uint8_t *stage, size_t rlen, uint8_t *out, size_t slot, int 
   if ((h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE) {
     /* Only TCP/IPv4 is cut here; the segments get full checksums, so NEEDS_CSUM is moot. */
     n = (h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4
-            ? offload_tcp4_segment(f, flen, &h, out, slot, room, lens)
+            ? offload_tcp4_segment(f, flen, &h, vlan, out, slot, room, lens)
             : -1;
     if (n < 0) {
       stats[PS_DROPPED]++;
@@ -149,7 +199,7 @@ static int pkt_take(uint8_t *stage, size_t rlen, uint8_t *out, size_t slot, int 
     stats[PS_GSO_SEGS] += n;
     return n;
   }
-  if (flen > slot || room < 1) {
+  if (flen + tag > slot || room < 1) {
     stats[PS_DROPPED]++;
     return 0;
   }
@@ -160,8 +210,11 @@ static int pkt_take(uint8_t *stage, size_t rlen, uint8_t *out, size_t slot, int 
     }
     stats[PS_CSUM]++;
   }
-  memcpy(out, f, flen);
-  lens[0] = (int32_t)flen;
+  if (tag != 0)
+    pkt_copy_tagged(out, f, flen, vlan);
+  else
+    memcpy(out, f, flen);
+  lens[0] = (int32_t)(flen + tag);
   return 1;
 }
 
@@ -178,27 +231,42 @@ struct pkt_out {
 
 /* pring_take_fn: one frame of a ring into the next slots; -1 (kept for the next call) without room. A
  * frame that waits whole in the socket's queue (vnet NULL: larger than a ring slot, so most likely a
- * TSO frame) is received into the stage, once there is room for its segments. */
-static int pkt_ring_take(void *ctx, uint8_t *vnet, size_t len)
+ * TSO frame) is received into the stage, once there is room for its segments, with the tag of the
+ * frame actually received (its PACKET_AUXDATA) rather than the slot's. */
+static int pkt_ring_take(void *ctx, uint8_t *vnet, size_t len, uint32_t vlan)
 {
   struct pkt_out *o = (struct pkt_out *)ctx;
   int room = o->max - o->count, n;
   ssize_t got;
   if (vnet == NULL) {
+    struct msghdr m;
+    struct iovec iov;
+    union {
+      struct cmsghdr align;
+      char buf[PKT_CTL_LEN];
+    } ctl;
     if (room < PKT_SEG_ROOM && o->count > 0) return -1;
-    got = recv(o->fd, o->stage, PKT_STAGE, MSG_DONTWAIT);
+    iov.iov_base = o->stage;
+    iov.iov_len = PKT_STAGE;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    got = recvmsg(o->fd, &m, MSG_DONTWAIT);
     if (got < 0) {
       o->stats[PS_DROPPED]++; /* announced by the ring, gone from the queue */
       return 0;
     }
     vnet = o->stage;
     len = (size_t)got;
+    vlan = pkt_aux_vlan(&m);
   } else {
     const struct virtio_net_hdr *h = (const struct virtio_net_hdr *)vnet;
     if (room < 1 || ((h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE && room < PKT_SEG_ROOM))
       return -1;
   }
-  n = pkt_take(vnet, len, o->base + (size_t)o->count * o->slot, o->slot, room, o->lens + o->count, o->stats);
+  n = pkt_take(vnet, len, vlan, o->base + (size_t)o->count * o->slot, o->slot, room, o->lens + o->count, o->stats);
   o->count += n;
   return n;
 }
@@ -220,9 +288,10 @@ static void pkt_sock_drops(int fd, double *stats)
 
 /* packetReadBatch(fd, buf, slotSize, maxFrames, lens, stage: Uint8Array, stats: Float64Array): number
  * Takes frames from the socket's ring, or by recvmmsg() into `stage` (at least 16 * 65 578 bytes), then
- * completes partial checksums and cuts TSO frames into buf's slots. Frames it cannot take are counted
- * in stats[3], frames the kernel dropped on the socket in stats[5]. Keeps 46 slots free for a TSO
- * frame's segments. */
+ * completes partial checksums and cuts TSO frames into buf's slots, each frame with the 802.1Q tag the
+ * kernel took out of it put back (4 bytes more in its slot). Frames it cannot take are counted in
+ * stats[3], frames the kernel dropped on the socket in stats[5]. Keeps 46 slots free for a TSO frame's
+ * segments. */
 napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
 {
   napi_value argv[7];
@@ -237,6 +306,10 @@ napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
   struct mmsghdr msgs[PKT_VLEN];
   struct iovec iov[PKT_VLEN];
   struct sockaddr_ll from[PKT_VLEN];
+  union {
+    struct cmsghdr align;
+    char buf[PKT_CTL_LEN];
+  } ctl[PKT_VLEN];
   char detail[32];
 
   if (get_args(env, info, 7, argv, "packetReadBatch")) return NULL;
@@ -290,6 +363,8 @@ napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
       msgs[k].msg_hdr.msg_iovlen = 1;
       msgs[k].msg_hdr.msg_name = &from[k];
       msgs[k].msg_hdr.msg_namelen = sizeof from[k];
+      msgs[k].msg_hdr.msg_control = ctl[k].buf;
+      msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
     }
     got = recvmmsg(fd, msgs, (unsigned)vlen, MSG_DONTWAIT, NULL);
     if (got < 0) {
@@ -311,8 +386,8 @@ napi_value js_packet_read_batch(napi_env env, napi_callback_info info)
         stats[PS_OUTGOING]++; /* our own transmissions, on kernels without PACKET_IGNORE_OUTGOING */
         continue;
       }
-      count += pkt_take(stage + (size_t)k * PKT_STAGE, msgs[k].msg_len, base + (size_t)count * (size_t)slot,
-                        (size_t)slot, (int)max - count, lens + count, stats);
+      count += pkt_take(stage + (size_t)k * PKT_STAGE, msgs[k].msg_len, pkt_aux_vlan(&msgs[k].msg_hdr),
+                        base + (size_t)count * (size_t)slot, (size_t)slot, (int)max - count, lens + count, stats);
     }
     if (got < vlen) { /* the queue is empty */
       pkt_sock_drops(fd, stats);

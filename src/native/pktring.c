@@ -13,6 +13,16 @@
 #include <linux/virtio_net.h>
 
 #define VNET_HLEN sizeof(struct virtio_net_hdr)
+
+/* Where the kernel puts a frame's tp_vlan_tpid: right after its tp_vlan_tci (a __u16 in V2, a __u32 in
+ * V3's hv1). Read by offset, so that headers older than 3.14 (which call these bytes tp_padding) build the
+ * same reader; rings are only used on 4.9 and later, whose kernels fill them. */
+#define V2_TPID_OFF (offsetof(struct tpacket2_hdr, tp_vlan_tci) + 2)
+#define V3_TPID_OFF (offsetof(struct tpacket3_hdr, hv1.tp_vlan_tci) + 4)
+#ifndef PKT_HEADERS_WITHOUT_TPID
+typedef char pring_v2_tpid_offset[offsetof(struct tpacket2_hdr, tp_vlan_tpid) == V2_TPID_OFF ? 1 : -1];
+typedef char pring_v3_tpid_offset[offsetof(struct tpacket3_hdr, hv1.tp_vlan_tpid) == V3_TPID_OFF ? 1 : -1];
+#endif
 #define PRING_MAX 64
 #define PRING_MAP_LEN ((size_t)PRING_BLOCK_SIZE * PRING_BLOCK_NR)
 #define PRING3_MAP_LEN ((size_t)PRING3_BLOCK_SIZE * PRING3_BLOCK_NR)
@@ -122,22 +132,30 @@ int pring_setup(int fd, int v3)
   return 0;
 }
 
+/* The u16 at byte off of a ring's frame header. */
+static uint16_t hdr_u16(const void *h, size_t off)
+{
+  uint16_t v;
+  memcpy(&v, (const uint8_t *)h + off, sizeof v);
+  return v;
+}
+
 /* One frame given to take(), or skipped and counted. Returns take's result (0 when skipped). */
-static int one_frame(int fd, const struct sockaddr_ll *sll, uint32_t status, uint8_t *frame, uint32_t mac,
-                     uint32_t snaplen, uint32_t len, pring_take_fn take, void *ctx, double *truncated,
-                     double *outgoing)
+static int one_frame(int fd, const struct sockaddr_ll *sll, uint32_t status, uint32_t vlan, uint8_t *frame,
+                     uint32_t mac, uint32_t snaplen, uint32_t len, pring_take_fn take, void *ctx,
+                     double *truncated, double *outgoing)
 {
   if (sll->sll_pkttype == PACKET_OUTGOING) {
     (*outgoing)++; /* our own transmission: its queued copy, if any, is read and dropped */
     if (status & TP_STATUS_COPY) (void)recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
     return 0;
   }
-  if (status & TP_STATUS_COPY) return take(ctx, NULL, len); /* received whole from the socket's queue */
+  if (status & TP_STATUS_COPY) return take(ctx, NULL, len, vlan); /* received whole from the socket's queue */
   if (snaplen < len || mac < VNET_HLEN) {
     (*truncated)++; /* larger than a slot or block, and no copy could be queued */
     return 0;
   }
-  return take(ctx, frame + mac - VNET_HLEN, VNET_HLEN + snaplen);
+  return take(ctx, frame + mac - VNET_HLEN, VNET_HLEN + snaplen, vlan);
 }
 
 /* V2: the slot ring r reads next. */
@@ -155,7 +173,8 @@ static int read_v2(struct pring *r, pring_take_fn take, void *ctx, int max, doub
     uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) break;
     used = one_frame(r->fd, (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h)), status,
-                     (uint8_t *)h, h->tp_mac, h->tp_snaplen, h->tp_len, take, ctx, truncated, outgoing);
+                     pkt_vlan_of(status, h->tp_vlan_tci, hdr_u16(h, V2_TPID_OFF)), (uint8_t *)h, h->tp_mac,
+                     h->tp_snaplen, h->tp_len, take, ctx, truncated, outgoing);
     if (used < 0) break; /* no room: this frame is read next time */
     count += used;
     __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -191,7 +210,8 @@ static int read_v3(struct pring *r, pring_take_fn take, void *ctx, int max, doub
     }
     h = (struct tpacket3_hdr *)r->next;
     used = one_frame(r->fd, (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h)), h->tp_status,
-                     (uint8_t *)h, h->tp_mac, h->tp_snaplen, h->tp_len, take, ctx, truncated, outgoing);
+                     pkt_vlan_of(h->tp_status, h->hv1.tp_vlan_tci, hdr_u16(h, V3_TPID_OFF)), (uint8_t *)h,
+                     h->tp_mac, h->tp_snaplen, h->tp_len, take, ctx, truncated, outgoing);
     if (used < 0) break; /* no room: this frame is read next time */
     count += used;
     r->next = (uint8_t *)h + h->tp_next_offset;

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/if_packet.h>
 
 /* V2 geometry: 39 slots of 1664 bytes in each of 64 blocks of 64 KiB (2496 slots, 4 MiB per ring). A
  * slot holds a 1518-byte frame with its headers. Not 2048: slots at a power-of-two stride put every
@@ -39,11 +40,42 @@
 #define PRING3_BLOCK_NR 64u
 #define PRING3_TIMEOUT_MS 1u
 
+/*
+ * 802.1Q tags of received frames. The kernel takes the outer tag (802.1Q 0x8100 or 802.1ad 0x88a8) out
+ * of every frame it receives -- in software when the driver did not (veth, tap), with or without a VLAN
+ * device -- and keeps it beside the frame. A packet socket delivers the frame without it and reports the
+ * tag in the frame's metadata: the ring's header (tpacket2_hdr, tpacket3_hdr's hv1) or the
+ * PACKET_AUXDATA message of recvmsg (tpacket_auxdata), all with the same status bits. The reader puts it
+ * back after the MAC addresses. A tag is carried here as one number, TPID << 16 | TCI (0: no tag; the
+ * TPID of a tag is never 0). The TPID is reported from Linux 3.14 (TP_STATUS_VLAN_TPID_VALID); before
+ * that, the field is padding and the tag is taken as 802.1Q. Kernels before 3.0 have no
+ * TP_STATUS_VLAN_VALID: there a nonzero TCI is the tag (as libpcap reads it), and a priority-0 tag of
+ * VLAN 0 cannot be told from none. Newer kernels zero the TCI of an untagged frame.
+ */
+#ifndef TP_STATUS_VLAN_VALID
+#define TP_STATUS_VLAN_VALID (1 << 4)
+#endif
+#ifndef TP_STATUS_VLAN_TPID_VALID /* headers before 3.14: tp_vlan_tpid is named tp_padding there */
+#define TP_STATUS_VLAN_TPID_VALID (1 << 6)
+#define PKT_HEADERS_WITHOUT_TPID 1
+#endif
+#define PKT_VLAN_HLEN 4u
+#define PKT_VLAN_TPID_DEFAULT 0x8100u
+
+/* The tag as TPID << 16 | TCI from a frame's status, tp_vlan_tci and tp_vlan_tpid; 0 when it had none. */
+static inline uint32_t pkt_vlan_of(uint32_t status, uint32_t tci, uint32_t tpid)
+{
+  if ((status & TP_STATUS_VLAN_VALID) == 0 && (tci & 0xffffu) == 0) return 0;
+  if ((status & TP_STATUS_VLAN_TPID_VALID) == 0 || (tpid & 0xffffu) == 0) tpid = PKT_VLAN_TPID_DEFAULT;
+  return ((tpid & 0xffffu) << 16) | (tci & 0xffffu);
+}
+
 /* What the reader does with one frame: vnet points at its virtio-net header, directly followed by the
- * frame's `len` bytes (writable); vnet NULL means the frame did not fit its slot and waits whole in the
- * socket's queue (the take function receives it). Returns the slots used, or -1 to stop before this
- * frame (no room); the frame is then read again by the next call. */
-typedef int (*pring_take_fn)(void *ctx, uint8_t *vnet, size_t len);
+ * frame's `len` bytes (writable), and vlan is the tag the kernel took out of it (pkt_vlan_of, 0 for
+ * none); vnet NULL means the frame did not fit its slot and waits whole in the socket's queue (the take
+ * function receives it, with its tag from PACKET_AUXDATA). Returns the slots used, or -1 to stop before
+ * this frame (no room); the frame is then read again by the next call. */
+typedef int (*pring_take_fn)(void *ctx, uint8_t *vnet, size_t len, uint32_t vlan);
 
 /* Whether this kernel fills the virtio-net header in rings (4.9 and later). */
 int pring_supported(void);
