@@ -35,6 +35,7 @@ import {
   VIF_TYPE_HOST,
   VIF_TYPE_PHYSICAL,
   VIF_TYPE_VIRTUAL,
+  VIF_TYPE_VIRTUAL_VLAN,
   macParse,
 } from '../dp/interface';
 import {
@@ -74,6 +75,10 @@ export interface VifInfo {
   /** The physical vif's link speed (Mb/s) and duplex (1 full), as `vif --list` shows them; −1 unknown. */
   speed?: number;
   duplex?: number;
+  /** A VLAN sub-interface (vCenter mode): its parent (the trunk vif) and its inner (rx) and outer (tx) VLAN. */
+  parent?: number;
+  vlan?: number;
+  ovlan?: number;
 }
 
 /** The fabric side of a node as the testbed opened it: the NIC (packet socket) and vhost0 (a TAP). */
@@ -93,6 +98,13 @@ export const VIF_FABRIC = 0;
 export const VIF_VHOST = 1;
 export const VIF_PKT0 = 2;
 export const VIF_FIRST_VM = 3;
+/**
+ * vCenter mode's trunk vif: the agent's VMWARE PhysicalInterface (vmware_physical_interface), a
+ * physical vif in the fabric VRF, promiscuous ("Pr": it takes every VM's frames).
+ */
+export const TRUNK_VIF_TYPE = VIF_TYPE_PHYSICAL;
+export const TRUNK_VIF_VRF = 0;
+export const VIF_FLAG_PROMISCUOUS = 0x400;
 export const NH_GATEWAY = 1;
 export const NH_FIRST_VM = 10;
 
@@ -118,6 +130,8 @@ export class ComputeNode {
   private policy: PolicyEngine;
   /** Per-VM flow accounting index of the next VM (never reused, so a re-added VM starts from zero). */
   private nextVmIndex = 0;
+  /** vCenter mode: the trunk vif (addTrunk). */
+  trunk: VifInfo | undefined;
   /** Hosts on other nodes and behind VTEPs, by numeric IPv4 (from the route source). */
   private readonly remote = new Map<number, RemoteRoute>();
   /** The MPLS label of each VM's vif (by vif index), once the fabric is programmed. */
@@ -305,7 +319,8 @@ export class ComputeNode {
   /** One host's vif, interface nexthop, /32 route (and its floating IPs') and bridge entry. */
   private programVif(dp: DpProgrammer, v: VifInfo, hf: HostFd): void {
     const h = v.host as HostSpec;
-    dp.vifAdd(v.idx, hf.fd, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac, hf.io);
+    if (v.parent !== undefined) dp.subVifAdd(v.idx, v.parent, v.vlan as number, v.ovlan as number, v.vrf, v.nh, v.flags, v.mtu, v.mac);
+    else dp.vifAdd(v.idx, hf.fd, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac, hf.io);
     dp.nhAdd(v.nh, NH_ENCAP, v.idx, h.mac);
     dp.rtAdd(v.vrf, ipKeyWord(h.ip), v.nh, VR_RT_ARP_PROXY_FLAG);
     dp.bridgeAdd(v.vrf, h.mac, v.idx);
@@ -335,12 +350,41 @@ export class ComputeNode {
     return undefined;
   }
 
-  /** Add a VM at run time on the lowest free vif index (as the agent reuses them) and program it. */
-  addVm(dp: DpProgrammer, vm: VmSpec, hf: HostFd): VifInfo {
+  /** The lowest free vif index for a VM (as the agent reuses them). */
+  private freeVifIdx(): number {
     let idx = VIF_FIRST_VM;
     while (this.vifs.some((v) => v.idx === idx)) idx++;
+    return idx;
+  }
+
+  /**
+   * vCenter mode: the trunk vif, the vRouter VM's NIC on the ESXi host's trunk port group ("ContrailVM"
+   * eth1), on the lowest free VM index: what arrives on it belongs to the VLAN sub-interfaces its
+   * ports add (addVm with a VLAN). `io`/`fd`: how the datapath reaches it.
+   */
+  addTrunk(dp: DpProgrammer, os: string, mac: Uint8Array, hf: HostFd): VifInfo {
     const info: VifInfo = {
-      idx, os: vm.tap, type: VIF_TYPE_VIRTUAL, vrf: this.vrfOf(vm.network),
+      idx: this.freeVifIdx(), os, type: TRUNK_VIF_TYPE, vrf: TRUNK_VIF_VRF, flags: VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED | VIF_FLAG_PROMISCUOUS,
+      mtu: 1514, mac, nh: 0, vmIndex: -1, up: true,
+    };
+    this.vifs.push(info);
+    this.vifs.sort((a, b) => a.idx - b.idx);
+    dp.vifAdd(info.idx, hf.fd, info.type, info.vrf, 0, info.flags, info.mtu, mac, hf.io);
+    this.trunk = info;
+    return info;
+  }
+
+  /**
+   * Add a VM at run time on the lowest free vif index (as the agent reuses them) and program it. With
+   * `vlan` (vCenter mode) the vif is a VLAN sub-interface of the trunk: the VM's frames arrive there
+   * tagged with its port group's VLAN.
+   */
+  addVm(dp: DpProgrammer, vm: VmSpec, hf: HostFd, vlan?: number): VifInfo {
+    const idx = this.freeVifIdx();
+    if (vlan !== undefined && !this.trunk) throw new Error('addVm with a VLAN before addTrunk');
+    const sub = vlan !== undefined ? { type: VIF_TYPE_VIRTUAL_VLAN, parent: (this.trunk as VifInfo).idx, vlan, ovlan: vlan } : { type: VIF_TYPE_VIRTUAL };
+    const info: VifInfo = {
+      idx, os: vm.tap, vrf: this.vrfOf(vm.network), ...sub,
       flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED | VIF_FLAG_DHCP_ENABLED,
       mtu: vm.mtu, mac: macParse(VR_VIF_MAC) as Uint8Array, nh: NH_FIRST_VM - VIF_FIRST_VM + idx, // as the topology's vifs: nexthop = vif + 7
       host: vm, vm, vmIndex: this.nextVmIndex++, up: true,

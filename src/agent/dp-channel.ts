@@ -11,13 +11,15 @@ import { DpChannel, FlowReq, FlowResp } from '../dp/flow';
 import { routerDrainWork } from '../dp/flow';
 import type { Router } from '../dp/router';
 import {
-  reqBridgeAdd, reqFlowSet, reqMplsAdd, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifFatFlow, reqVxlanAdd,
+  reqBridgeAdd, reqFlowSet, reqMplsAdd, reqNhAdd, reqRtAdd, reqRtDelete, reqSubVifAdd, reqVifAdd, reqVifFatFlow, reqVxlanAdd,
 } from '../dp/request';
 
 /** What the agent programs into the datapath (vifs, nexthops, routes, bridge entries, fat-flow lists). */
 export interface DpProgrammer {
   /** `io`: how the datapath reads the fd (VIF_IO_TAP, VIF_IO_PACKET); `ip`: the fabric address (physical vif, vhost0). */
   vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number, ip?: number): void;
+  /** A VLAN sub-interface of `parent` (VIF_TYPE_VIRTUAL_VLAN): frames tagged `vlan` there are its, it sends tagged `ovlan`. */
+  subVifAdd(idx: number, parent: number, vlan: number, ovlan: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void;
   /** A tunnel: `flags` its type, `sip`/`dip` its outer addresses; a VRF_TRANSLATE: `vrf`. */
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array, flags?: number, sip?: number, dip?: number, vrf?: number): void;
   /** `label`: a tunnel route's MPLS label or VNI; `mac`: the stitched MAC of a remote host. */
@@ -57,6 +59,9 @@ export class DirectChannel implements DpChannel {
 export function directProgrammer(r: Router): DpProgrammer {
   return {
     vifAdd: (idx, _fd, type, vrf, nh, flags, mtu, mac, _io, ip) => reqVifAdd(r, idx, type, vrf, nh, flags, mtu, mac, ip),
+    subVifAdd: (idx, parent, vlan, ovlan, vrf, nh, flags, mtu, mac) => {
+      reqSubVifAdd(r, idx, parent, vlan, ovlan, vrf, nh, flags, mtu, mac);
+    },
     nhAdd: (id, type, vif, dmac, flags, sip, dip, vrf) => reqNhAdd(r, id, type, vif, dmac, flags, sip, dip, vrf),
     rtAdd: (vrf, ip, nh, flags, label, mac) => reqRtAdd(r, vrf, ip, nh, flags, label, mac ?? null),
     rtDelete: (vrf, ip) => reqRtDelete(r, vrf, ip),

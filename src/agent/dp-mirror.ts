@@ -53,6 +53,10 @@ export class DpMirror implements DpProgrammer {
     this.inner.vifAdd(idx, fd, type, vrf, nh, flags, mtu, mac, io, ip);
   }
 
+  subVifAdd(idx: number, parent: number, vlan: number, ovlan: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void {
+    this.inner.subVifAdd(idx, parent, vlan, ovlan, vrf, nh, flags, mtu, mac);
+  }
+
   nhAdd(id: number, type: number, vif: number, dmac: Uint8Array, flags = 0, sip = 0, dip = 0, vrf = 0): void {
     this.nhs.set(id, { id, type, vif, dmac: Uint8Array.from(dmac), flags, sip, dip, vrf });
     this.inner.nhAdd(id, type, vif, dmac, flags, sip, dip, vrf);

@@ -214,7 +214,7 @@ export function checkVniMode(topo: Topology, file: string): void {
   });
 }
 
-function tapName(name: string): string {
+export function tapName(name: string): string {
   const h = fnv(name).toString(16).padStart(8, '0');
   return `tap${h}-${(fnv(`${name}/${h}`) & 0xff).toString(16).padStart(2, '0')}`;
 }

@@ -17,6 +17,7 @@ import { SELFTEST_OPTS, SELFTEST_USAGE, cmdSelftest } from './selftest';
 import { DEFAULT_SOCKET, controlCall } from './control';
 import { TESTBED_OPTS, TESTBED_USAGE, cmdTestbed, testbedSocket } from './testbed';
 import { vrouterInfo } from './vrouter-info';
+import { cmdVcenterDriver } from './vcenter-driver';
 
 const USAGE = `usage: vrouter-emu <verb> [options]
 
@@ -38,12 +39,16 @@ verbs:
   rt --dump VRF [--family inet|bridge]
                                a VRF's /32 routes (label, nexthop, stitched MAC) or bridge table
   bgp [--summary] [--json]     its BGP speaker (route_source "bgp"): peers, routes sent and received
+  esxi list|vm-create|vm-delete  (start --mode vcenter) the emulated ESXi host's VMs
+  port --list|--add|--delete   (start --mode vcenter) the agent's ports of vCenter VMs (VLAN sub-interfaces)
   agent stats [--json]         its agent's flow counters
   agent flows [--json]         its agent's flows: UUIDs, networks, aging table, idle time, policy rule
   agent aging on|off           stop or restart the aging scan (an emulator knob; flows then never age)
   config reload                re-read agent.conf, policies, fat flow, global-vrouter-config (or SIGHUP)
   vrouter --info               its limits; with --params/--param, the limits a parameter file sets
   collector [query]            the flow-record collector (serve, or query what it stored)
+  vcenter-driver serve|spawn|destroy|plug-vifs|unplug-vifs|list
+                               the vCenter driver: a port group and a VLAN per port, the VM on the ESXi host
   platform check [--root DIR] [--json]
                                which Contrail 2.22 platform this host is, the verdict, the kernel probes
   selftest [--json]            the platform check, a ping through a compute node, a replay (exit 0 = pass)
@@ -192,6 +197,8 @@ export function main(argv: string[]): number | Promise<number> {
         return cmdCollector(parseArgs(rest, COLLECTOR_OPTS, COLLECTOR_USAGE)).catch(userErrorExit);
       case 'flow':
       case 'vif':
+      case 'esxi':
+      case 'port':
       case 'dropstats':
       case 'agent':
       case 'config':
@@ -203,6 +210,8 @@ export function main(argv: string[]): number | Promise<number> {
         return cmdTool(verb, rest).catch(userErrorExit);
       case 'vm':
         return cmdVm(rest).catch(userErrorExit);
+      case 'vcenter-driver':
+        return cmdVcenterDriver(rest).catch(userErrorExit);
       case 'platform':
         return cmdPlatform(parseArgs(rest, PLATFORM_OPTS, PLATFORM_USAGE)).catch(userErrorExit);
       case 'selftest':

@@ -38,6 +38,9 @@ import { PACKET_IOS, type PacketIo } from '../io/native';
 import { readOsRelease } from '../platform/release';
 import { loadProfiles, verdictFor } from '../platform/profiles';
 import { Attachments } from './attachments';
+import { TRUNK_IFNAME, TRUNK_MAC, VcenterConn, VcenterMode, vcenterConnect, vcenterTopology, vcenterVlans } from './vcenter-mode';
+import { EsxiHost } from '../esxi/host';
+import { VIF_IO_SWITCH } from '../io/ring';
 import { Parsed, opt, optInt, optOnOff } from './args';
 import { DEFAULT_SOCKET, controlAlive, controlServe } from './control';
 import { ExportState, Instance, toolHandler } from './tools';
@@ -46,11 +49,15 @@ import { IntrospectServer, parseListen } from '../introspect/server';
 import { startBanner, startDemo, startHelp } from './start-banner';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--introspect-listen ADDR[:PORT]] [--introspect-allow-writes] [--allow-unsupported-platform]';
+  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--introspect-listen ADDR[:PORT]] [--introspect-allow-writes] [--allow-unsupported-platform] [--mode kvm|vcenter --vcenter URL [--dvs NAME] [--esxi-prefix P]]';
 
 export const START_OPTS = {
   '--topology': { value: true },
   '--node': { value: true },
+  '--mode': { value: true },
+  '--vcenter': { value: true },
+  '--dvs': { value: true },
+  '--esxi-prefix': { value: true },
   '--agent-conf': { value: true },
   '--global-config': { value: true },
   '--params': { value: true },
@@ -162,6 +169,9 @@ function checkHost(p: Parsed): void {
     throw new UserError(`unsupported platform: ${plat.why}; see vrouter-emu platform check, or start anyway with --allow-unsupported-platform`);
   }
   if (plat.verdict === 'compatible' || plat.verdict === 'unsupported') log(`vrouter-emu: platform ${plat.verdict}: ${plat.why}`);
+  if (opt(p, '--mode') === 'vcenter' && !plat.profile?.vcenter) {
+    log(`vrouter-emu: vCenter mode: Contrail 2.22 supports it on Ubuntu 14.04.2 (3.13.0-40-generic, vCenter 5.5) only; on ${rel.pretty} it runs as on a compatible host (vrouter-emu platform check)`);
+  }
   else if (plat.verdict === 'development') log(`vrouter-emu: platform development: ${rel.pretty}, kernel ${rel.kernel}, outside the Contrail 2.22 matrix (vrouter-emu platform check)`);
 }
 
@@ -185,6 +195,7 @@ function configReloader(p: Parsed, params: ModuleParams, node: ComputeNode, a: F
   let cfg = first;
   const reload = (): string => {
     const next = loadConfig(p, params);
+    if (opt(p, '--mode') === 'vcenter') next.topo = vcenterTopology(next.topo);
     if (ComputeNode.shape(localTopology(next.topo, node.overlay?.node.name)) !== ComputeNode.shape(node.topo)) {
       throw new UserError('the topology\'s networks, hosts, addresses or floating IPs changed: restart to apply them; the old configuration stays');
     }
@@ -212,6 +223,19 @@ export async function cmdStart(p: Parsed): Promise<number> {
   for (const w of warnings) log(`vrouter-emu: ${w}`);
   const topoFile = opt(p, '--topology');
   const cfg = loadConfig(p, params);
+  const mode = opt(p, '--mode') ?? 'kvm';
+  if (mode !== 'kvm' && mode !== 'vcenter') throw new UserError(`--mode ${mode}: expected kvm (the default: the vRouter owns the VMs' TAPs) or vcenter (an emulated ESXi host tags them onto a trunk)`);
+  let vcenter: VcenterConn | undefined;
+  if (mode === 'vcenter') {
+    if (cfg.topo.nodes.length > 0) throw new UserError('--mode vcenter: the topology has "nodes"; vCenter mode runs one compute node (the vRouter VM of one ESXi host): give a topology without nodes');
+    const url = opt(p, '--vcenter') ?? process.env.VRE_VCENTER_URL;
+    if (!url) throw new UserError('--mode vcenter needs --vcenter https://user:pass@HOST/sdk (a vCenter, or VMware\'s simulator: see the README, vCenter mode)');
+    if (cfg.topo.vms.length > 0 && topoFile) log(`vrouter-emu: vCenter mode: the ${cfg.topo.vms.length} VMs of ${topoFile} are not created; vrouter-emu vcenter-driver spawns VMs`);
+    cfg.topo = vcenterTopology(cfg.topo);
+    vcenter = await vcenterConnect(url, opt(p, '--dvs') ?? 'DVS0');
+  } else {
+    for (const o of ['--vcenter', '--dvs', '--esxi-prefix']) if (opt(p, o) !== undefined) throw new UserError(`${o} is for --mode vcenter`);
+  }
   // A cluster topology: this instance is one of its nodes, and runs that node's part of it.
   const nodeName = nodeOf(p, cfg.topo, topoFile ?? '(demo topology)');
   const overlay = nodeName === undefined ? undefined : new Overlay(cfg.topo, nodeName, cfg.conf.tunnelType);
@@ -262,6 +286,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
       if (exporting) await Promise.all(exporting.sinks.map((x) => x.close()));
       await Promise.all(guests.map((g) => g.stop()));
       if (dp) await dp.stop();
+      if (vcenter) await vcenter.vs.logout();
       for (const prob of bed.teardown()) log(`vrouter-emu: ${prob}`);
       if (why) log(`vrouter-emu: ${why}; removed the VMs' namespaces and interfaces`);
     })();
@@ -348,6 +373,14 @@ export async function cmdStart(p: Parsed): Promise<number> {
     }
     const att = new Attachments(bed, node, dp, topo, log, fds, prog);
     attachments = att;
+    // vCenter mode: the trunk vif (the vRouter VM's NIC on the ESXi trunk) and the emulated ESXi host.
+    let vcmode: VcenterMode | undefined;
+    if (vcenter) {
+      const trunk = node.addTrunk(prog, TRUNK_IFNAME, TRUNK_MAC, { fd: -1, io: VIF_IO_SWITCH });
+      const esxi = new EsxiHost(bed, dp, vcenterVlans(vcenter), trunk.idx, opt(p, '--esxi-prefix') ?? 'esxi-', log);
+      vcmode = new VcenterMode(esxi, node, dp, prog, topo, log);
+      log(`vrouter-emu: vCenter mode: ESXi host on ${vcenter.vs.where}, switch ${vcenter.dvsName}, trunk vif0/${trunk.idx} (${TRUNK_IFNAME})`);
+    }
     agent = new FlowMgr(table, dp, node.flowEnv(), cfg.aging, clock);
     const a = agent;
     // Route changes come in bursts (BGP): the flows are re-evaluated once per burst, 50 ms after its first change.
@@ -372,7 +405,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     }, 100);
     const { reload, current } = configReloader(p, params, node, a, mirror, ex, cfg);
     const inst: Instance = {
-      params, shared, table, node, mirror, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload }, bgp: () => bgp,
+      params, shared, table, node, mirror, agent: () => agent, exporting: () => exporting, reload, clock, io: { attachments: att, guests, offload, vcenter: vcmode }, bgp: () => bgp,
     };
     server = await controlServe(socket, toolHandler(inst));
     // The introspect (HTTP): 127.0.0.1 and http_server_port unless --introspect-listen says otherwise.
@@ -409,7 +442,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
 
     const now = current();
     startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive() ?? bgp?.routes(), bgp: bgp && topo.bgp ? { as: topo.bgp.as, reflectors: topo.bgp.reflectorsStr } : undefined, introspect: introspectUrl }, log);
-    if (!topoFile && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
+    if (!topoFile && !vcenter && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
     startHelp(topo, socket, log);
   } catch (e) {
     unwatch();

@@ -20,6 +20,7 @@ import type { Guest } from '../io/guest';
 import { PS_CSUM, PS_DROPPED, PS_GSO_FRAMES, PS_GSO_SEGS, PS_SOCK_DROPS } from '../io/native';
 import { agentFlows, agentFlowsText } from './agent-flows';
 import { VIF_ADD_USAGE, VIF_DELETE_USAGE, type Attachments } from './attachments';
+import type { VcenterMode } from './vcenter-mode';
 import { parseArgs } from './args';
 import type { ToolHandler } from './control';
 import { dropstats } from './dropstats';
@@ -77,7 +78,10 @@ export function toolHandler(inst: Instance): ToolHandler {
       }
       return;
     }
-    if (tool === 'vif' && args.includes('--add')) {
+    if (tool === 'esxi' || tool === 'port') {
+      if (!io.vcenter) throw new UserError(`${tool}: this instance does not run in vCenter mode (start --mode vcenter)`);
+      collect(tool === 'esxi' ? await io.vcenter.esxiTool(args) : await io.vcenter.portTool(args));
+    } else if (tool === 'vif' && args.includes('--add')) {
       collect(io.attachments.add(args) + '\n');
     } else if (tool === 'vif' && args.includes('--delete')) {
       collect((await io.attachments.remove(args)) + '\n');
@@ -205,6 +209,8 @@ export interface RuntimeIo {
   guests: Guest[];
   /** Cumulative offload counters of the packet-socket vifs (Native.packetReadBatch's stats). */
   offload: number[];
+  /** vCenter mode: the ESXi host's VMs and the agent's ports (`esxi`, `port`). */
+  vcenter?: VcenterMode;
 }
 
 /** Flow export: the sampler in the agent and the transports it feeds. */

@@ -43,7 +43,10 @@ export function vifList(vifs: VifInfo[], stats: Float64Array, out: Out): void {
     const link = v.type === VIF_TYPE_PHYSICAL && v.speed !== undefined && v.speed >= 0
       ? ` (Speed ${v.speed}${v.duplex !== undefined && v.duplex >= 0 ? `, Duplex ${v.duplex}` : ''})` : '';
     const ipHex = v.ip ? (ipKeyWord(v.ip) >>> 0).toString(16) : '0';
-    out(`vif0/${v.idx}`.padEnd(12) + `OS: ${v.up ? v.os : 'NULL'}${link}\n`);
+    // A VLAN sub-interface shows its outer/inner VLAN, its bridge index (0: no source MAC) and its
+    // parent (2.x vif.c); it has no OS interface of its own, so its OS name is NULL.
+    const vlan = v.parent !== undefined ? ` Vlan(o/i)(,S): ${v.ovlan}/${v.vlan} Bridge Index: 0 Parent:vif0/${v.parent}` : '';
+    out(`vif0/${v.idx}`.padEnd(12) + `OS: ${v.up && v.parent === undefined ? v.os : 'NULL'}${link}${vlan}\n`);
     out(`${ind}Type:${VIF_TYPE_NAMES[v.type] ?? 'Invalid'} HWaddr:${macString(v.mac)} IPaddr:${ipHex}\n`);
     out(`${ind}Vrf:${v.vrf} Flags:${vifFlagString(v.flags)} MTU:${v.mtu} Ref:${v.vm ? 2 : 1}\n`);
     out(`${ind}RX packets:${stats[s + VIFS_RX_PACKETS]}  bytes:${stats[s + VIFS_RX_BYTES]} errors:${stats[s + VIFS_RX_ERRORS]}\n`);

@@ -242,10 +242,28 @@ export function dpRx(r: Router, vifIdx: number, buf: Uint8Array, off: number, le
     dropPkt(r, VP_DROP_INVALID_IF);
     return;
   }
+  if (v.subVifs !== null && len >= ETH_HLEN + 4 && rd16(buf, off + 12) === ETH_P_8021Q) {
+    // A parent (trunk) vif: a frame tagged with a sub-interface's VLAN is that sub-interface's, untagged
+    // (vm_rx → vif_sub_interfaces[vlan]->vif_rx). The MACs move over the tag, in place.
+    const sub = v.subVifs[rd16(buf, off + 14) & 0xfff];
+    if (sub >= 0) {
+      buf.copyWithin(off + 4, off, off + 12);
+      dpRx(r, sub, buf, off + 4, len - 4);
+      return;
+    }
+  }
   const st = r.vifs.stats;
   const sb = vifIdx * VIFS_LEN;
   st[sb + VIFS_RX_PACKETS]++;
   st[sb + VIFS_RX_BYTES] += len;
+  if (v.type === VIF_TYPE_PHYSICAL && vifIdx !== r.fabricVif) {
+    // vCenter mode's VMware NIC (a physical vif without vhost0 as its peer): what no sub-interface
+    // claimed — untagged, or a VLAN no port has — takes the fabric path in the module and, having no
+    // vhost to be cross-connected to, ends there (vif_xconnect → vif_drop_pkt).
+    st[sb + VIFS_RX_ERRORS]++;
+    dropPkt(r, VP_DROP_INTERFACE_DROP);
+    return;
+  }
   if (len < ETH_HLEN) {
     // vr_pkt_type fails on a frame shorter than an Ethernet header: vif_drop_pkt.
     st[sb + VIFS_RX_ERRORS]++;

@@ -12,6 +12,7 @@ export const VIF_TYPE_AGENT = 1;
 export const VIF_TYPE_PHYSICAL = 2;
 export const VIF_TYPE_VIRTUAL = 3;
 export const VIF_TYPE_GATEWAY = 5;
+export const VIF_TYPE_VIRTUAL_VLAN = 6;
 export const VIF_TYPE_NAMES = ['Host', 'Agent', 'Physical', 'Virtual', 'XenLL', 'Gateway', 'Virtual(Vlan)', 'Stats', 'Monitoring'] as const;
 
 // VIF_FLAG_*, include/vr_interface.h (the order of the `vif --list` legend).
@@ -24,6 +25,9 @@ export const VIF_FLAG_TX_CSUM_OFFLOAD = 0x20;
 export const VIF_FLAG_L3_ENABLED = 0x40;
 export const VIF_FLAG_L2_ENABLED = 0x80;
 export const VIF_FLAG_DHCP_ENABLED = 0x100;
+
+/** VLAN_ID_MAX: 12-bit VLAN ids; a parent's sub-interface table has this many slots. */
+export const VLAN_ID_MAX = 4096;
 
 /** VR_MAX_INTERFACES (256 + 4096). */
 export const VR_MAX_INTERFACES = 4352;
@@ -55,6 +59,16 @@ export interface Vif {
   fatFlow?: Int32Array | null;
   /** vifr_ip: the fabric address on the physical vif and vhost0 (a number, a<<24|…), 0 elsewhere. */
   ip: number;
+  /**
+   * A VLAN sub-interface (VIF_TYPE_VIRTUAL_VLAN): its parent vif (vifr_parent_vif_idx), the VLAN its
+   * frames arrive with on the parent (vifr_vlan_id, "i") and the one it sends with (vifr_ovlan_id, "o").
+   * −1 on other vifs.
+   */
+  parent: number;
+  vlan: number;
+  ovlan: number;
+  /** A parent's sub-interfaces by VLAN (vif_sub_interfaces), vif index or −1; null until one is added. */
+  subVifs: Int16Array | null;
 }
 
 export interface VifTable {
@@ -68,9 +82,13 @@ export function vifTableCreate(statsSab = new SharedArrayBuffer(VR_MAX_INTERFACE
   return { vifs: [], statsSab, stats: new Float64Array(statsSab) };
 }
 
+/** What a vif is made from: the VLAN fields default to none (−1, no sub-interfaces). */
+export type VifInit = Omit<Vif, 'parent' | 'vlan' | 'ovlan' | 'subVifs'> & Partial<Pick<Vif, 'parent' | 'vlan' | 'ovlan' | 'subVifs'>>;
+
 /** Add (or replace) a vif. @throws RangeError for an index outside 0..VR_MAX_INTERFACES−1. */
-export function vifAdd(t: VifTable, v: Vif): void {
-  if (v.idx < 0 || v.idx >= VR_MAX_INTERFACES) throw new RangeError(`vif index ${v.idx} out of range`);
+export function vifAdd(t: VifTable, init: VifInit): void {
+  if (init.idx < 0 || init.idx >= VR_MAX_INTERFACES) throw new RangeError(`vif index ${init.idx} out of range`);
+  const v: Vif = { parent: -1, vlan: -1, ovlan: -1, subVifs: null, ...init };
   t.vifs[v.idx] = v;
   t.stats.fill(0, v.idx * VIFS_LEN, (v.idx + 1) * VIFS_LEN);
 }

@@ -10,7 +10,7 @@
  * @module
  */
 import { FlowReq, FlowResp, flowSet } from './flow';
-import { VIFS_LEN, VIFS_RX_ERRORS, VIF_TYPE_HOST, VIF_TYPE_PHYSICAL, vifAdd, vifDelete, vifSetFatFlow } from './interface';
+import { VIFS_LEN, VIFS_RX_ERRORS, VIF_TYPE_HOST, VIF_TYPE_PHYSICAL, VIF_TYPE_VIRTUAL_VLAN, VLAN_ID_MAX, vifAdd, vifDelete, vifSetFatFlow } from './interface';
 import { NH_TUNNEL, bridgeAdd, mplsAdd, nhAdd, nhMake, rtAdd, rtDelete, vxlanAdd } from './nexthop';
 import { arpResolve } from './fabric';
 import type { Router } from './router';
@@ -26,13 +26,40 @@ export function reqFlowSet(r: Router, q: FlowReq, resp: FlowResp): FlowResp {
  * from the host's traffic.
  */
 export function reqVifAdd(r: Router, idx: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, ip = 0): void {
-  vifAdd(r.vifs, { idx, type, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true, ip: ip >>> 0 });
-  if (type === VIF_TYPE_PHYSICAL) r.fabricVif = idx;
+  const old = r.vifs.vifs[idx];
+  vifAdd(r.vifs, {
+    idx, type, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true, ip: ip >>> 0,
+    subVifs: old?.subVifs ?? null, // a re-added parent keeps its sub-interfaces
+  });
+  // The fabric NIC is the physical vif with the node's address (vhost0's peer); a physical vif without
+  // one is vCenter mode's VMware NIC, the parent of the VMs' VLAN sub-interfaces.
+  if (type === VIF_TYPE_PHYSICAL && ip !== 0) r.fabricVif = idx;
   if (type === VIF_TYPE_HOST) r.hostVif = idx;
 }
 
-/** VIF_DEL. */
+/**
+ * VIF_ADD of a VLAN sub-interface (vif --add … --vif PARENT --vlan I, vlan_sub_interface_init): frames
+ * tagged `vlan` on `parent` become this vif's, and what it sends leaves on the parent tagged `ovlan`.
+ * @returns 0, or −EINVAL (no such parent, a parent that is not a physical vif, VLAN out of range)
+ * or −EEXIST (the parent's VLAN belongs to another sub-interface), as the module refuses them.
+ */
+export function reqSubVifAdd(r: Router, idx: number, parent: number, vlan: number, ovlan: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): number {
+  const p = r.vifs.vifs[parent];
+  // vlan_drv_add: only a physical vif's driver takes sub-interfaces.
+  if (p === undefined || p.type !== VIF_TYPE_PHYSICAL || parent === idx) return -22;
+  if (!(vlan >= 0 && vlan < VLAN_ID_MAX && ovlan >= 0 && ovlan < VLAN_ID_MAX)) return -22;
+  const subs = p.subVifs ?? (p.subVifs = new Int16Array(VLAN_ID_MAX).fill(-1));
+  if (subs[vlan] >= 0 && subs[vlan] !== idx) return -17;
+  vifAdd(r.vifs, { idx, type: VIF_TYPE_VIRTUAL_VLAN, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true, ip: 0, parent, vlan, ovlan, subVifs: null });
+  subs[vlan] = idx;
+  return 0;
+}
+
+/** VIF_DEL. A sub-interface leaves its parent's table; a parent's sub-interfaces stay (they go with their own VIF_DEL). */
 export function reqVifDelete(r: Router, idx: number): void {
+  const v = r.vifs.vifs[idx];
+  const p = v && v.parent >= 0 ? r.vifs.vifs[v.parent] : undefined;
+  if (v && p?.subVifs && p.subVifs[v.vlan] === idx) p.subVifs[v.vlan] = -1;
   vifDelete(r.vifs, idx);
   if (r.fabricVif === idx) r.fabricVif = -1;
   if (r.hostVif === idx) r.hostVif = -1;

@@ -110,6 +110,8 @@ export interface Router {
   hostVif: number;
   /** Scratch for an encapsulated frame (outer headers + the packet), and the outer IP id counter. */
   readonly encapBuf: Uint8Array;
+  /** Scratch for a sub-interface's frame with its 802.1Q tag pushed (vlan_tx), on its way to the parent. */
+  readonly vlanBuf: Uint8Array;
   ipId: number;
   /** Frames the overlay answered instead of sending (ICMP "fragmentation needed" to the sender). */
   pmtuSent: number;
@@ -179,6 +181,7 @@ export function createRouter(host: HostOs, params: ModuleParams, cfg: Partial<Dp
     fabricVif: -1,
     hostVif: -1,
     encapBuf: new Uint8Array(9216 + 128),
+    vlanBuf: new Uint8Array(9216 + 128 + 4),
     ipId: 0,
     pmtuSent: 0,
     reinject: () => {
@@ -209,5 +212,22 @@ export function vifTx(r: Router, vif: number, buf: Uint8Array, off: number, len:
   }
   st[vif * VIFS_LEN + VIFS_TX_PACKETS]++;
   st[vif * VIFS_LEN + VIFS_TX_BYTES] += len;
+  if (v.parent >= 0) {
+    // A VLAN sub-interface sends through its parent, tagged with its outer VLAN (priority 0).
+    if (len < 12 || len + 4 > r.vlanBuf.length) {
+      st[vif * VIFS_LEN + VIFS_TX_ERRORS]++;
+      dropPkt(r, VP_DROP_INTERFACE_TX_DISCARD);
+      return;
+    }
+    const t = r.vlanBuf;
+    t.set(buf.subarray(off, off + 12), 0);
+    t[12] = 0x81;
+    t[13] = 0x00;
+    t[14] = (v.ovlan >> 8) & 0x0f;
+    t[15] = v.ovlan & 0xff;
+    t.set(buf.subarray(off + 12, off + len), 16);
+    vifTx(r, v.parent, t, 0, len + 4);
+    return;
+  }
   r.host.tx(vif, buf, off, len);
 }

@@ -12,10 +12,11 @@ import type { ModuleParams } from '../params/module-params';
 import { distFile } from '../lib/package-root';
 import type { DpWorkerData, DpWorkerMsg } from './dp-worker';
 import { Native, loadNative } from './native';
+import { VIF_TYPE_VIRTUAL_VLAN } from '../dp/interface';
 import {
-  OP_MPLS_ADD, OP_VIF_DEL, OP_VIF_DETACH, OP_VXLAN_ADD, RING_RECORD, RING_REPLY, Ring, ringGetReply, ringPutBridgeAdd, ringPutFlowSet,
+  OP_MPLS_ADD, OP_VIF_DEL, OP_VIF_DETACH, OP_VXLAN_ADD, RING_RECORD, ringPutPortSet, RING_REPLY, Ring, ringGetReply, ringPutBridgeAdd, ringPutFlowSet,
   ringPutMapAdd, ringPutNhAdd, ringPutRtAdd,
-  ringPutRtDel, ringPutStop, ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq,
+  ringPutRtDel, ringPutStop, ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq, VIF_IO_TAP,
 } from './ring';
 
 export interface DpThreadOptions {
@@ -200,6 +201,25 @@ export class DpThread implements DpChannel {
   vifAdd(idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array, io: number, ip = 0): void {
     ringPutVifAdd(this.rec, this.begin(), idx, fd, type, vrf, nh, flags, mtu, mac, io, ip);
     this.commit();
+  }
+
+  subVifAdd(idx: number, parent: number, vlan: number, ovlan: number, vrf: number, nh: number, flags: number, mtu: number, mac: Uint8Array): void {
+    ringPutVifAdd(this.rec, this.begin(), idx, -1, VIF_TYPE_VIRTUAL_VLAN, vrf, nh, flags, mtu, mac, VIF_IO_TAP, 0, parent, vlan, ovlan);
+    this.commit();
+  }
+
+  /**
+   * Plug the emulated ESXi switch's port of `vlan`: the VM NIC's TAP `fd`, tagged onto trunk vif `trunk`
+   * (fd −1 unplugs). Resolves once the datapath thread uses the new fd (or stopped using the old one).
+   */
+  portSet(vlan: number, fd: number, trunk: number): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    const seq = ++this.seq;
+    return new Promise<void>((resolve) => {
+      this.waiting.set(seq, () => resolve());
+      ringPutPortSet(this.rec, this.begin(), seq, vlan, fd, trunk);
+      this.commit();
+    });
   }
 
   /** The vif's OS interface is back on a new fd: up again, counters kept. */

@@ -15,20 +15,21 @@ import { createDatapath, dpRx } from '../dp/datapath';
 import { fabricTick } from '../dp/fabric';
 import { macKey } from '../dp/nexthop';
 import { FlowReq, FlowResp, flowReqNew, routerDrainWork } from '../dp/flow';
-import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN } from '../dp/interface';
+import { VIFS_RX_ERRORS, VIFS_TX_ERRORS, VIFS_LEN, VIF_TYPE_VIRTUAL_VLAN } from '../dp/interface';
+import { DVS_TO_PORT, DvSwitch, VLAN_MAX } from '../esxi/dvswitch';
 import { VP_DROP_INTERFACE_RX_DISCARD, VP_DROP_INTERFACE_TX_DISCARD } from '../dp/defs';
 import {
-  reqBridgeAdd, reqFlowSet, reqMplsAdd, reqNhAdd, reqRtAdd, reqRtDelete, reqVifAdd, reqVifAttach, reqVifDelete, reqVifDetach, reqVifFatFlow,
-  reqVxlanAdd,
+  reqBridgeAdd, reqFlowSet, reqMplsAdd, reqNhAdd, reqRtAdd, reqRtDelete, reqSubVifAdd, reqVifAdd, reqVifAttach, reqVifDelete, reqVifDetach,
+  reqVifFatFlow, reqVxlanAdd,
 } from '../dp/request';
 import { DpConfig, HostOs, Router, RouterShared } from '../dp/router';
 import type { ModuleParams } from '../params/module-params';
 import { Native, PACKET_STAGE_BYTES, PS_COUNT_LEN, PS_DROPPED, PS_SOCK_DROPS, loadNative } from './native';
 import { xorshift32 } from '../lib/xorshift';
 import {
-  BridgeAddRec, NhAddRec, OP_BRIDGE_ADD, OP_FLOW_SET, OP_MPLS_ADD, OP_NH_ADD, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD, OP_VIF_ATTACH,
-  OP_VIF_DEL, OP_VIF_DETACH, OP_VIF_FAT, OP_VXLAN_ADD, RING_REPLY, Ring, RtRec, VIF_IO_PACKET, VifAddRec, VifAttachRec, ringGetBridgeAdd,
-  ringGetFlowSet, ringGetMapKey, ringGetMapNh,
+  BridgeAddRec, NhAddRec, OP_BRIDGE_ADD, OP_FLOW_SET, OP_MPLS_ADD, OP_NH_ADD, OP_PORT_SET, OP_RT_ADD, OP_RT_DEL, OP_STOP, OP_VIF_ADD,
+  OP_VIF_ATTACH, OP_VIF_DEL, OP_VIF_DETACH, OP_VIF_FAT, OP_VXLAN_ADD, PortSetRec, RING_REPLY, Ring, RtRec, VIF_IO_PACKET, VIF_IO_SWITCH,
+  VifAddRec, VifAttachRec, ringGetBridgeAdd, ringGetFlowSet, ringGetMapKey, ringGetMapNh, ringGetPortSet,
   ringGetNhAdd, ringGetRt, ringGetVifAdd, ringGetVifAttach, ringGetVifFatIdx, ringGetVifFatRules, ringGetVifRelease, ringOp,
   ringPutReply, ringSeq,
 } from './ring';
@@ -63,6 +64,9 @@ export type DpWorkerMsg =
 const BURST = 64; // frames read from one TAP per poll round
 const PKT_BURST = 256; // slots for one packet socket per poll round (TSO frames take several)
 const MAX_VIFS = 4352;
+/** The emulated ESXi switch's ports (vCenter mode) take the slots after the vifs', one per VLAN. */
+const PORT_BASE = MAX_VIFS;
+const SLOTS = PORT_BASE + VLAN_MAX + 1;
 const MAX_MTU = 9216;
 const SLOT = MAX_MTU + 32; // bytes per frame slot in the rx and tx slabs
 const POLL_MS = 50; // poll timeout: the longest the deferred work and offload reports wait without traffic
@@ -86,6 +90,9 @@ interface DpWorker {
   readonly vifFd: Int32Array;
   /** VIF_IO_* per vif. */
   readonly vifIo: Uint8Array;
+  /** The emulated ESXi switch (vCenter mode): its ports' fds are in the poll set at PORT_BASE + VLAN. */
+  readonly dvs: DvSwitch;
+  readonly portSlab: Uint8Array;
 
   // rx
   readonly rxSlab: Uint8Array;
@@ -118,6 +125,7 @@ interface DpWorker {
   readonly resp: FlowResp;
   readonly vifAddRec: VifAddRec;
   readonly vifAttachRec: VifAttachRec;
+  readonly portRec: PortSetRec;
   readonly nhRec: NhAddRec;
   readonly rtRec: RtRec;
   readonly bridgeRec: BridgeAddRec;
@@ -134,17 +142,19 @@ interface DpWorker {
 function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
   const w: DpWorker = {
     nat, port, wakeFd: d.wakeFd, r: undefined as unknown as Router, ring: new Ring(d.ring),
-    txSlab: [], txOffs: [], txLens: [], txCount: new Int32Array(MAX_VIFS), txPending: [],
-    vifFd: new Int32Array(MAX_VIFS).fill(-1), vifIo: new Uint8Array(MAX_VIFS),
+    txSlab: [], txOffs: [], txLens: [], txCount: new Int32Array(SLOTS), txPending: [],
+    vifFd: new Int32Array(SLOTS).fill(-1), vifIo: new Uint8Array(SLOTS),
+    dvs: new DvSwitch(), portSlab: new Uint8Array(BURST * SLOT + 4),
     rxSlab: new Uint8Array(BURST * SLOT), rxLens: new Int32Array(BURST),
     pktSlab: undefined, pktStage: undefined, pktLens: new Int32Array(PKT_BURST), pktStats: new Float64Array(PS_COUNT_LEN),
     pktDropped: 0, pktSockDrops: 0, offloadReported: 0, tunnelMacs: new Map(),
-    fds: new Int32Array(MAX_VIFS + 1), fdVif: new Int32Array(MAX_VIFS + 1), revents: new Int32Array(MAX_VIFS + 1), nfds: 1,
+    fds: new Int32Array(SLOTS + 1), fdVif: new Int32Array(SLOTS + 1), revents: new Int32Array(SLOTS + 1), nfds: 1,
     pollIn: nat.constants.POLLIN, pollErr: nat.constants.POLLERR, pollHup: nat.constants.POLLHUP, pollNval: nat.constants.POLLNVAL,
     pollDirty: false,
     req: flowReqNew(), resp: { err: 0, index: -1, bytes: 0, packets: 0 },
-    vifAddRec: { idx: 0, fd: -1, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0 },
+    vifAddRec: { idx: 0, fd: -1, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0, parent: -1, vlan: -1, ovlan: -1 },
     vifAttachRec: { idx: 0, fd: -1, io: 0 },
+    portRec: { vlan: 0, fd: -1, trunk: -1 },
     nhRec: { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6), flags: 0, sip: 0, dip: 0, vrf: 0 },
     rtRec: { vrf: 0, ip: 0, nh: 0, flags: 0, label: -1, hasMac: false, mac: new Uint8Array(6) },
     bridgeRec: { vrf: 0, mac: new Uint8Array(6), vif: 0, nh: -1, label: -1 },
@@ -165,8 +175,16 @@ function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
 // ---------------------------------------------------------------------------------------------------
 // tx batching
 
-/** HostOs.tx: queue a frame on the vif's batch (written when it is full or at the end of the burst). */
+/**
+ * HostOs.tx: queue a frame on the vif's batch (written when it is full or at the end of the burst). A
+ * frame for the emulated ESXi switch's trunk goes, without its tag, to the batch of its VLAN's port.
+ */
 function txQueue(w: DpWorker, vif: number, buf: Uint8Array, off: number, len: number): void {
+  if (w.vifIo[vif] === VIF_IO_SWITCH) {
+    const vlan = w.dvs.vlanOf(buf, off, len);
+    if (vlan >= 0) txQueueCut(w, PORT_BASE + vlan, buf, off, len);
+    return;
+  }
   let slab = w.txSlab[vif];
   if (slab === undefined) {
     slab = w.txSlab[vif] = new Uint8Array(BURST * SLOT);
@@ -186,6 +204,17 @@ function txQueue(w: DpWorker, vif: number, buf: Uint8Array, off: number, len: nu
   w.txCount[vif] = n + 1;
 }
 
+/** Queue a tagged frame on slot `slot` without its tag (bytes 12..15), the switch's side of the trunk. */
+function txQueueCut(w: DpWorker, slot: number, buf: Uint8Array, off: number, len: number): void {
+  txQueue(w, slot, buf, off, len); // the frame as it came …
+  const n = w.txCount[slot] - 1;
+  const slab = w.txSlab[slot] as Uint8Array;
+  const o = (w.txOffs[slot] as Int32Array)[n];
+  slab.copyWithin(o + 4, o, o + 12); // … then the MACs over the tag
+  (w.txOffs[slot] as Int32Array)[n] = o + 4;
+  (w.txLens[slot] as Int32Array)[n] -= 4;
+}
+
 /** Write the vif's batch; what its fd does not take is counted as TX errors and INTERFACE_TX_DISCARD. */
 function txFlushVif(w: DpWorker, v: number): void {
   const n = w.txCount[v];
@@ -202,9 +231,11 @@ function txFlushVif(w: DpWorker, v: number): void {
     // EBADFD: the TAP was deleted under its fd. Anything else (EIO: the VM took its link down; ENETDOWN
     // on a packet socket, whose interface the agent checks on the error it reads) loses these frames
     // but keeps the vif.
-    if (w.vifIo[v] !== VIF_IO_PACKET && (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV')) vifDown(w, v, code);
+    if (w.vifIo[v] !== VIF_IO_PACKET && v < PORT_BASE && (code === 'EBADFD' || code === 'EBADF' || code === 'ENODEV')) vifDown(w, v, code);
   }
-  if (written < n) {
+  if (written < n && v >= PORT_BASE) {
+    w.dvs.counters[DVS_TO_PORT] -= n - written; // the VM did not take them (its link is down): ESXi's loss
+  } else if (written < n) {
     w.r.vifs.stats[v * VIFS_LEN + VIFS_TX_ERRORS] += n - written;
     w.r.drops[VP_DROP_INTERFACE_TX_DISCARD] += n - written;
   }
@@ -273,6 +304,13 @@ function pollRebuild(w: DpWorker): void {
       nfds++;
     }
   }
+  for (let vlan = 1; vlan <= VLAN_MAX; vlan++) {
+    const fd = w.vifFd[PORT_BASE + vlan];
+    if (fd < 0) continue;
+    w.fds[nfds] = fd;
+    w.fdVif[nfds] = PORT_BASE + vlan;
+    nfds++;
+  }
   w.nfds = nfds;
 }
 
@@ -309,7 +347,9 @@ function ringApply(w: DpWorker): boolean {
       case OP_VIF_ADD: {
         const v = w.vifAddRec;
         ringGetVifAdd(a, o, v);
-        reqVifAdd(r, v.idx, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac, v.ip);
+        // A refused sub-interface (no parent, VLAN taken) is not added; the agent checked before asking.
+        if (v.type === VIF_TYPE_VIRTUAL_VLAN) reqSubVifAdd(r, v.idx, v.parent, v.vlan, v.ovlan, v.vrf, v.nh, v.flags, v.mtu, v.mac);
+        else reqVifAdd(r, v.idx, v.type, v.vrf, v.nh, v.flags, v.mtu, v.mac, v.ip);
         w.vifFd[v.idx] = v.fd;
         w.vifIo[v.idx] = v.io;
         pollRebuild(w);
@@ -337,6 +377,22 @@ function ringApply(w: DpWorker): boolean {
         // The agent closes the fd once it has this: nothing here uses it any more.
         const seq = ringSeq(a, o);
         if (seq !== 0) batchReply(w, seq, 0, idx, 0, 0);
+        break;
+      }
+      case OP_PORT_SET: {
+        const p = w.portRec;
+        ringGetPortSet(a, o, p);
+        if (p.fd < 0 && p.vlan >= 1 && p.vlan <= VLAN_MAX) {
+          txFlushVif(w, PORT_BASE + p.vlan);
+          w.txCount[PORT_BASE + p.vlan] = 0;
+        }
+        if (w.dvs.set(p.vlan, p.fd, p.trunk)) {
+          w.vifFd[PORT_BASE + p.vlan] = p.fd;
+          w.vifIo[PORT_BASE + p.vlan] = 0;
+        }
+        pollRebuild(w);
+        const seq = ringSeq(a, o);
+        if (seq !== 0) batchReply(w, seq, 0, p.vlan, 0, 0);
         break;
       }
       case OP_NH_ADD: {
@@ -391,7 +447,8 @@ function rxPoll(w: DpWorker): void {
     const ev = w.revents[k];
     if (ev === 0) continue;
     const v = w.fdVif[k];
-    if (w.vifIo[v] === VIF_IO_PACKET) rxPacket(w, v, w.fds[k], ev);
+    if (v >= PORT_BASE) rxPort(w, v - PORT_BASE, w.fds[k], ev & bad);
+    else if (w.vifIo[v] === VIF_IO_PACKET) rxPacket(w, v, w.fds[k], ev);
     else if (ev & bad) vifDown(w, v, ev & w.pollNval ? 'EBADF' : 'EBADFD');
     else rxTap(w, v, w.fds[k]);
   }
@@ -406,6 +463,32 @@ function rxTap(w: DpWorker, v: number, fd: number): void {
     return;
   }
   for (let f = 0; f < n; f++) dpRx(w.r, v, w.rxSlab, f * SLOT, w.rxLens[f]);
+}
+
+/**
+ * A VM NIC of the emulated ESXi switch is readable: its frames, tagged with the port's VLAN, enter the
+ * datapath on the trunk vif. Read 4 bytes into each slot, so the tag goes in front without a copy. A
+ * port whose TAP failed goes silent until the agent unplugs it.
+ */
+function rxPort(w: DpWorker, vlan: number, fd: number, bad: number): void {
+  const trunk = w.dvs.trunkOf[vlan];
+  let n = 0;
+  try {
+    if (bad === 0 && trunk >= 0) n = w.nat.readBatch(fd, w.portSlab.subarray(4), SLOT, BURST, w.rxLens);
+    else bad = 1;
+  } catch {
+    bad = 1;
+  }
+  if (bad !== 0) {
+    // The VM's TAP is gone (its namespace deleted): the port leaves the poll set until unplugged.
+    w.vifFd[PORT_BASE + vlan] = -1;
+    w.pollDirty = true;
+    return;
+  }
+  for (let f = 0; f < n; f++) {
+    const off = w.dvs.tag(w.portSlab, f * SLOT, w.rxLens[f], vlan);
+    dpRx(w.r, trunk, w.portSlab, off, w.rxLens[f] + 4);
+  }
 }
 
 /**

@@ -86,10 +86,12 @@ export const OP_VIF_ATTACH = 10; // the vif's OS interface is back (counters kep
 export const OP_VIF_DETACH = 11; // acknowledged: the OS interface is gone; the vif goes down
 export const OP_MPLS_ADD = 12;
 export const OP_VXLAN_ADD = 13;
+export const OP_PORT_SET = 14; // an emulated ESXi switch port (fd −1: removed, acknowledged)
 
 /** How the datapath thread reads and writes a vif's fd. */
 export const VIF_IO_TAP = 0; // a TAP the emulator owns: read()/write() of plain frames
 export const VIF_IO_PACKET = 1; // a packet socket on an interface it attached to: recvmmsg/sendmmsg with a virtio-net header
+export const VIF_IO_SWITCH = 2; // no fd: the trunk of the emulated ESXi switch in the same thread (esxi/dvswitch.ts)
 
 // A MAC takes one word per byte: a record has room to spare, and every field stays a plain word read
 // (no shifting or byte views over the shared words).
@@ -126,7 +128,16 @@ const VA_MTU = VA_FLAGS + 1;
 const VA_MAC = VA_MTU + 1;
 const VA_IO = VA_MAC + MAC_WORDS;
 const VA_IP = VA_IO + 1;
-const VA_END = VA_IP + 1;
+const VA_PARENT = VA_IP + 1; // a VLAN sub-interface's parent, vlan and ovlan (−1 for other vifs)
+const VA_VLAN = VA_PARENT + 1;
+const VA_OVLAN = VA_VLAN + 1;
+const VA_END = VA_OVLAN + 1;
+
+// PORT_SET: an ESXi switch port — the VM NIC's TAP fd, the port group's VLAN, the trunk vif it tags onto
+const PS_VLAN = REC_BODY;
+const PS_FD = PS_VLAN + 1;
+const PS_TRUNK = PS_FD + 1;
+const PS_END = PS_TRUNK + 1;
 
 // VIF_ATTACH
 const VT_IDX = REC_BODY;
@@ -181,7 +192,7 @@ const FAT_RULES = FAT_COUNT + 1;
 export const RING_FAT_MAX = RING_RECORD - FAT_RULES;
 
 // Check the layout once at load (BUILD_ASSERT_DECL): every record fits its slot.
-for (const end of [FS_END, VA_END, VT_END, VD_END, NA_END, RT_END, BA_END, MX_END]) {
+for (const end of [FS_END, VA_END, PS_END, VT_END, VD_END, NA_END, RT_END, BA_END, MX_END]) {
   if (end > RING_RECORD) throw new Error(`ring record layout: ${end} words do not fit a ${RING_RECORD}-word record`);
 }
 
@@ -264,13 +275,20 @@ export interface VifAddRec {
   io: number;
   /** vifr_ip (the fabric address of the physical vif and vhost0), as an int32. */
   ip: number;
+  /** A VLAN sub-interface's parent vif and its VLANs (vifr_parent_vif_idx, vifr_vlan_id, vifr_ovlan_id); −1 elsewhere. */
+  parent: number;
+  vlan: number;
+  ovlan: number;
 }
 
 export function ringPutVifAdd(
   a: Int32Array, o: number, idx: number, fd: number, type: number, vrf: number, nh: number, flags: number, mtu: number,
-  mac: Uint8Array, io: number, ip = 0,
+  mac: Uint8Array, io: number, ip = 0, parent = -1, vlan = -1, ovlan = -1,
 ): void {
   putHead(a, o, OP_VIF_ADD, 0);
+  a[o + VA_PARENT] = parent;
+  a[o + VA_VLAN] = vlan;
+  a[o + VA_OVLAN] = ovlan;
   a[o + VA_IDX] = idx;
   a[o + VA_FD] = fd;
   a[o + VA_TYPE] = type;
@@ -294,6 +312,30 @@ export function ringGetVifAdd(a: Int32Array, o: number, v: VifAddRec): void {
   getMac(a, o + VA_MAC, v.mac);
   v.io = a[o + VA_IO];
   v.ip = a[o + VA_IP];
+  v.parent = a[o + VA_PARENT];
+  v.vlan = a[o + VA_VLAN];
+  v.ovlan = a[o + VA_OVLAN];
+}
+
+/** A decoded PORT_SET. */
+export interface PortSetRec {
+  vlan: number;
+  fd: number;
+  trunk: number;
+}
+
+/** Write a PORT_SET: the switch port of `vlan` reads and writes `fd` (−1: removed; the datapath acknowledges a non-zero `seq`). */
+export function ringPutPortSet(a: Int32Array, o: number, seq: number, vlan: number, fd: number, trunk: number): void {
+  putHead(a, o, OP_PORT_SET, seq);
+  a[o + PS_VLAN] = vlan;
+  a[o + PS_FD] = fd;
+  a[o + PS_TRUNK] = trunk;
+}
+
+export function ringGetPortSet(a: Int32Array, o: number, p: PortSetRec): void {
+  p.vlan = a[o + PS_VLAN];
+  p.fd = a[o + PS_FD];
+  p.trunk = a[o + PS_TRUNK];
 }
 
 /** A decoded VIF_ATTACH: the vif's new fd and how to use it. */

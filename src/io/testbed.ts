@@ -439,6 +439,28 @@ export class Testbed {
     }
   }
 
+  /**
+   * Take down a namespace host set up at run time (addVm): its TAP closed (once the datapath no longer
+   * uses `fd`), its namespace deleted unless it existed before. @returns problems, each with its fix.
+   */
+  removeVm(v: HostSpec, fd: number): string[] {
+    const problems: string[] = [];
+    this.closeFd(fd);
+    const t = this.state.taps.indexOf(v.tap);
+    if (t >= 0) this.state.taps.splice(t, 1);
+    const n = v.nsExisting ? -1 : this.state.namespaces.indexOf(v.namespace);
+    if (n >= 0) {
+      this.state.namespaces.splice(n, 1);
+      try {
+        ip(['netns', 'del', v.namespace]);
+      } catch (e) {
+        problems.push(`could not remove namespace ${v.namespace}: ${(e as Error).message.trim()}; remove it with: ip netns del ${v.namespace}`);
+      }
+    }
+    this.save();
+    return problems;
+  }
+
   /** Forget an attached interface (after `vif --delete` or its vanishing) and restore it if it is there. */
   detach(ifname: string): void {
     const at = this.state.attached?.findIndex((a) => a.ifname === ifname) ?? -1;

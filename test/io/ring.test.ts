@@ -6,7 +6,7 @@ import {
   OP_MPLS_ADD, OP_VIF_DETACH, OP_VIF_FAT, OP_VXLAN_ADD, ringGetMapKey, ringGetMapNh, ringPutMapAdd, RING_FAT_MAX, RING_RECORD, RING_REPLY, Ring, RtRec, VifAddRec, VifAttachRec, ringGetBridgeAdd,
   ringGetFlowSet, ringGetNhAdd, ringGetReply, ringGetRt, ringGetVifAdd, ringGetVifAttach, ringGetVifFatIdx, ringGetVifFatRules,
   ringGetVifRelease, ringOp, ringPutBridgeAdd, ringPutFlowSet, ringPutNhAdd, ringPutReply, ringPutRtAdd, ringPutRtDel, ringPutStop,
-  ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq, ringSeq,
+  ringPutVifAdd, ringPutVifAttach, ringPutVifFat, ringPutVifRelease, ringReplySeq, ringSeq, OP_PORT_SET, PortSetRec, ringGetPortSet, ringPutPortSet,
 } from '../../src/io/ring';
 
 const HDR_WORDS = 16; // the ring's header, before the first record
@@ -103,14 +103,28 @@ test('the FLOW_SET get reuses the request it is given (no allocation per record)
 });
 
 test('VIF_ADD round-trips', (t) => {
-  const v: VifAddRec = { idx: 0, fd: 0, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0 };
+  const v: VifAddRec = { idx: 0, fd: 0, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0, parent: 0, vlan: 0, ovlan: 0 };
   fc.assert(
-    fc.property(fc.record({ idx: i32, fd: i32, type: i32, vrf: i32, nh: i32, flags: i32, mtu: i32, mac, io: i32, ip: i32 }), (w) => {
-      throughRing(t, (a, o) => ringPutVifAdd(a, o, w.idx, w.fd, w.type, w.vrf, w.nh, w.flags, w.mtu, w.mac, w.io, w.ip), (a, o) => {
+    fc.property(fc.record({ idx: i32, fd: i32, type: i32, vrf: i32, nh: i32, flags: i32, mtu: i32, mac, io: i32, ip: i32, parent: i32, vlan: i32, ovlan: i32 }), (w) => {
+      throughRing(t, (a, o) => ringPutVifAdd(a, o, w.idx, w.fd, w.type, w.vrf, w.nh, w.flags, w.mtu, w.mac, w.io, w.ip, w.parent, w.vlan, w.ovlan), (a, o) => {
         t.is(ringOp(a, o), OP_VIF_ADD);
         t.is(ringSeq(a, o), 0);
         ringGetVifAdd(a, o, v);
         t.deepEqual({ ...v, mac: Array.from(v.mac) }, { ...w, mac: Array.from(w.mac) });
+      });
+    }),
+  );
+});
+
+test('PORT_SET round-trips', (t) => {
+  const p: PortSetRec = { vlan: 0, fd: 0, trunk: 0 };
+  fc.assert(
+    fc.property(i32, i32, i32, i32, (seq, vlan, fd, trunk) => {
+      throughRing(t, (a, o) => ringPutPortSet(a, o, seq, vlan, fd, trunk), (a, o) => {
+        t.is(ringOp(a, o), OP_PORT_SET);
+        t.is(ringSeq(a, o), seq);
+        ringGetPortSet(a, o, p);
+        t.deepEqual(p, { vlan, fd, trunk });
       });
     }),
   );
