@@ -115,12 +115,16 @@ export class DriverState {
     return this.data.instances.find((i) => i.name === name);
   }
 
-  /** The lowest VLAN of the pool no instance has. @throws UserError when the pool is exhausted. */
-  freeVlan(): number {
+  /**
+   * The lowest VLAN of the pool that no instance has and `taken` (VLANs of port groups vCenter has
+   * already, made by others) does not hold. @throws UserError when the pool is exhausted.
+   */
+  freeVlan(taken: Set<number> = new Set()): number {
     const used = new Set(this.data.instances.map((i) => i.port.vlan));
-    for (let v = this.data.pool.min; v <= this.data.pool.max; v++) if (!used.has(v)) return v;
+    for (let v = this.data.pool.min; v <= this.data.pool.max; v++) if (!used.has(v) && !taken.has(v)) return v;
     const n = this.data.pool.max - this.data.pool.min + 1;
-    throw new UserError(`VLAN pool ${this.data.pool.min}-${this.data.pool.max} exhausted: all ${n} VLANs are given to instances; destroy one, or widen the pool (vcenter-driver serve --vlan-pool FIRST-LAST)`);
+    const others = [...taken].filter((v) => v >= this.data.pool.min && v <= this.data.pool.max && !used.has(v)).length;
+    throw new UserError(`VLAN pool ${this.data.pool.min}-${this.data.pool.max} exhausted: of its ${n} VLANs, ${used.size} are given to instances and ${others} used by other port groups in vCenter; destroy an instance, or widen the pool (vcenter-driver serve --vlan-pool FIRST-LAST)`);
   }
 
   /** Record an instance (its VLAN is taken from now on) and save. */

@@ -4,7 +4,8 @@
  * on the ESXi host with its NIC on that port group, and the port added to the vRouter agent with its
  * VLAN. Nova's calls, one by one:
  *
- *   spawn        VLAN → port group → VM on the host → agent port      (undone in reverse if a step fails)
+ *   spawn        VLAN (the lowest free one of the pool that no port group in vCenter has) → port
+ *                group → VM on the host → agent port                 (undone in reverse if a step fails)
  *   destroy      agent port → VM → port group → VLAN released
  *   plug_vifs    the port group, the VM on the host and the agent port made again if missing (the
  *                VLAN kept): what nova-compute does for every instance when it starts, and after a
@@ -95,9 +96,12 @@ export class VcenterDriver {
     return this.serial(async () => {
       if (this.d.state.get(name)) throw new UserError(`spawn ${name}: instance ${name} exists (VLAN ${this.d.state.get(name)?.port.vlan}); destroy it first`);
       const portUuid = randomUUID();
+      // As 2.x's drivers seeded their VLAN map: the VLANs of the port groups already in vCenter are taken.
+      const taken = new Set<number>();
+      for (const pg of await this.d.vs.listPortgroups(this.d.dvs)) if (pg.vlanId !== null) taken.add(pg.vlanId);
       const i: DriverInstance = {
         name, uuid: randomUUID(), network, ip, plugged: true,
-        port: { uuid: portUuid, vlan: this.d.state.freeVlan(), portgroup: portgroupName(network, name, portUuid), mac: portMac(portUuid) },
+        port: { uuid: portUuid, vlan: this.d.state.freeVlan(taken), portgroup: portgroupName(network, name, portUuid), mac: portMac(portUuid) },
       };
       const undo: (() => Promise<unknown>)[] = [];
       try {
