@@ -54,11 +54,18 @@ export function startBanner(b: BannerInfo, log: (s: string) => void): void {
   log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${b.aging.ageMs / 1000} s${b.conf.file ? ` (${b.conf.file})` : ''}, ${b.policies} network policies`);
   for (const n of b.notes) log(`vrouter-emu: ${n}`);
   const hosts = [...topo.vms, ...topo.outside];
+  if (node.trunk && hosts.length === 0) {
+    // vCenter mode: the VMs come from the driver; say how.
+    const sock = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
+    log(`  vCenter mode: trunk vif0/${node.trunk.idx} (${node.trunk.os}); networks ${topo.networks.map((n) => `${n.name} ${n.subnet}`).join(', ')}; no VMs yet. Spawn them with:`);
+    log(`    sudo vrouter-emu vcenter-driver serve --vcenter URL${sock} &`);
+    log(`    sudo vrouter-emu vcenter-driver spawn NAME --network ${topo.networks[0]?.name ?? 'N'} --ip A`);
+  }
   const w = (f: (h: HostSpec) => string, min: number): number => Math.max(min, ...hosts.map((h) => f(h).length));
   const wName = w((h) => h.name, 11);
   const where = (h: HostSpec): string => (h.kind === 'netns' ? h.namespace : h.kind === 'qemu' ? `qemu (${guestAccel()})` : 'attached');
   const wNs = w(where, 15);
-  log(`  ${'VM'.padEnd(wName)} ${'namespace'.padEnd(wNs)} ${'interface'.padEnd(21)} ${'address'.padEnd(19)} ${'MAC'.padEnd(17)}  vif`);
+  if (hosts.length > 0) log(`  ${'VM'.padEnd(wName)} ${'namespace'.padEnd(wNs)} ${'interface'.padEnd(21)} ${'address'.padEnd(19)} ${'MAC'.padEnd(17)}  vif`);
   for (const vm of hosts) {
     const nw = topo.networks.find((n) => n.name === vm.network);
     const v = node.hostVif(vm.name);
