@@ -40,6 +40,7 @@ import { loadProfiles, verdictFor } from '../platform/profiles';
 import { Attachments } from './attachments';
 import { TRUNK_IFNAME, TRUNK_MAC, VcenterConn, VcenterMode, vcenterConnect, vcenterTopology, vcenterVlans } from './vcenter-mode';
 import { EsxiHost } from '../esxi/host';
+import type { HostSpec, Network } from '../lib/topology-types';
 import { VIF_IO_SWITCH } from '../io/ring';
 import { Parsed, opt, optInt, optOnOff } from './args';
 import { DEFAULT_SOCKET, controlAlive, controlServe } from './control';
@@ -377,7 +378,19 @@ export async function cmdStart(p: Parsed): Promise<number> {
     let vcmode: VcenterMode | undefined;
     if (vcenter) {
       const trunk = node.addTrunk(prog, TRUNK_IFNAME, TRUNK_MAC, { fd: -1, io: VIF_IO_SWITCH });
-      const esxi = new EsxiHost(bed, dp, vcenterVlans(vcenter), trunk.idx, opt(p, '--esxi-prefix') ?? 'esxi-', log);
+      // qemu guests on the host: booted as the topology's are (console logs next to the socket, `vm console`).
+      let esxiImg: GuestImage | undefined;
+      const runner = {
+        start: (h: HostSpec, nw: Network): Guest => {
+          guestCheck([h]);
+          esxiImg ??= guestImage(log);
+          const g = Guest.start(h, nw, esxiImg, path.join(path.dirname(socket), 'console', `${h.name}.log`));
+          guests.push(g);
+          bed.addGuest(g.pid);
+          return g;
+        },
+      };
+      const esxi = new EsxiHost(bed, dp, vcenterVlans(vcenter), trunk.idx, opt(p, '--esxi-prefix') ?? 'esxi-', log, runner);
       vcmode = new VcenterMode(esxi, node, dp, prog, topo, log);
       log(`vrouter-emu: vCenter mode: ESXi host on ${vcenter.vs.where}, switch ${vcenter.dvsName}, trunk vif0/${trunk.idx} (${TRUNK_IFNAME})`);
     }

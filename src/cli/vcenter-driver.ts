@@ -19,10 +19,10 @@ export const DRIVER_SOCKET = '/run/vrouter-emu/vcenter-driver.sock';
 export const DRIVER_STATE = '/var/lib/vrouter-emu/vcenter-driver.json';
 export const VCENTER_DRIVER_USAGE =
   'vrouter-emu vcenter-driver serve --vcenter URL [--dvs NAME] [--vlan-pool FIRST-LAST] [--state FILE] [--listen SOCK] [--socket VROUTER_SOCK] | ' +
-  'vcenter-driver spawn NAME --network N --ip A | destroy NAME | plug-vifs NAME | unplug-vifs NAME | list [--json]  [--listen SOCK]';
+  'vcenter-driver spawn NAME --network N --ip A [--kind netns|qemu] | destroy NAME | plug-vifs NAME | unplug-vifs NAME | list [--json]  [--listen SOCK]';
 const OPTS = {
   '--vcenter': { value: true }, '--dvs': { value: true }, '--vlan-pool': { value: true }, '--state': { value: true },
-  '--listen': { value: true }, '--socket': { value: true }, '--network': { value: true }, '--ip': { value: true }, '--json': {},
+  '--listen': { value: true }, '--socket': { value: true }, '--network': { value: true }, '--ip': { value: true }, '--kind': { value: true }, '--json': {},
 };
 const MAX_BODY = 65536;
 const REQUEST_MS = 120_000;
@@ -39,8 +39,8 @@ export async function cmdVcenterDriver(argv: string[]): Promise<number> {
     const r = (await call(listen, 'GET', '/instances')) as { instances: Record<string, unknown>[] };
     if (p.flags.has('--json')) out(JSON.stringify(r.instances));
     else if (r.instances.length === 0) out('no instances');
-    else for (const i of r.instances as { name: string; network: string; ip: string; plugged: boolean; port: { uuid: string; vlan: number; portgroup: string; mac: string } }[]) {
-      out(`${i.name}\t${i.network}\t${i.ip}\t${i.port.mac}\tVLAN ${i.port.vlan}\tport ${i.port.uuid}\tport group ${i.port.portgroup}\t${i.plugged ? 'plugged' : 'unplugged'}`);
+    else for (const i of r.instances as { name: string; kind?: string; network: string; ip: string; plugged: boolean; port: { uuid: string; vlan: number; portgroup: string; mac: string } }[]) {
+      out(`${i.name}\t${i.kind ?? 'netns'}\t${i.network}\t${i.ip}\t${i.port.mac}\tVLAN ${i.port.vlan}\tport ${i.port.uuid}\tport group ${i.port.portgroup}\t${i.plugged ? 'plugged' : 'unplugged'}`);
     }
     return 0;
   }
@@ -51,7 +51,7 @@ export async function cmdVcenterDriver(argv: string[]): Promise<number> {
     const network = opt(p, '--network');
     const ip = opt(p, '--ip');
     if (!network || !ip) throw new UserError(`vcenter-driver spawn ${name}: --network N and --ip A are required`);
-    Object.assign(body, { network, ip });
+    Object.assign(body, { network, ip, kind: opt(p, '--kind') ?? 'netns' });
   }
   const r = (await call(listen, 'POST', verbs[verb], body)) as { message: string };
   out(r.message);
@@ -147,7 +147,7 @@ async function handle(driver: VcenterDriver, req: http.IncomingMessage, res: htt
       text += chunk;
       if (text.length > MAX_BODY) throw new UserError(`request longer than ${MAX_BODY} bytes`);
     }
-    let b: { name?: unknown; network?: unknown; ip?: unknown };
+    let b: { name?: unknown; network?: unknown; ip?: unknown; kind?: unknown };
     try {
       b = JSON.parse(text) as typeof b;
     } catch {
@@ -160,7 +160,9 @@ async function handle(driver: VcenterDriver, req: http.IncomingMessage, res: htt
     switch (req.url) {
       case '/spawn': {
         if (typeof b.network !== 'string' || typeof b.ip !== 'string') throw new UserError(`spawn ${name}: "network" and "ip" are required`);
-        const i = await driver.spawn(name, b.network, b.ip);
+        const kind = b.kind ?? 'netns';
+        if (kind !== 'netns' && kind !== 'qemu') throw new UserError(`spawn ${name}: "kind" ${String(kind)}: expected netns or qemu`);
+        const i = await driver.spawn(name, b.network, b.ip, kind);
         send(200, { message: `spawned ${name}: ${i.ip} ${i.port.mac} in ${i.network}, port ${i.port.uuid} on port group ${i.port.portgroup} (VLAN ${i.port.vlan})`, instance: i });
         return;
       }

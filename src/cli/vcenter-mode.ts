@@ -20,7 +20,7 @@ import { UserError } from '../errors';
 import type { MoRef, VSphere } from '../vcenter/vsphere';
 import { parseArgs } from './args';
 
-export const ESXI_USAGE = 'vrouter-emu esxi vm-create NAME --portgroup PG --network N --ip A --mac M | esxi vm-delete NAME | esxi list';
+export const ESXI_USAGE = 'vrouter-emu esxi vm-create NAME --portgroup PG --network N --ip A --mac M [--kind netns|qemu] | esxi vm-delete NAME | esxi list';
 export const PORT_USAGE = 'vrouter-emu port --add UUID --vm NAME --network N --ip A --mac M --vlan V | port --delete UUID | port --list';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -49,11 +49,11 @@ export class VcenterMode {
 
   /** `esxi vm-create|vm-delete|list`. @returns the text to print. */
   async esxiTool(args: string[]): Promise<string> {
-    const p = parseArgs(args, { '--portgroup': { value: true }, '--network': { value: true }, '--ip': { value: true }, '--mac': { value: true } }, ESXI_USAGE);
+    const p = parseArgs(args, { '--portgroup': { value: true }, '--network': { value: true }, '--ip': { value: true }, '--mac': { value: true }, '--kind': { value: true } }, ESXI_USAGE);
     const [verb, name, ...rest] = p.positional;
     if (rest.length > 0) throw new UserError(`unexpected argument ${rest[0]}; usage: ${ESXI_USAGE}`);
     if (verb === 'list') {
-      const rows = [...this.esxi.vms.values()].map((v) => `${v.name}\t${v.portgroup}\tVLAN ${v.vlan}\t${v.host.ipStr}\t${v.host.macStr}\tnamespace ${v.host.namespace}`);
+      const rows = [...this.esxi.vms.values()].map((v) => `${v.name}\t${v.portgroup}\tVLAN ${v.vlan}\t${v.host.ipStr}\t${v.host.macStr}\t${v.guest ? `qemu pid ${v.guest.pid}` : `namespace ${v.host.namespace}`}`);
       return rows.length ? rows.join('\n') + '\n' : 'no VMs on this host\n';
     }
     if (!name) throw new UserError(`usage: ${ESXI_USAGE}`);
@@ -66,8 +66,10 @@ export class VcenterMode {
     if (!pg) throw new UserError(`esxi vm-create: --portgroup PG is required; usage: ${ESXI_USAGE}`);
     const s = this.spec(name, p.opts.get('--network')?.[0], p.opts.get('--ip')?.[0], p.opts.get('--mac')?.[0], 'esxi vm-create');
     const nw = this.topo.networks.find((x) => x.name === s.network) as Topology['networks'][number];
-    const vm = await this.esxi.createVm(name, pg, nw, s.ip, s.ipStr, s.mac, s.macStr);
-    return `VM ${name} powered on: NIC ${vm.host.tap} on port group ${pg} (VLAN ${vm.vlan}), namespace ${vm.host.namespace}\n`;
+    const kind = p.opts.get('--kind')?.[0] ?? 'netns';
+    if (kind !== 'netns' && kind !== 'qemu') throw new UserError(`esxi vm-create: --kind ${kind}: expected netns (a namespace, the default) or qemu (a guest)`);
+    const vm = await this.esxi.createVm(name, pg, nw, s.ip, s.ipStr, s.mac, s.macStr, kind);
+    return `VM ${name} powered on: NIC ${vm.host.tap} on port group ${pg} (VLAN ${vm.vlan}), ${vm.guest ? `qemu guest pid ${vm.guest.pid} (console: vrouter-emu vm console ${name})` : `namespace ${vm.host.namespace}`}\n`;
   }
 
   /** `port --add|--delete|--list`. @returns the text to print. */

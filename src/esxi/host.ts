@@ -1,7 +1,7 @@
 /**
  * The emulated ESXi host of vCenter mode (management side; the frame side is dvswitch.ts): it runs the
  * VMs vCenter puts on it — namespaces whose eth0 is a TAP plugged into a port of the distributed
- * switch — and takes each port's VLAN from the port group's configuration in vCenter, as a real host
+ * switch, or qemu guests whose NIC's tap is — and takes each port's VLAN from the port group's configuration in vCenter, as a real host
  * takes its DVS configuration from vCenter. It knows nothing of the vRouter: the vRouter VM's trunk NIC
  * is the one vif it tags onto.
  * @module
@@ -18,9 +18,14 @@ export interface PortgroupVlans {
   vlanOf(name: string): Promise<number>;
 }
 
-/** How the host plugs a port into the switch (the datapath thread that runs it). */
+/** How the host plugs a port into the switch (the datapath thread that runs it); `io` how to read `fd`. */
 export interface SwitchPorts {
-  portSet(vlan: number, fd: number, trunk: number): Promise<void>;
+  portSet(vlan: number, fd: number, trunk: number, io?: number): Promise<void>;
+}
+
+/** Boots qemu guests (io/guest.ts): the host's VMs of kind "qemu". */
+export interface GuestRunner {
+  start(host: HostSpec, nw: Network): { pid: number; stop(): Promise<void> };
 }
 
 export interface EsxiVm {
@@ -29,6 +34,8 @@ export interface EsxiVm {
   vlan: number;
   host: HostSpec;
   fd: number;
+  /** A qemu guest's process, or undefined for a namespace VM. */
+  guest?: { pid: number; stop(): Promise<void> };
 }
 
 /** The namespace of an ESXi VM: its name under the host's prefix. */
@@ -51,14 +58,17 @@ export class EsxiHost {
     readonly trunk: number,
     readonly prefix: string,
     private readonly log: (s: string) => void,
+    private readonly guests?: GuestRunner,
   ) {}
 
   /**
    * Power on VM `name` with its NIC on port group `portgroup` (its VLAN read from vCenter), configured
-   * as the guest would be: `ip` in `nw`, `mac`. Nothing is left behind when a step fails.
+   * as the guest would be: `ip` in `nw`, `mac`. A `qemu` VM is a guest booted on a tap (the switch
+   * port reads it by packet socket). Nothing is left behind when a step fails.
    * @throws UserError naming the problem.
    */
-  async createVm(name: string, portgroup: string, nw: Network, ip: number, ipStr: string, mac: Uint8Array, macStr: string): Promise<EsxiVm> {
+  async createVm(name: string, portgroup: string, nw: Network, ip: number, ipStr: string, mac: Uint8Array, macStr: string, kind: 'netns' | 'qemu' = 'netns'): Promise<EsxiVm> {
+    if (kind === 'qemu' && !this.guests) throw new UserError('esxi: this host cannot boot qemu guests');
     if (this.vms.has(name)) throw new UserError(`esxi: VM ${name} exists already on this host (port group ${this.vms.get(name)?.portgroup})`);
     const vlan = await this.vcenter.vlanOf(portgroup);
     if (!(vlan >= VLAN_MIN && vlan <= VLAN_MAX)) {
@@ -69,18 +79,27 @@ export class EsxiHost {
       throw new UserError(`esxi: VLAN ${vlan} (port group ${portgroup}) is VM ${other}'s already: each port group of this mode has one port; give the VM a port group of its own`);
     }
     const host: HostSpec = {
-      name, ip, ipStr, mac, macStr, network: nw.name, mtu: 1500, kind: 'netns', namespace: esxiNamespace(this.prefix, name),
-      nsExisting: false, tap: tapName(`${this.prefix}${name}`), node: '',
+      name, ip, ipStr, mac, macStr, network: nw.name, mtu: 1500, kind, namespace: kind === 'netns' ? esxiNamespace(this.prefix, name) : '',
+      nsExisting: false, tap: tapName(`${this.prefix}${name}`), node: '', guest: kind === 'qemu' ? { run: '', memoryMb: 256 } : undefined,
     };
     const hif = await this.bed.addVm(host, nw).catch((e: Error) => {
       this.bed.removeVm(host, -1);
       throw e;
     });
-    await this.ports.portSet(vlan, hif.fd, this.trunk);
+    await this.ports.portSet(vlan, hif.fd, this.trunk, hif.io);
     const vm: EsxiVm = { name, portgroup, vlan, host, fd: hif.fd };
+    if (kind === 'qemu') {
+      try {
+        vm.guest = (this.guests as GuestRunner).start(host, nw);
+      } catch (e) {
+        await this.ports.portSet(vlan, -1, this.trunk);
+        this.bed.removeVm(host, hif.fd);
+        throw e;
+      }
+    }
     this.vms.set(name, vm);
     this.byVlan.set(vlan, name);
-    this.log(`vrouter-emu: esxi: VM ${name} powered on, NIC ${host.tap} on port group ${portgroup} (VLAN ${vlan}), namespace ${host.namespace}`);
+    this.log(`vrouter-emu: esxi: VM ${name} powered on, NIC ${host.tap} on port group ${portgroup} (VLAN ${vlan}), ${vm.guest ? `qemu pid ${vm.guest.pid}` : `namespace ${host.namespace}`}`);
     return vm;
   }
 
@@ -88,6 +107,7 @@ export class EsxiHost {
   async deleteVm(name: string): Promise<EsxiVm> {
     const vm = this.vms.get(name);
     if (!vm) throw new UserError(`esxi: no VM ${name} on this host (the VMs are: ${[...this.vms.keys()].join(', ') || 'none'})`);
+    if (vm.guest) await vm.guest.stop();
     await this.ports.portSet(vm.vlan, -1, this.trunk);
     this.vms.delete(name);
     this.byVlan.delete(vm.vlan);

@@ -209,15 +209,15 @@ export class DpThread implements DpChannel {
   }
 
   /**
-   * Plug the emulated ESXi switch's port of `vlan`: the VM NIC's TAP `fd`, tagged onto trunk vif `trunk`
-   * (fd −1 unplugs). Resolves once the datapath thread uses the new fd (or stopped using the old one).
+   * Plug the emulated ESXi switch's port of `vlan`: the VM NIC's `fd` (a TAP, or with `io` VIF_IO_PACKET
+   * a packet socket on a qemu guest's tap), tagged onto trunk vif `trunk` (fd −1 unplugs). Resolves once the datapath thread uses the new fd (or stopped using the old one).
    */
-  portSet(vlan: number, fd: number, trunk: number): Promise<void> {
+  portSet(vlan: number, fd: number, trunk: number, io = VIF_IO_TAP): Promise<void> {
     if (this.exited) return Promise.resolve();
     const seq = ++this.seq;
     return new Promise<void>((resolve) => {
       this.waiting.set(seq, () => resolve());
-      ringPutPortSet(this.rec, this.begin(), seq, vlan, fd, trunk);
+      ringPutPortSet(this.rec, this.begin(), seq, vlan, fd, trunk, io);
       this.commit();
     });
   }

@@ -93,6 +93,9 @@ interface DpWorker {
   /** The emulated ESXi switch (vCenter mode): its ports' fds are in the poll set at PORT_BASE + VLAN. */
   readonly dvs: DvSwitch;
   readonly portSlab: Uint8Array;
+  /** Ports on packet sockets (qemu guests): their slab (TSO frames become many segments) and offload counters, made on first use. */
+  portPktSlab: Uint8Array | undefined;
+  readonly portPktStats: Float64Array;
 
   // rx
   readonly rxSlab: Uint8Array;
@@ -144,7 +147,7 @@ function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
     nat, port, wakeFd: d.wakeFd, r: undefined as unknown as Router, ring: new Ring(d.ring),
     txSlab: [], txOffs: [], txLens: [], txCount: new Int32Array(SLOTS), txPending: [],
     vifFd: new Int32Array(SLOTS).fill(-1), vifIo: new Uint8Array(SLOTS),
-    dvs: new DvSwitch(), portSlab: new Uint8Array(BURST * SLOT + 4),
+    dvs: new DvSwitch(), portSlab: new Uint8Array(BURST * SLOT + 4), portPktSlab: undefined, portPktStats: new Float64Array(PS_COUNT_LEN),
     rxSlab: new Uint8Array(BURST * SLOT), rxLens: new Int32Array(BURST),
     pktSlab: undefined, pktStage: undefined, pktLens: new Int32Array(PKT_BURST), pktStats: new Float64Array(PS_COUNT_LEN),
     pktDropped: 0, pktSockDrops: 0, offloadReported: 0, tunnelMacs: new Map(),
@@ -154,7 +157,7 @@ function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
     req: flowReqNew(), resp: { err: 0, index: -1, bytes: 0, packets: 0 },
     vifAddRec: { idx: 0, fd: -1, type: 0, vrf: 0, nh: 0, flags: 0, mtu: 0, mac: new Uint8Array(6), io: 0, ip: 0, parent: -1, vlan: -1, ovlan: -1 },
     vifAttachRec: { idx: 0, fd: -1, io: 0 },
-    portRec: { vlan: 0, fd: -1, trunk: -1 },
+    portRec: { vlan: 0, fd: -1, trunk: -1, io: 0 },
     nhRec: { id: 0, type: 0, vif: 0, dmac: new Uint8Array(6), flags: 0, sip: 0, dip: 0, vrf: 0 },
     rtRec: { vrf: 0, ip: 0, nh: 0, flags: 0, label: -1, hasMac: false, mac: new Uint8Array(6) },
     bridgeRec: { vrf: 0, mac: new Uint8Array(6), vif: 0, nh: -1, label: -1 },
@@ -388,7 +391,7 @@ function ringApply(w: DpWorker): boolean {
         }
         if (w.dvs.set(p.vlan, p.fd, p.trunk)) {
           w.vifFd[PORT_BASE + p.vlan] = p.fd;
-          w.vifIo[PORT_BASE + p.vlan] = 0;
+          w.vifIo[PORT_BASE + p.vlan] = p.io;
         }
         pollRebuild(w);
         const seq = ringSeq(a, o);
@@ -447,7 +450,7 @@ function rxPoll(w: DpWorker): void {
     const ev = w.revents[k];
     if (ev === 0) continue;
     const v = w.fdVif[k];
-    if (v >= PORT_BASE) rxPort(w, v - PORT_BASE, w.fds[k], ev & bad);
+    if (v >= PORT_BASE) rxPort(w, v - PORT_BASE, w.fds[k], ev);
     else if (w.vifIo[v] === VIF_IO_PACKET) rxPacket(w, v, w.fds[k], ev);
     else if (ev & bad) vifDown(w, v, ev & w.pollNval ? 'EBADF' : 'EBADFD');
     else rxTap(w, v, w.fds[k]);
@@ -470,24 +473,48 @@ function rxTap(w: DpWorker, v: number, fd: number): void {
  * datapath on the trunk vif. Read 4 bytes into each slot, so the tag goes in front without a copy. A
  * port whose TAP failed goes silent until the agent unplugs it.
  */
-function rxPort(w: DpWorker, vlan: number, fd: number, bad: number): void {
+function rxPort(w: DpWorker, vlan: number, fd: number, ev: number): void {
   const trunk = w.dvs.trunkOf[vlan];
+  const packet = w.vifIo[PORT_BASE + vlan] === VIF_IO_PACKET;
+  let bad = ev & (w.pollErr | w.pollHup | w.pollNval);
+  if (packet && bad !== 0 && (ev & w.pollNval) === 0) {
+    // A packet socket's error (the guest's link went down): taken (which clears it), the socket stays.
+    w.nat.sockError(fd);
+    if ((ev & w.pollIn) === 0) return;
+    bad = 0;
+  }
+  let slab = w.portSlab;
+  let lens = w.rxLens;
   let n = 0;
   try {
-    if (bad === 0 && trunk >= 0) n = w.nat.readBatch(fd, w.portSlab.subarray(4), SLOT, BURST, w.rxLens);
-    else bad = 1;
+    if (bad !== 0 || trunk < 0) {
+      bad = 1;
+    } else if (packet) {
+      // A qemu guest's tap, read as attached interfaces are (its offloads completed, TSO cut).
+      if (w.portPktSlab === undefined) {
+        w.portPktSlab = new Uint8Array(PKT_BURST * SLOT + 4);
+        w.pktStage ??= new Uint8Array(PACKET_STAGE_BYTES);
+      }
+      slab = w.portPktSlab;
+      lens = w.pktLens;
+      n = w.nat.packetReadBatch(fd, slab.subarray(4), SLOT, PKT_BURST, lens, w.pktStage as Uint8Array, w.portPktStats);
+    } else {
+      n = w.nat.readBatch(fd, slab.subarray(4), SLOT, BURST, lens);
+    }
   } catch {
+    if (packet) return; // a packet socket's read error (ENETDOWN): it works again once the link is up
     bad = 1;
   }
   if (bad !== 0) {
-    // The VM's TAP is gone (its namespace deleted): the port leaves the poll set until unplugged.
+    // The VM's NIC is gone (its namespace deleted, its fd closed): the port leaves the poll set until
+    // unplugged.
     w.vifFd[PORT_BASE + vlan] = -1;
     w.pollDirty = true;
     return;
   }
   for (let f = 0; f < n; f++) {
-    const off = w.dvs.tag(w.portSlab, f * SLOT, w.rxLens[f], vlan);
-    dpRx(w.r, trunk, w.portSlab, off, w.rxLens[f] + 4);
+    const off = w.dvs.tag(slab, f * SLOT, lens[f], vlan);
+    dpRx(w.r, trunk, slab, off, lens[f] + 4);
   }
 }
 

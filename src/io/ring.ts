@@ -137,7 +137,8 @@ const VA_END = VA_OVLAN + 1;
 const PS_VLAN = REC_BODY;
 const PS_FD = PS_VLAN + 1;
 const PS_TRUNK = PS_FD + 1;
-const PS_END = PS_TRUNK + 1;
+const PS_IO = PS_TRUNK + 1; // VIF_IO_TAP (a namespace VM's TAP) or VIF_IO_PACKET (a qemu guest's tap)
+const PS_END = PS_IO + 1;
 
 // VIF_ATTACH
 const VT_IDX = REC_BODY;
@@ -322,20 +323,23 @@ export interface PortSetRec {
   vlan: number;
   fd: number;
   trunk: number;
+  io: number;
 }
 
 /** Write a PORT_SET: the switch port of `vlan` reads and writes `fd` (−1: removed; the datapath acknowledges a non-zero `seq`). */
-export function ringPutPortSet(a: Int32Array, o: number, seq: number, vlan: number, fd: number, trunk: number): void {
+export function ringPutPortSet(a: Int32Array, o: number, seq: number, vlan: number, fd: number, trunk: number, io = VIF_IO_TAP): void {
   putHead(a, o, OP_PORT_SET, seq);
   a[o + PS_VLAN] = vlan;
   a[o + PS_FD] = fd;
   a[o + PS_TRUNK] = trunk;
+  a[o + PS_IO] = io;
 }
 
 export function ringGetPortSet(a: Int32Array, o: number, p: PortSetRec): void {
   p.vlan = a[o + PS_VLAN];
   p.fd = a[o + PS_FD];
   p.trunk = a[o + PS_TRUNK];
+  p.io = a[o + PS_IO];
 }
 
 /** A decoded VIF_ATTACH: the vif's new fd and how to use it. */

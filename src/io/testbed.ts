@@ -440,14 +440,23 @@ export class Testbed {
   }
 
   /**
-   * Take down a namespace host set up at run time (addVm): its TAP closed (once the datapath no longer
-   * uses `fd`), its namespace deleted unless it existed before. @returns problems, each with its fix.
+   * Take down a host set up at run time (addVm): its fd closed (once the datapath no longer uses it),
+   * its namespace deleted unless it existed before, a qemu guest's tap deleted (the guest stopped first). @returns problems, each with its fix.
    */
   removeVm(v: HostSpec, fd: number): string[] {
     const problems: string[] = [];
     this.closeFd(fd);
+    if (v.kind === 'qemu') this.detach(v.tap); // its packet socket's record
     const t = this.state.taps.indexOf(v.tap);
     if (t >= 0) this.state.taps.splice(t, 1);
+    // A qemu guest's tap is persistent: it goes only when deleted (a namespace VM's went with its fd).
+    if (v.kind === 'qemu' && linkExists(v.tap)) {
+      try {
+        ip(['link', 'del', v.tap]);
+      } catch {
+        problems.push(`could not remove ${v.tap}; remove it with: ip link del ${v.tap}`);
+      }
+    }
     const n = v.nsExisting ? -1 : this.state.namespaces.indexOf(v.namespace);
     if (n >= 0) {
       this.state.namespaces.splice(n, 1);

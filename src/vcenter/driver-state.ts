@@ -30,6 +30,8 @@ export interface DriverInstance {
   port: DriverPort;
   /** Whether the port is plugged (plug_vifs) or not (unplug_vifs). */
   plugged: boolean;
+  /** What the ESXi host runs: a namespace (default) or a qemu guest. */
+  kind?: 'netns' | 'qemu';
 }
 
 export interface DriverStateData {
@@ -95,7 +97,7 @@ export class DriverState {
     const vlans = new Set<number>();
     for (const [k, i] of d.instances.entries()) {
       const ok = i && typeof i.name === 'string' && typeof i.uuid === 'string' && typeof i.network === 'string' && typeof i.ip === 'string' &&
-        typeof i.plugged === 'boolean' && i.port && typeof i.port.uuid === 'string' && Number.isInteger(i.port.vlan) && typeof i.port.portgroup === 'string' && typeof i.port.mac === 'string';
+        typeof i.plugged === 'boolean' && (i.kind === undefined || i.kind === 'netns' || i.kind === 'qemu') && i.port && typeof i.port.uuid === 'string' && Number.isInteger(i.port.vlan) && typeof i.port.portgroup === 'string' && typeof i.port.mac === 'string';
       if (!ok) throw new UserError(`${file}: instances[${k}] is malformed; move the file away to start with an empty state`);
       if (vlans.has(i.port.vlan)) throw new UserError(`${file}: VLAN ${i.port.vlan} is given to two instances (instances[${k}] ${i.name}); fix or move the file away`);
       vlans.add(i.port.vlan);

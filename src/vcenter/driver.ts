@@ -92,7 +92,7 @@ export class VcenterDriver {
   }
 
   /** spawn: a new instance NAME in `network` at `ip`. @returns what was done. @throws UserError (nothing left half-made). */
-  spawn(name: string, network: string, ip: string): Promise<DriverInstance> {
+  spawn(name: string, network: string, ip: string, kind: 'netns' | 'qemu' = 'netns'): Promise<DriverInstance> {
     return this.serial(async () => {
       if (this.d.state.get(name)) throw new UserError(`spawn ${name}: instance ${name} exists (VLAN ${this.d.state.get(name)?.port.vlan}); destroy it first`);
       const portUuid = randomUUID();
@@ -100,7 +100,7 @@ export class VcenterDriver {
       const taken = new Set<number>();
       for (const pg of await this.d.vs.listPortgroups(this.d.dvs)) if (pg.vlanId !== null) taken.add(pg.vlanId);
       const i: DriverInstance = {
-        name, uuid: randomUUID(), network, ip, plugged: true,
+        name, uuid: randomUUID(), network, ip, plugged: true, kind,
         port: { uuid: portUuid, vlan: this.d.state.freeVlan(taken), portgroup: portgroupName(network, name, portUuid), mac: portMac(portUuid) },
       };
       const undo: (() => Promise<unknown>)[] = [];
@@ -110,7 +110,7 @@ export class VcenterDriver {
         // The VLAN is the instance's from the moment its port group exists: recorded before the next step.
         this.d.state.put(i);
         undo.push(async () => this.d.state.remove(name));
-        await this.tool(['esxi', 'vm-create', name, '--portgroup', i.port.portgroup, '--network', network, '--ip', ip, '--mac', i.port.mac]);
+        await this.tool(['esxi', 'vm-create', name, '--portgroup', i.port.portgroup, '--network', network, '--ip', ip, '--mac', i.port.mac, '--kind', kind]);
         undo.push(() => this.tool(['esxi', 'vm-delete', name]));
         await this.addPort(i);
       } catch (e) {
@@ -151,7 +151,7 @@ export class VcenterDriver {
       // The emulated ESXi host runs in the vRouter's process: after a restart of it, its VMs are gone too.
       const vms = await this.tool(['esxi', 'list']);
       if (!vms.split('\n').some((l) => l.split('\t')[0] === i.name)) {
-        await this.tool(['esxi', 'vm-create', name, '--portgroup', i.port.portgroup, '--network', i.network, '--ip', i.ip, '--mac', i.port.mac]);
+        await this.tool(['esxi', 'vm-create', name, '--portgroup', i.port.portgroup, '--network', i.network, '--ip', i.ip, '--mac', i.port.mac, '--kind', i.kind ?? 'netns']);
         done.push(`VM ${name} powered on again on port group ${i.port.portgroup}`);
       }
       const ports = await this.tool(['port', '--list']);

@@ -66,7 +66,7 @@ function rawSend(ns: string, hex: string): void {
   if (r.status !== 0) throw new Error(r.stderr);
 }
 
-e2e({ root: true, tools: ['ip', 'ping', 'python3', ...(vcsimNeeds().tools ?? [])] }).serial('vCenter mode: the driver spawns 4 VMs on port groups of their own; they ping through the vRouter on VLAN sub-interfaces; a foreign VLAN drops; destroy and a driver restart', async (t) => {
+e2e({ root: true, tools: ['ip', 'ping', 'python3', 'qemu-system-x86_64', ...(vcsimNeeds().tools ?? [])] }).serial('vCenter mode: the driver spawns 4 namespace VMs and a qemu guest on port groups of their own; they ping through the vRouter on VLAN sub-interfaces; a foreign VLAN drops; destroy and a driver restart', async (t) => {
   t.timeout(300000);
   const bin = await vcsimBinaries();
   sim = await startVcsim(bin);
@@ -80,7 +80,7 @@ e2e({ root: true, tools: ['ip', 'ping', 'python3', ...(vcsimNeeds().tools ?? [])
     const vr = inst;
     t.regex(vr.out(), /vCenter mode: ESXi host on https:\/\/127\.0\.0\.1:\d+\/sdk, switch DVS0, trunk vif0\/3/);
     t.regex(vr.out(), /vCenter mode: trunk vif0\/3 \(trunk0\); networks vcn 10\.41\.1\.0\/24; no VMs yet\. Spawn them with:\n +sudo vrouter-emu vcenter-driver serve --vcenter URL --socket /);
-    const d = await serveDriver(url, vr.socket, listen, state, ['--vlan-pool', '300-304']);
+    const d = await serveDriver(url, vr.socket, listen, state, ['--vlan-pool', '300-305']);
 
     // Four VMs through the driver: a port group and a VLAN each.
     const vms = ['a', 'b', 'c', 'd'];
@@ -91,6 +91,7 @@ e2e({ root: true, tools: ['ip', 'ping', 'python3', ...(vcsimNeeds().tools ?? [])
     }
     const pgs = await portgroups(bin, url);
     const ours = [...pgs].filter(([name]) => name.startsWith('vcn-'));
+    // (four so far; a qemu guest comes next)
     t.is(ours.length, 4, 'govc finds four port groups');
     t.deepEqual(ours.map(([, v]) => v).sort(), [300, 301, 302, 303], 'with distinct VLANs from the pool');
 
@@ -99,10 +100,20 @@ e2e({ root: true, tools: ['ip', 'ping', 'python3', ...(vcsimNeeds().tools ?? [])
       const p = vr.inVm(`${P}-${src}`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', dst]);
       t.is(p.status, 0, `${src} → ${dst}: ${p.stdout}${p.stderr}`);
     }
-    // vif --list: the trunk (physical, promiscuous) and four sub-interfaces with their VLANs.
+    // A qemu guest on the host: its tap read by packet socket, its frames tagged like the others'.
+    const q = drv(listen, 'spawn', 'q', '--network', 'vcn', '--ip', '10.41.1.15', '--kind', 'qemu');
+    t.is(q.status, 0, q.stderr);
+    t.regex(q.stdout, /\(VLAN 304\)/);
+    const consoleLog = path.join(path.dirname(vr.socket), 'console', 'q.log');
+    await waitFor(() => fs.existsSync(consoleLog) && fs.readFileSync(consoleLog, 'utf8').includes('vrouter-emu-guest: q up'), { timeoutMs: 120000, intervalMs: 500, what: 'the guest q up' });
+    const pq = vr.inVm(`${P}-a`, ['ping', '-c', '3', '-i', '0.3', '-W', '3', '10.41.1.15']);
+    t.is(pq.status, 0, `a → q (qemu): ${pq.stdout}${pq.stderr}`);
+    t.regex(vr.tool('esxi', 'list').stdout, /^q\tvcn-q-[0-9a-f-]{36}\tVLAN 304\t10\.41\.1\.15\t02:[0-9a-f:]+\tqemu pid \d+$/m);
+
+    // vif --list: the trunk (physical, promiscuous) and five sub-interfaces with their VLANs.
     const vifs = vr.tool('vif', '--list').stdout;
     t.regex(vifs, /vif0\/3 {6}OS: trunk0\n {12}Type:Physical HWaddr:00:50:56:00:00:01 IPaddr:0\n {12}Vrf:0 Flags:L3L2Pr /);
-    for (let k = 0; k < 4; k++) {
+    for (let k = 0; k < 5; k++) {
       t.regex(vifs, new RegExp(`vif0/${4 + k} {6}OS: NULL Vlan\\(o/i\\)\\(,S\\): ${300 + k}/${300 + k} Bridge Index: 0 Parent:vif0/3\\n {12}Type:Virtual\\(Vlan\\) `));
     }
     // flow -l: the flows are keyed by the sub-interfaces' nexthops (vif0/4.. → nh 11..).
@@ -135,10 +146,10 @@ e2e({ root: true, tools: ['ip', 'ping', 'python3', ...(vcsimNeeds().tools ?? [])
     t.false([...(await portgroups(bin, url)).keys()].some((n) => /^vcn-e-[0-9a-f]{8}-/.test(n)), 'its port group was destroyed');
     const pool = drv(listen, 'spawn', 'f', '--network', 'vcn', '--ip', '10.41.1.16');
     t.is(pool.status, 0, pool.stderr);
-    t.regex(pool.stdout, /\(VLAN 304\)/, 'the lowest free VLAN: e\'s 304 came back');
+    t.regex(pool.stdout, /\(VLAN 305\)/, 'the lowest free VLAN: e\'s 305 came back');
     const full = drv(listen, 'spawn', 'g', '--network', 'vcn', '--ip', '10.41.1.17');
     t.is(full.status, 2);
-    t.regex(full.stderr, /VLAN pool 300-304 exhausted/);
+    t.regex(full.stderr, /VLAN pool 300-305 exhausted/);
 
     // Destroy removes the port group and the port; the VLAN is free again.
     const de = drv(listen, 'destroy', 'f');

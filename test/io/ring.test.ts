@@ -117,14 +117,14 @@ test('VIF_ADD round-trips', (t) => {
 });
 
 test('PORT_SET round-trips', (t) => {
-  const p: PortSetRec = { vlan: 0, fd: 0, trunk: 0 };
+  const p: PortSetRec = { vlan: 0, fd: 0, trunk: 0, io: 0 };
   fc.assert(
-    fc.property(i32, i32, i32, i32, (seq, vlan, fd, trunk) => {
-      throughRing(t, (a, o) => ringPutPortSet(a, o, seq, vlan, fd, trunk), (a, o) => {
+    fc.property(i32, i32, i32, i32, i32, (seq, vlan, fd, trunk, io) => {
+      throughRing(t, (a, o) => ringPutPortSet(a, o, seq, vlan, fd, trunk, io), (a, o) => {
         t.is(ringOp(a, o), OP_PORT_SET);
         t.is(ringSeq(a, o), seq);
         ringGetPortSet(a, o, p);
-        t.deepEqual(p, { vlan, fd, trunk });
+        t.deepEqual(p, { vlan, fd, trunk, io });
       });
     }),
   );
