@@ -95,6 +95,7 @@ export class Attachments {
     const m = /^(?:vif0\/)?(\d+)$/.exec(target);
     const v: VifInfo | undefined = m ? this.node.vif(Number(m[1])) : this.node.vifs.find((x) => x.os === target);
     if (!v) throw new UserError(`vif --delete: no vif ${target} (see vrouter-emu vif --list)`);
+    if (v.parent !== undefined) throw new UserError(`vif --delete: vif0/${v.idx} is a vCenter port's VLAN sub-interface; remove it with vrouter-emu port --delete UUID (see port --list), or vcenter-driver unplug-vifs`);
     if (!v.host || v.host.kind === 'netns' || v.idx < VIF_FIRST_VM) {
       throw new UserError(`vif --delete: vif0/${v.idx} (${v.os}) is not an attached interface; only interfaces added with vif --add or "attach"/"qemu" VMs can be deleted`);
     }

@@ -123,12 +123,20 @@ export function controlAlive(socketPath: string): Promise<boolean> {
 }
 
 /**
- * Run a tool on the instance at `socketPath`, streaming its output to `write`.
+ * Run a tool on the instance at `socketPath`, streaming its output to `write` (within `timeoutMs` of
+ * silence, when given).
  * @throws UserError when no instance answers, or the instance refused the request.
  */
-export function controlCall(socketPath: string, argv: string[], write: (s: string) => void): Promise<void> {
+export function controlCall(socketPath: string, argv: string[], write: (s: string) => void, timeoutMs = 0): Promise<void> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
+    if (timeoutMs > 0) {
+      // A deadline for callers that must not wait for ever (the vCenter driver): the connection is closed.
+      c.setTimeout(timeoutMs, () => {
+        c.destroy();
+        reject(new UserError(`${socketPath}: no answer to "${argv.join(' ')}" within ${timeoutMs / 1000} s`));
+      });
+    }
     let header: { status: number; error?: string } | undefined;
     let buf = '';
     c.setEncoding('utf8');

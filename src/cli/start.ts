@@ -170,10 +170,10 @@ function checkHost(p: Parsed): void {
     throw new UserError(`unsupported platform: ${plat.why}; see vrouter-emu platform check, or start anyway with --allow-unsupported-platform`);
   }
   if (plat.verdict === 'compatible' || plat.verdict === 'unsupported') log(`vrouter-emu: platform ${plat.verdict}: ${plat.why}`);
-  if (opt(p, '--mode') === 'vcenter' && !plat.profile?.vcenter) {
-    log(`vrouter-emu: vCenter mode: Contrail 2.22 supports it on Ubuntu 14.04.2 (3.13.0-40-generic, vCenter 5.5) only; on ${rel.pretty} it runs as on a compatible host (vrouter-emu platform check)`);
-  }
   else if (plat.verdict === 'development') log(`vrouter-emu: platform development: ${rel.pretty}, kernel ${rel.kernel}, outside the Contrail 2.22 matrix (vrouter-emu platform check)`);
+  if (opt(p, '--mode') === 'vcenter' && !plat.profile?.vcenter) {
+    log(`vrouter-emu: vCenter mode: Contrail 2.22 supports it on Ubuntu 14.04.2 (3.13.0-40-generic, vCenter 5.5) only; on ${rel.pretty} it runs as on a compatible host would (vrouter-emu platform check)`);
+  }
 }
 
 /** The flow table's shared memory. @throws UserError when N+O entries cannot be allocated. */
@@ -227,13 +227,14 @@ export async function cmdStart(p: Parsed): Promise<number> {
   const mode = opt(p, '--mode') ?? 'kvm';
   if (mode !== 'kvm' && mode !== 'vcenter') throw new UserError(`--mode ${mode}: expected kvm (the default: the vRouter owns the VMs' TAPs) or vcenter (an emulated ESXi host tags them onto a trunk)`);
   let vcenter: VcenterConn | undefined;
+  let vcUrl: string | undefined;
   if (mode === 'vcenter') {
     if (cfg.topo.nodes.length > 0) throw new UserError('--mode vcenter: the topology has "nodes"; vCenter mode runs one compute node (the vRouter VM of one ESXi host): give a topology without nodes');
     const url = opt(p, '--vcenter') ?? process.env.VRE_VCENTER_URL;
     if (!url) throw new UserError('--mode vcenter needs --vcenter https://user:pass@HOST/sdk (a vCenter, or VMware\'s simulator: see the README, vCenter mode)');
     if (cfg.topo.vms.length > 0 && topoFile) log(`vrouter-emu: vCenter mode: the ${cfg.topo.vms.length} VMs of ${topoFile} are not created; vrouter-emu vcenter-driver spawns VMs`);
     cfg.topo = vcenterTopology(cfg.topo);
-    vcenter = await vcenterConnect(url, opt(p, '--dvs') ?? 'DVS0');
+    vcUrl = url;
   } else {
     for (const o of ['--vcenter', '--dvs', '--esxi-prefix']) if (opt(p, o) !== undefined) throw new UserError(`${o} is for --mode vcenter`);
   }
@@ -310,6 +311,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
   };
 
   try {
+    // vCenter (after every check of the options and names: the session is logged out by shutdown).
+    if (vcUrl) vcenter = await vcenterConnect(vcUrl, opt(p, '--dvs') ?? 'DVS0');
     const fds = new Map<string, HostFd>();
     for (const h of [...topo.vms, ...topo.outside]) {
       const nw = topo.networks.find((n) => n.name === h.network);
@@ -381,13 +384,21 @@ export async function cmdStart(p: Parsed): Promise<number> {
       // qemu guests on the host: booted as the topology's are (console logs next to the socket, `vm console`).
       let esxiImg: GuestImage | undefined;
       const runner = {
-        start: (h: HostSpec, nw: Network): Guest => {
+        start: (h: HostSpec, nw: Network): { pid: number; stop(): Promise<void> } => {
           guestCheck([h]);
           esxiImg ??= guestImage(log);
           const g = Guest.start(h, nw, esxiImg, path.join(path.dirname(socket), 'console', `${h.name}.log`));
           guests.push(g);
           bed.addGuest(g.pid);
-          return g;
+          return {
+            pid: g.pid,
+            stop: async (): Promise<void> => {
+              await g.stop();
+              bed.removeGuest(g.pid);
+              const at = guests.indexOf(g);
+              if (at >= 0) guests.splice(at, 1);
+            },
+          };
         },
       };
       const esxi = new EsxiHost(bed, dp, vcenterVlans(vcenter), trunk.idx, opt(p, '--esxi-prefix') ?? 'esxi-', log, runner);

@@ -105,15 +105,20 @@ async function serve(p: Parsed, listen: string): Promise<number> {
   const log = (s: string): void => void process.stdout.write(s + '\n');
   const vc = await vcenterConnect(url, opt(p, '--dvs') ?? 'DVS0');
   const driver = new VcenterDriver({ ...vc, socket, state, log });
-  for (const l of await driver.replugAll()) log(`vcenter-driver: re-plugged ${l}`);
-  fs.mkdirSync(path.dirname(listen), { recursive: true, mode: 0o700 });
-  fs.rmSync(listen, { force: true });
   const server = http.createServer((req, res) => void handle(driver, req, res));
   server.requestTimeout = REQUEST_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new UserError(`vcenter-driver: cannot listen on ${listen}: ${e.message}`)));
-    server.listen(listen, () => resolve());
-  });
+  try {
+    for (const l of await driver.replugAll()) log(`vcenter-driver: re-plugged ${l}`);
+    fs.mkdirSync(path.dirname(listen), { recursive: true, mode: 0o700 });
+    fs.rmSync(listen, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new UserError(`vcenter-driver: cannot listen on ${listen}: ${e.message}`)));
+      server.listen(listen, () => resolve());
+    });
+  } catch (e) {
+    await vc.vs.logout();
+    throw e;
+  }
   fs.chmodSync(listen, 0o600);
   log(`vcenter-driver: serving on ${listen}: vCenter ${vc.vs.where}, switch ${vc.dvsName}, VLAN pool ${state.pool.min}-${state.pool.max}, ${state.instances().length} instances (${state.file}), vRouter ${socket}`);
   return new Promise<number>((resolve) => {

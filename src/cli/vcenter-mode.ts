@@ -85,7 +85,7 @@ export class VcenterMode {
     const del = p.opts.get('--delete')?.[0];
     if (del !== undefined) {
       const port = this.ports.get(del.toLowerCase());
-      if (!port) throw new UserError(`port --delete: no port ${del} (see vrouter-emu port --list)`);
+      if (!port || this.node.vif(port.vif.idx) !== port.vif) throw new UserError(`port --delete: no port ${del} (see vrouter-emu port --list)`);
       this.node.removeVm(this.prog, port.vif.idx);
       await this.dp.vifDelete(port.vif.idx);
       this.ports.delete(port.uuid);

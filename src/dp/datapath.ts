@@ -41,6 +41,7 @@ import {
   VIF_TYPE_HOST,
   VIF_TYPE_PHYSICAL,
   VIF_TYPE_VIRTUAL,
+  VIF_TYPE_VIRTUAL_VLAN,
   Vif,
 } from './interface';
 import { NH_ENCAP, NH_FLAG_TUNNEL_VXLAN, NH_TUNNEL, VR_RT_ARP_PROXY_FLAG, bridgeEntry, bridgeLookup, rtLookup } from './nexthop';
@@ -71,7 +72,7 @@ function dpFlood(r: Router, pkt: Pkt): number {
   const vifs = r.vifs.vifs;
   for (let i = 0; i < vifs.length; i++) {
     const v = vifs[i];
-    if (v === undefined || i === pkt.vif || v.vrf !== pkt.vrf || (v.type !== VIF_TYPE_VIRTUAL && v.type !== VIF_TYPE_GATEWAY) || !v.up) continue;
+    if (v === undefined || i === pkt.vif || v.vrf !== pkt.vrf || (v.type !== VIF_TYPE_VIRTUAL && v.type !== VIF_TYPE_VIRTUAL_VLAN && v.type !== VIF_TYPE_GATEWAY) || !v.up) continue;
     vifTx(r, i, pkt.buf, pkt.off, pkt.len);
     n++;
   }

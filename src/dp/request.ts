@@ -29,7 +29,7 @@ export function reqVifAdd(r: Router, idx: number, type: number, vrf: number, nh:
   const old = r.vifs.vifs[idx];
   vifAdd(r.vifs, {
     idx, type, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true, ip: ip >>> 0,
-    subVifs: old?.subVifs ?? null, // a re-added parent keeps its sub-interfaces
+    subVifs: type === VIF_TYPE_PHYSICAL ? old?.subVifs ?? null : null, // a re-added parent keeps its sub-interfaces
   });
   // The fabric NIC is the physical vif with the node's address (vhost0's peer); a physical vif without
   // one is vCenter mode's VMware NIC, the parent of the VMs' VLAN sub-interfaces.
@@ -50,6 +50,8 @@ export function reqSubVifAdd(r: Router, idx: number, parent: number, vlan: numbe
   if (!(vlan >= 0 && vlan < VLAN_ID_MAX && ovlan >= 0 && ovlan < VLAN_ID_MAX)) return -22;
   const subs = p.subVifs ?? (p.subVifs = new Int16Array(VLAN_ID_MAX).fill(-1));
   if (subs[vlan] >= 0 && subs[vlan] !== idx) return -17;
+  const old = r.vifs.vifs[idx];
+  if (old && old.parent >= 0) r.vifs.vifs[old.parent]?.subVifs?.fill(-1, old.vlan, old.vlan + 1); // re-added on another VLAN
   vifAdd(r.vifs, { idx, type: VIF_TYPE_VIRTUAL_VLAN, name: '', vrf, nh, flags, mtu, mac: Uint8Array.from(mac), up: true, ip: 0, parent, vlan, ovlan, subVifs: null });
   subs[vlan] = idx;
   return 0;

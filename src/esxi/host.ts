@@ -46,6 +46,7 @@ export function esxiNamespace(prefix: string, vm: string): string {
 export class EsxiHost {
   readonly vms = new Map<string, EsxiVm>();
   private readonly byVlan = new Map<number, string>();
+  private readonly creating = new Set<string>();
 
   /**
    * @param prefix namespaces are PREFIX+name (two hosts side by side use two prefixes)
@@ -69,7 +70,17 @@ export class EsxiHost {
    */
   async createVm(name: string, portgroup: string, nw: Network, ip: number, ipStr: string, mac: Uint8Array, macStr: string, kind: 'netns' | 'qemu' = 'netns'): Promise<EsxiVm> {
     if (kind === 'qemu' && !this.guests) throw new UserError('esxi: this host cannot boot qemu guests');
-    if (this.vms.has(name)) throw new UserError(`esxi: VM ${name} exists already on this host (port group ${this.vms.get(name)?.portgroup})`);
+    if (this.vms.has(name) || this.creating.has(name)) throw new UserError(`esxi: VM ${name} exists already on this host (port group ${this.vms.get(name)?.portgroup ?? portgroup})`);
+    // The name, then the VLAN, are reserved before each wait: two requests at once cannot both take them.
+    this.creating.add(name);
+    try {
+      return await this.create(name, portgroup, nw, ip, ipStr, mac, macStr, kind);
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  private async create(name: string, portgroup: string, nw: Network, ip: number, ipStr: string, mac: Uint8Array, macStr: string, kind: 'netns' | 'qemu'): Promise<EsxiVm> {
     const vlan = await this.vcenter.vlanOf(portgroup);
     if (!(vlan >= VLAN_MIN && vlan <= VLAN_MAX)) {
       throw new UserError(`esxi: port group ${portgroup} has VLAN ${vlan}: a VM port needs a VLAN in ${VLAN_MIN}..${VLAN_MAX} (0 is untagged, 4095 a trunk)`);
@@ -78,6 +89,16 @@ export class EsxiHost {
     if (other !== undefined) {
       throw new UserError(`esxi: VLAN ${vlan} (port group ${portgroup}) is VM ${other}'s already: each port group of this mode has one port; give the VM a port group of its own`);
     }
+    this.byVlan.set(vlan, name);
+    try {
+      return await this.plug(name, portgroup, vlan, nw, ip, ipStr, mac, macStr, kind);
+    } catch (e) {
+      this.byVlan.delete(vlan);
+      throw e;
+    }
+  }
+
+  private async plug(name: string, portgroup: string, vlan: number, nw: Network, ip: number, ipStr: string, mac: Uint8Array, macStr: string, kind: 'netns' | 'qemu'): Promise<EsxiVm> {
     const host: HostSpec = {
       name, ip, ipStr, mac, macStr, network: nw.name, mtu: 1500, kind, namespace: kind === 'netns' ? esxiNamespace(this.prefix, name) : '',
       nsExisting: false, tap: tapName(`${this.prefix}${name}`), node: '', guest: kind === 'qemu' ? { run: '', memoryMb: 256 } : undefined,
@@ -98,7 +119,6 @@ export class EsxiHost {
       }
     }
     this.vms.set(name, vm);
-    this.byVlan.set(vlan, name);
     this.log(`vrouter-emu: esxi: VM ${name} powered on, NIC ${host.tap} on port group ${portgroup} (VLAN ${vlan}), ${vm.guest ? `qemu pid ${vm.guest.pid}` : `namespace ${host.namespace}`}`);
     return vm;
   }

@@ -90,6 +90,10 @@ export class DpThread implements DpChannel {
     this.worker.once('exit', () => {
       this.exited = true;
       rejectReady(new Error('the datapath thread exited'));
+      // Nothing will answer what is pending: each waiter gets EIO (acknowledgements just resolve).
+      const pending = [...this.waiting.values()];
+      this.waiting.clear();
+      for (const cb of pending) cb({ err: -5, index: -1, bytes: 0, packets: 0 });
     });
   }
 

@@ -506,9 +506,10 @@ function rxPort(w: DpWorker, vlan: number, fd: number, ev: number): void {
     bad = 1;
   }
   if (bad !== 0) {
-    // The VM's NIC is gone (its namespace deleted, its fd closed): the port leaves the poll set until
-    // unplugged.
+    // The VM's NIC is gone (its namespace deleted, its fd closed): the port leaves the poll set and the
+    // switch (frames for its VLAN are counted as for no port) until the agent unplugs it.
     w.vifFd[PORT_BASE + vlan] = -1;
+    w.dvs.set(vlan, -1, -1);
     w.pollDirty = true;
     return;
   }

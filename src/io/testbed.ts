@@ -479,6 +479,13 @@ export class Testbed {
     this.save();
   }
 
+  /** Forget a guest's qemu process once it has been stopped (its pid may be reused). */
+  removeGuest(pid: number): void {
+    const at = this.state.guests?.indexOf(pid) ?? -1;
+    if (at >= 0) (this.state.guests as number[]).splice(at, 1);
+    this.save();
+  }
+
   /** Record a guest's qemu process (stopped by teardown, or by the next start after a crash). */
   addGuest(pid: number): void {
     this.state.guests?.push(pid);
@@ -513,6 +520,17 @@ export class Testbed {
     this.fds.push(fd);
     this.state.taps.push(v.tap);
     this.save();
+    try {
+      await this.intoNamespace(v, nw);
+    } catch (e) {
+      this.closeFd(fd); // a VM set up at run time that failed leaves no open TAP behind
+      throw e;
+    }
+    return { host: v, fd, io: VIF_IO_TAP };
+  }
+
+  /** Move a namespace VM's TAP into its namespace as eth0 and configure it there. @throws UserError */
+  private async intoNamespace(v: HostSpec, nw: Network): Promise<void> {
     // Into the VM's namespace (rtnetlink IFLA_NET_NS_FD), then configured from inside it.
     const { createRtNetlink } = require('netlink') as typeof import('netlink');
     const rt = createRtNetlink();
@@ -538,7 +556,6 @@ export class Testbed {
       w.once('error', (e) => fail(e.message));
       w.once('exit', (code) => code !== 0 && fail(`its thread exited with ${code}`));
     });
-    return { host: v, fd, io: VIF_IO_TAP };
   }
 
   /**

@@ -65,15 +65,7 @@ export class VcenterDriver {
   /** A tool on the emulator, with a deadline. @returns its output. */
   private async tool(argv: string[]): Promise<string> {
     let out = '';
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UserError(`${this.d.socket}: no answer to "${argv.join(' ')}" within ${CONTROL_MS / 1000} s`)), CONTROL_MS);
-    });
-    try {
-      await Promise.race([controlCall(this.d.socket, argv, (s) => (out += s)), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await controlCall(this.d.socket, argv, (s) => (out += s), CONTROL_MS);
     return out.trim();
   }
 
@@ -103,6 +95,8 @@ export class VcenterDriver {
         name, uuid: randomUUID(), network, ip, plugged: true, kind,
         port: { uuid: portUuid, vlan: this.d.state.freeVlan(taken), portgroup: portgroupName(network, name, portUuid), mac: portMac(portUuid) },
       };
+      // Each undo is queued before its step: a step that failed late (its answer past the deadline) may
+      // still have happened, and undoing what did not happen is ignored.
       const undo: (() => Promise<unknown>)[] = [];
       try {
         const key = await this.d.vs.createPortgroup(this.d.dvs, i.port.portgroup, i.port.vlan);
@@ -110,8 +104,12 @@ export class VcenterDriver {
         // The VLAN is the instance's from the moment its port group exists: recorded before the next step.
         this.d.state.put(i);
         undo.push(async () => this.d.state.remove(name));
-        await this.tool(['esxi', 'vm-create', name, '--portgroup', i.port.portgroup, '--network', network, '--ip', ip, '--mac', i.port.mac, '--kind', kind]);
-        undo.push(() => this.tool(['esxi', 'vm-delete', name]));
+        undo.push(() => this.tool(['esxi', 'vm-delete', name]).catch(ignore(/no VM/)));
+        await this.tool(['esxi', 'vm-create', name, '--portgroup', i.port.portgroup, '--network', network, '--ip', ip, '--mac', i.port.mac, '--kind', kind]).catch((e: Error) => {
+          if (/exists already/.test(e.message)) undo.pop(); // someone else's VM of that name: not ours to delete
+          throw e;
+        });
+        undo.push(() => this.tool(['port', '--delete', i.port.uuid]).catch(ignore(/no port/)));
         await this.addPort(i);
       } catch (e) {
         for (const u of undo.reverse()) await u().catch((x: Error) => this.d.log(`vcenter-driver: spawn ${name}: rolling back: ${x.message}`));

@@ -118,3 +118,10 @@ test('property: any frame on the trunk is claimed by its VLAN\'s sub-interface o
   );
   t.pass();
 });
+
+test('a broadcast from one port is flooded to the other ports of its network, each tagged with its own VLAN', (t) => {
+  const { r, host } = trunked();
+  rx(r, tagged(arpRequest(MAC1, '10.1.1.3', '10.1.1.99'), 101), TRUNK); // nobody's address: flooded
+  t.deepEqual(host.sent.map((s) => [s.vif, vlanOf(s.data)]), [[TRUNK, 102]]);
+  t.is(st(r, 5, VIFS_TX_PACKETS), 1);
+});
