@@ -16,7 +16,7 @@ export interface TimelineRow {
   overflowUsed: number;
   /** New flows per second over the interval. */
   newFlowsPerS: number;
-  /** Packets held (hold queue) at the end of the interval. */
+  /** Packets that waited in a hold queue (for the agent's verdict on a new flow) in the interval. */
   held: number;
   /** Drops in the interval by `dropstats` label (only non-zero labels). */
   drops: Record<string, number>;

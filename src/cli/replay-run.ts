@@ -14,15 +14,19 @@
  * @module
  */
 import { createDatapath, dpBurstEnd, dpRx } from '../dp/datapath';
-import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd } from '../dp/interface';
+import { VIF_FLAG_L2_ENABLED, VIF_FLAG_L3_ENABLED, VIF_FLAG_POLICY_ENABLED, VIF_TYPE_VIRTUAL, macParse, vifAdd, vifSetFatFlow } from '../dp/interface';
 import { DpConfig, RES_MAX, Router } from '../dp/router';
 import { ManualHost } from '../dp/manual-host';
-import { FlowMgr, allowAllEnv } from '../agent/flow-mgr';
+import { FlowMgr, FlowMgrConfig, allowAllEnv } from '../agent/flow-mgr';
+import { FlowExport } from '../agent/flow-export';
+import { TimelineRecorder } from '../capacity/timeline';
+import { xorshift32 } from '../lib/xorshift';
 import { DirectChannel } from '../agent/dp-channel';
 import { AGENT_CONF_DEFAULTS } from '../agent/agent-conf';
 import { agentFlowConfig } from '../agent/assembly';
 import type { ModuleParams } from '../params/module-params';
 import { CaptureReader } from '../io/pcap';
+import type { FrameSource } from '../capacity/frames';
 
 export const REPLAY_VIF = 3;
 export const REPLAY_VRF = 1;
@@ -40,6 +44,17 @@ export interface ReplayOptions {
   nh?: number;
   /** Seed of the datapath's random source (the outer UDP source-port hash). */
   seed?: number;
+  /**
+   * The agent's aging as `start` builds it from agent.conf and global-vrouter-config (flow_cache_timeout,
+   * protocol-based aging, max_vm_flows); default: agent.conf's defaults with flowCacheTimeoutS.
+   */
+  aging?: FlowMgrConfig;
+  /** The VMI's fat-flow rules ((proto << 16) | port), applied on the replayed interface. */
+  fatFlow?: number[];
+  /** flow_export_rate of the export sampler (default 1000, as global-vrouter-config's); 0 turns it off (disable_flow_collection). */
+  exportRate?: number;
+  /** With a timeline: its interval of capture time (ms); the rows are in the run's `timeline`. */
+  intervalMs?: number;
   /** Called after each frame (vrouter_dbg dumps, tests). */
   onFrame?: (n: number, r: Router, before: Float64Array) => void;
   /** Called every few thousand frames with the reader's byte position. */
@@ -53,11 +68,18 @@ export interface ReplayRun {
   frames: number;
   firstTsMs: number;
   lastTsMs: number;
+  /** The export sampler (its stats: records exported, sampled away; its threshold). */
+  exporter?: FlowExport;
+  /** The timeline's rows, when asked for (intervalMs). */
+  timeline?: TimelineRecorder;
 }
 
-/** Push every frame of `file` through the flow engine. @throws UserError for unreadable captures. */
-export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
-  const reader = new CaptureReader(file);
+/**
+ * Push every frame of `file` (or of a frame source: shared frames decoded once, for plan) through the
+ * flow engine. @throws UserError for unreadable captures.
+ */
+export function replayCapture(file: string | FrameSource, o: ReplayOptions): ReplayRun {
+  const reader: FrameSource = typeof file === 'string' ? new CaptureReader(file) : file;
   // Replay never transmits (routing off): nothing to keep.
   const host = new ManualHost({ now: 0, seed: o.seed ?? 1, keepSent: false });
   const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, routing: false, ...o.dp });
@@ -66,12 +88,25 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
     flags: VIF_FLAG_POLICY_ENABLED | VIF_FLAG_L3_ENABLED | VIF_FLAG_L2_ENABLED, mtu: 1500,
     mac: macParse('00:00:5e:00:01:00') as Uint8Array, up: true, ip: 0,
   });
+  if (o.fatFlow && o.fatFlow.length > 0) r.fatFlowVifs += vifSetFatFlow(r.vifs, REPLAY_VIF, o.fatFlow);
   const ch = new DirectChannel(r);
-  const agentCfg = agentFlowConfig(o.params, { ...AGENT_CONF_DEFAULTS, flowCacheTimeout: o.flowCacheTimeoutS ?? 0 });
+  const agentCfg = o.aging ?? agentFlowConfig(o.params, { ...AGENT_CONF_DEFAULTS, flowCacheTimeout: o.flowCacheTimeoutS ?? 0 });
   const latency = o.agentLatencyMs ?? 0;
   const env = allowAllEnv();
-  const newAgent = (): FlowMgr => new FlowMgr(r.ft, ch, env, agentCfg, () => host.now);
+  const rate = o.exportRate ?? 1000;
+  let exporter: FlowExport | undefined;
+  // The export sampler counts what it would send (no transport: no record is built).
+  const newAgent = (): FlowMgr => {
+    const a = new FlowMgr(r.ft, ch, env, agentCfg, () => host.now);
+    if (rate !== 0) {
+      exporter = new FlowExport(a, r.ft, { vnName: () => undefined, vmInterface: () => undefined, vrouterIp: '0.0.0.0' }, { rate, disable: false },
+        () => host.now, xorshift32(o.seed ?? 1), undefined, () => 0);
+      a.sampler = exporter;
+    }
+    return a;
+  };
   let agent: FlowMgr | undefined;
+  let timeline: TimelineRecorder | undefined;
   const before = new Float64Array(RES_MAX);
   let pad = new Uint8Array(2048);
   let first = NaN;
@@ -90,6 +125,7 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
     if (k > 0) traps.splice(0, k);
     host.now = upTo;
     agent.tick(upTo);
+    exporter?.tick(upTo);
     ch.settle();
   };
 
@@ -100,13 +136,21 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
         first = ts;
         host.now = ts;
         agent = newAgent();
+        if (o.intervalMs) {
+          const a = agent;
+          timeline = new TimelineRecorder(r, {
+            agent: () => a.stats,
+            export: () => exporter && { exported: exporter.sampler.stats.exported, sampledAway: exporter.sampler.stats.sampledAway, threshold: exporter.sampler.threshold },
+          }, o.intervalMs, ts);
+        }
       }
       // A capture's clock may step back (merged files): never run time backwards.
       const now = Math.max(ts, last);
       runAgent(now);
+      timeline?.frame(now);
       last = now;
       host.now = now;
-      let buf: Uint8Array = reader.buf;
+      let buf = reader.buf;
       let off = reader.off;
       const len = reader.origlen;
       if (reader.caplen < len) {
@@ -126,8 +170,9 @@ export function replayCapture(file: string, o: ReplayOptions): ReplayRun {
     }
     // The agent answers the traps still in flight.
     if (agent && host.traps.length > 0) runAgent(host.traps[host.traps.length - 1].at + latency);
+    timeline?.finish();
   } finally {
     reader.close();
   }
-  return { r, agent: agent ?? newAgent(), frames: n, firstTsMs: n > 0 ? first : 0, lastTsMs: last };
+  return { r, agent: agent ?? newAgent(), frames: n, firstTsMs: n > 0 ? first : 0, lastTsMs: last, exporter, timeline };
 }

@@ -17,14 +17,19 @@ import { DROPSTATS_LINES, dropLabel, dropstatsLine } from './dropstats';
 import { Out, flowList, tcpLetters } from './flow-list';
 import { StdoutWriter } from './out';
 import { defaultParamsFile } from '../lib/package-root';
+import { AGENT_OPTS, AGENT_USAGE, agentFiles, agingFor } from '../capacity/agent-options';
+import { writeTimeline } from '../capacity/timeline';
+import { UserError } from '../errors';
 
 export const REPLAY_USAGE =
-  'vrouter-emu replay CAPTURE [--params FILE] [--param name=value]... [--flow-cache-timeout S] [--agent-latency MS] [--datapath-eviction on|off] [--nh ID] [--json]';
+  `vrouter-emu replay CAPTURE [--params FILE] [--param name=value]... ${AGENT_USAGE} [--agent-latency MS] [--datapath-eviction on|off] [--nh ID] [--timeline FILE.csv|FILE.json [--interval S]] [--json]`;
 
 export const REPLAY_OPTS = {
   '--params': { value: true },
   '--param': { value: true, repeat: true },
-  '--flow-cache-timeout': { value: true },
+  ...AGENT_OPTS,
+  '--timeline': { value: true },
+  '--interval': { value: true },
   '--agent-latency': { value: true },
   '--datapath-eviction': { value: true },
   '--nh': { value: true },
@@ -81,6 +86,11 @@ export function cmdReplay(p: Parsed): number {
   });
   for (const w of warnings) process.stderr.write(`vrouter-emu: ${w}\n`);
   const json = p.flags.has('--json');
+  const files = agentFiles(p);
+  const timelineFile = opt(p, '--timeline');
+  const intervalS = opt(p, '--interval') === undefined ? 1 : Number(opt(p, '--interval'));
+  if (!(intervalS >= 0.001 && intervalS <= 86400)) throw new UserError(`--interval ${opt(p, '--interval')}: expected seconds of capture time per timeline row, 0.001 to 86400`);
+  if (opt(p, '--interval') !== undefined && !timelineFile) throw new UserError('--interval is the timeline\'s: give --timeline FILE too');
   // Validate the whole capture first, so that a truncated or foreign file gets one line and no output.
   const total = captureValidate(file);
   const out = new StdoutWriter();
@@ -89,7 +99,10 @@ export function cmdReplay(p: Parsed): number {
   let lastDraw = 0;
   const run = replayCapture(file, {
     params,
-    flowCacheTimeoutS: optInt(p, '--flow-cache-timeout', 0),
+    aging: agingFor(params, files),
+    fatFlow: files.fatFlow,
+    exportRate: files.exportRate,
+    intervalMs: timelineFile ? intervalS * 1000 : undefined,
     agentLatencyMs: optInt(p, '--agent-latency', 0),
     eviction: optOnOff(p, '--datapath-eviction', true),
     nh: optInt(p, '--nh', REPLAY_NH_DEFAULT),
@@ -108,7 +121,13 @@ export function cmdReplay(p: Parsed): number {
       : undefined,
   });
   if (tty) process.stderr.write('\r' + ' '.repeat(50 + file.length) + '\r');
+  if (timelineFile && run.timeline) writeTimeline(timelineFile, run.timeline.rows);
+  const secs = (run.lastTsMs - run.firstTsMs) / 1000;
   const r = run.r;
+  const xs = run.exporter?.sampler.stats;
+  const exportLine = run.exporter && xs
+    ? `  flow export (flow_export_rate ${files.exportRate}): ${xs.exported} records, ${(secs > 0 ? xs.exported / secs : 0).toFixed(1)}/s over the capture; ${xs.sampledAway} samples left out; threshold ${run.exporter.sampler.threshold} bytes at the end\n`
+    : '  flow export: off (flow_export_rate 0 or disable_flow_collection)\n';
   const t = r.ft;
   const info = t.info;
   const created = flowCreatedCount(t);
@@ -116,7 +135,6 @@ export function cmdReplay(p: Parsed): number {
   for (const l of DROPSTATS_LINES) {
     if (l && (r.drops[l[1]] !== 0 || l[1] === VP_DROP_FLOW_TABLE_FULL)) nonZero.push([l[0], r.drops[l[1]]]);
   }
-  const secs = (run.lastTsMs - run.firstTsMs) / 1000;
   if (json) {
     const flows: Record<string, unknown>[] = [];
     for (let i = 0; i < t.total; i++) {
@@ -138,6 +156,8 @@ export function cmdReplay(p: Parsed): number {
         activeFinal: info[FTI_ACTIVE], overflowPeak: info[FTI_OFLOW_PEAK], overflowFinal: info[FTI_OFLOW_USED],
       },
       agent: run.agent.stats,
+      export: xs ? { rate: files.exportRate, exported: xs.exported, sampledAway: xs.sampledAway, threshold: run.exporter?.sampler.threshold } : null,
+      fatFlow: files.fatFlowText,
       dropstats: Object.fromEntries(nonZero),
       flows,
     }) + '\n');
@@ -152,7 +172,9 @@ export function cmdReplay(p: Parsed): number {
   w(`  active entries: peak ${info[FTI_ACTIVE_PEAK]}, final ${info[FTI_ACTIVE]}\n`);
   w(`  overflow entries in use: peak ${info[FTI_OFLOW_PEAK]}, final ${info[FTI_OFLOW_USED]}\n`);
   const a = run.agent.stats;
-  w(`  agent: ${a.created} flows set up, ${a.aged} aged, ${a.evicted} evicted by the datapath, ${a.short} short\n`);
+  w(`  agent: ${a.created} flows set up, ${a.aged} aged, ${a.evicted} evicted by the datapath, ${a.short} short${files.fatFlow.length ? `; fat flow ${files.fatFlowText.join(', ')}` : ''}\n`);
+  w(exportLine);
+  if (timelineFile && run.timeline) w(`  timeline: ${run.timeline.rows.length} rows of ${intervalS} s in ${timelineFile}\n`);
   w('\nDrop statistics (non-zero counters; Flow Table Full always):\n');
   for (const [label, v] of nonZero) w(dropstatsLine(label, v));
   w('\n');
