@@ -184,17 +184,47 @@ async function tool(sock: string, argv: string[]): Promise<string> {
 
 // ---- measuring --------------------------------------------------------------------------------------
 
+/** The datapath thread of instance `pid`: the one thread pinned to CPU 1 (`--cpu 1`). */
+function dpThread(pid: number): string {
+  const task = `/proc/${pid}/task`;
+  for (let k = 0; k < 50; k++) {
+    for (const tid of fs.readdirSync(task)) {
+      try {
+        if (/^Cpus_allowed_list:\s*1$/m.test(fs.readFileSync(`${task}/${tid}/status`, 'utf8'))) return `${task}/${tid}/stat`;
+      } catch {
+        // a thread that just ended
+      }
+    }
+    spawnSync('sleep', ['0.1']);
+  }
+  throw new Error(`no thread of pid ${pid} is pinned to CPU 1`);
+}
+
+/** A thread's user and system CPU seconds so far. */
+function cpuOf(stat: string): { user: number; sys: number } {
+  const f = fs.readFileSync(stat, 'utf8').replace(/^.*\) /s, '').split(' ');
+  const hz = 100; // USER_HZ
+  return { user: Number(f[11]) / hz, sys: Number(f[12]) / hz };
+}
+
 function rx(ns: string): number {
   return Number(sh('ip', ['netns', 'exec', ns, 'cat', '/sys/class/net/eth0/statistics/rx_packets']).trim());
 }
 
-/** The generator in `ns` on CPU 0 for SECS; what `rxNs` received per second, and what was offered. */
-function blast(ns: string, rxNs: string, dst: string): { pps: number; offered: number } {
+/**
+ * The generator in `ns` on CPU 0 for SECS; what `rxNs` received per second, what was offered, and the
+ * datapath thread's (`stat`) CPU time per frame received, user and system (the CPU it did not get,
+ * when others ran on CPU 1, does not count here: the figure the machine's noise touches least).
+ */
+function blast(ns: string, rxNs: string, dst: string, stat: string): { pps: number; offered: number; userUs: number; sysUs: number } {
   const a = rx(rxNs);
+  const c0 = cpuOf(stat);
   const t0 = process.hrtime.bigint();
   const sent = Number(sh('taskset', ['-c', '0', 'ip', 'netns', 'exec', ns, GEN, dst, '9', '18', String(SECS)], FLOW).trim());
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { pps: (rx(rxNs) - a) / dt, offered: sent / SECS };
+  const c1 = cpuOf(stat);
+  const frames = Math.max(1, rx(rxNs) - a);
+  return { pps: frames / dt, offered: sent / SECS, userUs: ((c1.user - c0.user) * 1e6) / frames, sysUs: ((c1.sys - c0.sys) * 1e6) / frames };
 }
 
 /** Run `op(i)` for i < n, one after the other. @returns each one's time in ms and the total in s. */
@@ -214,6 +244,7 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(
 const K = (x: number): string => `${(x / 1000).toFixed(0)} kpps`;
 const R = (x: number): string => x.toFixed(2);
 const MS = (x: number): string => `${x.toFixed(1)} ms`;
+const US = (x: number): string => `${x.toFixed(2)} µs`;
 const RATE = (x: number): string => `${x.toFixed(1)}/s`;
 const hex2 = (i: number): string => (i & 0xff).toString(16).padStart(2, '0');
 const portIp = (i: number): string => `10.1.1.${10 + i}`;
@@ -272,15 +303,23 @@ async function main(): Promise<void> {
     sh('ip', ['netns', 'exec', ns, GEN, dst, '9', '18', '0.2'], FLOW);
   }
   await sleep(300);
-  const f: Record<'vc' | 'tap' | 'vcOff' | 'tapOff', number[]> = { vc: [], tap: [], vcOff: [], tapOff: [] };
+  const statVc = dpThread(emuVc.proc.pid as number);
+  const statTap = dpThread(emuTap.proc.pid as number);
+  const f: Record<'vc' | 'tap' | 'vcOff' | 'tapOff' | 'vcUser' | 'vcSys' | 'tapUser' | 'tapSys', number[]> = {
+    vc: [], tap: [], vcOff: [], tapOff: [], vcUser: [], vcSys: [], tapUser: [], tapSys: [],
+  };
   for (let r = 0; r < ROUNDS; r++) {
     checkAbort();
-    let x = blast(VC.nsA, VC.nsB, IP_B);
+    let x = blast(VC.nsA, VC.nsB, IP_B, statVc);
     f.vc.push(x.pps);
     f.vcOff.push(x.offered);
-    x = blast(TAP.nsA, TAP.nsB, IP_B);
+    f.vcUser.push(x.userUs);
+    f.vcSys.push(x.sysUs);
+    x = blast(TAP.nsA, TAP.nsB, IP_B, statTap);
     f.tap.push(x.pps);
     f.tapOff.push(x.offered);
+    f.tapUser.push(x.userUs);
+    f.tapSys.push(x.sysUs);
   }
   const nonzero = (s: string): string[] => s.split('\n').filter((l) => / [1-9]\d*$/.test(l)).map((l) => l.trim().replace(/\s+/g, ' '));
   const dropsVc = nonzero(await tool(VC.sock, ['dropstats']));
@@ -354,6 +393,9 @@ async function main(): Promise<void> {
   console.log(`1. forwarding VM → VM, 64-byte frames, generator on CPU 0, datapath threads on CPU 1, ${SECS} s per run, rounds alternate vCenter / TAP, median of ${ROUNDS}`);
   console.log(`  vCenter mode (ESXi switch, VLAN sub-interfaces of trunk vif0/3) ${K(vc)}   plain TAP vifs ${K(tap)}   ratio ${R(vc / tap)}   (runs ${f.vc.map(K).join(', ')} / ${f.tap.map(K).join(', ')})`);
   console.log(`  offered by the generator: vCenter ${K(median(f.vcOff))}   TAP ${K(median(f.tapOff))}`);
+  const cpuVc = median(f.vcUser.map((u, i) => u + f.vcSys[i]));
+  const cpuTap = median(f.tapUser.map((u, i) => u + f.tapSys[i]));
+  console.log(`  datapath thread CPU per frame (user + system): vCenter ${US(cpuVc)} (${US(median(f.vcUser))} + ${US(median(f.vcSys))})   TAP ${US(cpuTap)} (${US(median(f.tapUser))} + ${US(median(f.tapSys))})   ratio TAP / vCenter ${R(cpuTap / cpuVc)}`);
   console.log(`  vCenter vifs: ${vifLine}`);
   console.log(`  dropstats (non-zero): vCenter ${dropsVc.length ? dropsVc.join('; ') : 'none'}   TAP ${dropsTap.length ? dropsTap.join('; ') : 'none'}`);
   const row = (label: string, x: Op, b: Op | undefined, bl = ''): void => console.log(`  ${label.padEnd(40)} ${RATE(x.rate).padStart(8)}  ${MS(x.ms).padStart(9)} each (first 10 ${MS(x.first)}, last 10 ${MS(x.last)})` +
@@ -377,6 +419,9 @@ async function main(): Promise<void> {
     bench: 'vcenter', prefix: P,
     pps64: Math.round(vc), baselineTapPps64: Math.round(tap), ratio64: +(vc / tap).toFixed(2),
     runsPps64: f.vc.map(Math.round), runsTapPps64: f.tap.map(Math.round), offeredPps64: Math.round(median(f.vcOff)), offeredTapPps64: Math.round(median(f.tapOff)),
+    dpCpuUsPerFrame: +cpuVc.toFixed(3), baselineTapDpCpuUsPerFrame: +cpuTap.toFixed(3), ratioDpCpu: +(cpuTap / cpuVc).toFixed(2),
+    dpUserUsPerFrame: +median(f.vcUser).toFixed(3), dpSysUsPerFrame: +median(f.vcSys).toFixed(3),
+    baselineTapDpUserUsPerFrame: +median(f.tapUser).toFixed(3), baselineTapDpSysUsPerFrame: +median(f.tapSys).toFixed(3),
     ports: PORTS,
     spawnsPerSec: +m.spawn.rate.toFixed(2), msPerSpawn: +m.spawn.ms.toFixed(1),
     destroysPerSec: +m.destroy.rate.toFixed(2), msPerDestroy: +m.destroy.ms.toFixed(1),
