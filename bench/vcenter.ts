@@ -10,7 +10,9 @@
  *     (addresses, network) on plain TAP vifs of a second instance (`start` with a topology of two VMs).
  *     As bench:forward: generator (bench/tools/udpgen.c) pinned to CPU 0, both datapath threads to
  *     CPU 1 (`--cpu 1`), 3 s per run, one flow (fixed source port). Rounds alternate vCenter / TAP
- *     (A B A B A B); medians. Goal: vCenter ≥ 0.9× TAP.
+ *     (A B A B A B); medians. Goal: vCenter ≥ 0.9× TAP. Also each datapath thread's CPU time per frame
+ *     (user and system, /proc/PID/task/TID/stat of the thread pinned to CPU 1): what others running on
+ *     CPU 1 take from a round lowers its rate but hardly this.
  *  2. port plug rate: 100 spawns through the driver's API (the Unix socket the `vcenter-driver` verbs
  *     use) — each a VLAN from the pool, a port group in vcsim, a VM (namespace + TAP) on the ESXi host,
  *     an agent port — then 100 destroys; spawns/s and ms per spawn. Baseline, same run, same vcsim:
