@@ -145,7 +145,10 @@ interface DpWorker {
 function workerNew(d: DpWorkerData, nat: Native, port: MessagePort): DpWorker {
   const w: DpWorker = {
     nat, port, wakeFd: d.wakeFd, r: undefined as unknown as Router, ring: new Ring(d.ring),
-    txSlab: [], txOffs: [], txLens: [], txCount: new Int32Array(SLOTS), txPending: [],
+    // Sized up front: the switch ports' slots start at PORT_BASE, and a first store that far past the end
+    // of an empty array would turn it into a dictionary (a hash lookup per access, per frame).
+    txSlab: new Array<Uint8Array | undefined>(SLOTS), txOffs: new Array<Int32Array | undefined>(SLOTS), txLens: new Array<Int32Array | undefined>(SLOTS),
+    txCount: new Int32Array(SLOTS), txPending: [],
     vifFd: new Int32Array(SLOTS).fill(-1), vifIo: new Uint8Array(SLOTS),
     dvs: new DvSwitch(), portSlab: new Uint8Array(BURST * SLOT + 4), portPktSlab: undefined, portPktStats: new Float64Array(PS_COUNT_LEN),
     rxSlab: new Uint8Array(BURST * SLOT), rxLens: new Int32Array(BURST),
