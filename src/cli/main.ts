@@ -11,6 +11,7 @@ import { parseArgs } from './args';
 import { StdoutWriter } from './out';
 import { defaultParamsFile } from '../lib/package-root';
 import { REPLAY_OPTS, REPLAY_USAGE, cmdReplay } from './replay';
+import { SYNTH_OPTS, SYNTH_USAGE, cmdSynth } from './synth';
 import { START_OPTS, START_USAGE, cmdStart } from './start';
 import { PLATFORM_OPTS, PLATFORM_USAGE, cmdPlatform } from './platform';
 import { SELFTEST_OPTS, SELFTEST_USAGE, cmdSelftest } from './selftest';
@@ -54,6 +55,7 @@ verbs:
   selftest [--json]            the platform check, a ping through a compute node, a replay (exit 0 = pass)
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
+  synth OUT [options]          write a seeded synthetic capture (flows, dns-storm, syn-flood, port-scan); --help
 The tools take --socket PATH (default ${DEFAULT_SOCKET}), or --node NAME [--testbed P] for a node of a
 running testbed (P default vre: /run/vrouter-emu/testbed-P/NAME.sock).
 
@@ -189,6 +191,8 @@ export function main(argv: string[]): number | Promise<number> {
     switch (verb) {
       case 'replay':
         return cmdReplay(parseArgs(rest, REPLAY_OPTS, REPLAY_USAGE));
+      case 'synth':
+        return cmdSynth(parseArgs(rest, SYNTH_OPTS, SYNTH_USAGE)).catch(userErrorExit);
       case 'start':
         return cmdStart(parseArgs(rest, START_OPTS, START_USAGE)).catch(userErrorExit);
       case 'testbed':

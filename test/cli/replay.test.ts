@@ -224,7 +224,7 @@ test('CLI errors: one line, exit 2, no report', (t) => {
   const good = writePcap(tcpSession('open'));
   const data = require('fs').readFileSync(good);
   for (const [args, re] of [
-    [['replay', tmpFile('cut.pcap', data.subarray(0, data.length - 5))], /cut\.pcap: is truncated/],
+    [['replay', tmpFile('cut.pcap', data.subarray(0, data.length - 5))], /cut\.pcap: frame 5 at byte \d+: truncated/],
     [['replay', tmpFile('n.pcap', 'not a capture at all')], /is not a pcap or pcapng capture/],
     [['replay', '/no/such.pcap'], /no such capture file/],
     [['replay', good, '--param', 'vr_flow_entries=abc'], /vr_flow_entries=abc is not a non-negative integer/],

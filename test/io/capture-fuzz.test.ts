@@ -132,7 +132,7 @@ test('the classes of bad blocks each get their own line', (t) => {
   };
   const zero = Buffer.from(ng);
   zero.writeUInt32LE(0, idbAt + 4);
-  t.regex(line(zero), /is corrupt: a block claims 0 bytes \(a block is at least 12 bytes, a multiple of 4\)/);
+  t.regex(line(zero), /frame 1 at byte 44: corrupt: a block claims 0 bytes \(a block is at least 12 bytes, a multiple of 4\)/);
   const shortIdb = Buffer.concat([ng.subarray(0, idbAt), Buffer.from([1, 0, 0, 0, 12, 0, 0, 0, 12, 0, 0, 0])]);
   t.regex(line(shortIdb), /a block of type 1 has 12 bytes, fewer than its 20-byte minimum/);
   const trailer = Buffer.from(ng);
@@ -140,7 +140,7 @@ test('the classes of bad blocks each get their own line', (t) => {
   t.regex(line(trailer), /trailing length \d+ differs from its leading length/);
   const past = Buffer.from(ng);
   past.writeUInt32LE(0x7fff0000, idbAt + 4);
-  t.regex(line(past), /is corrupt: a block claims 2147418112 bytes/);
+  t.regex(line(past), /frame 1 at byte 44: corrupt: a block claims 2147418112 bytes/);
   const opt = Buffer.from(ng);
   opt.writeUInt16LE(200, idbAt + 16 + 2); // the first option's length runs past the block
   t.regex(line(opt), /option 2 of an interface block runs past the block \(200 bytes\)/);
