@@ -15,6 +15,8 @@ import { AgentFiles, agingFor, fatFlowText } from './agent-options';
 import { SharedFrameReader, SharedFrames } from './frames';
 import type { SweepResult } from './types';
 
+export { overflowShare, smallestTable } from './answer';
+
 /** One combination: the module parameters (validated), the agent's timeout and fat-flow rules. */
 export interface PlanJob {
   params: ModuleParams;
@@ -94,22 +96,4 @@ export async function runPlan(frames: SharedFrames, jobs: PlanJob[], workers: nu
     });
   await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, one));
   return out;
-}
-
-/**
- * The answer: the smallest table (bytes) of the combinations that drop nothing as Flow Table Full and
- * whose peak overflow share (overflow entries in use ÷ active entries, at their peaks) is at most
- * `maxOverflow`; undefined when none does.
- */
-export function smallestTable(results: SweepResult[], maxOverflow: number): SweepResult | undefined {
-  let best: SweepResult | undefined;
-  for (const r of results) {
-    if (r.tableFull !== 0 || overflowShare(r) > maxOverflow) continue;
-    if (!best || r.tableBytes < best.tableBytes || (r.tableBytes === best.tableBytes && r.vr_oflow_entries < best.vr_oflow_entries)) best = r;
-  }
-  return best;
-}
-
-export function overflowShare(r: Pick<SweepResult, 'peakActive' | 'peakOverflow'>): number {
-  return r.peakActive > 0 ? r.peakOverflow / r.peakActive : 0;
 }

@@ -23,7 +23,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { FE_SIZE } from '../dp/flow-table';
+import { FE_SIZE, flowTableBytes } from '../dp/flow-table';
+import { overflowShare, smallestTable } from './answer';
 import { UserError } from '../errors';
 import type { SweepResult, TimelineRow } from './types';
 
@@ -135,41 +136,6 @@ export function summarizeTimeline(timeline: readonly TimelineRow[], interval: nu
   if (timeline.length > 0) s.duration = timeline[timeline.length - 1].t - timeline[0].t + interval;
   s.exportMeanPerS = s.duration > 0 ? exported / s.duration : 0;
   return s;
-}
-
-/** Bytes of a table of `entries` + `oentries` entries, as the module allocates it. */
-export function tableBytes(entries: number, oentries: number): number {
-  return (entries + oentries) * FE_SIZE;
-}
-
-/** The peak overflow share of a combination (0…1): peak overflow entries in use over vr_oflow_entries. */
-export function overflowShare(r: Pick<SweepResult, 'peakOverflow' | 'vr_oflow_entries'>): number {
-  if (r.vr_oflow_entries > 0) return r.peakOverflow / r.vr_oflow_entries;
-  return r.peakOverflow > 0 ? 1 : 0;
-}
-
-/**
- * The smallest table (fewest bytes; then fewer vr_flow_entries, vr_oflow_entries, a shorter timeout) of a
- * sweep that drops no frame as Flow Table Full and, with `maxOverflow`, uses at most that share of its
- * overflow entries. @returns undefined when no combination qualifies.
- */
-export function smallestNoDrop(sweep: readonly SweepResult[], maxOverflow?: number): SweepResult | undefined {
-  let best: SweepResult | undefined;
-  for (const r of sweep) {
-    if (r.tableFull !== 0) continue;
-    if (maxOverflow !== undefined && overflowShare(r) > maxOverflow) continue;
-    if (
-      !best ||
-      r.tableBytes < best.tableBytes ||
-      (r.tableBytes === best.tableBytes &&
-        (r.vr_flow_entries < best.vr_flow_entries ||
-          (r.vr_flow_entries === best.vr_flow_entries &&
-            (r.vr_oflow_entries < best.vr_oflow_entries ||
-              (r.vr_oflow_entries === best.vr_oflow_entries && r.flow_cache_timeout < best.flow_cache_timeout)))))
-    )
-      best = r;
-  }
-  return best;
 }
 
 /** "udp/53 tcp/80" or "" — a combination's settings other than the table size. */
@@ -414,7 +380,7 @@ function exportSpec(rows: TimelineRow[], interval: number, input: ReportInput): 
 
 function sweepHeatmapSpec(sweep: SweepResult[], input: ReportInput): ChartSpec {
   const title = 'Sweep: Flow Table Full drops and overflow use';
-  const best = smallestNoDrop(sweep, input.maxOverflow);
+  const best = smallestTable(sweep, input.maxOverflow);
   const variants = [...new Set(sweep.map(variantOf))];
   const ns = [...new Set(sweep.map((r) => r.vr_flow_entries))].sort((a, b) => b - a);
   const os = [...new Set(sweep.map((r) => r.vr_oflow_entries))].sort((a, b) => a - b);
@@ -437,7 +403,7 @@ function sweepHeatmapSpec(sweep: SweepResult[], input: ReportInput): ChartSpec {
   const heat = (variant: string, field: 'tableFull' | 'share'): object => ({
     width: cellWidth,
     height: { step: 36 },
-    title: { text: field === 'tableFull' ? 'Flow Table Full drops' : 'peak overflow share (of vr_oflow_entries)', fontSize: 12, fontWeight: 'normal' },
+    title: { text: field === 'tableFull' ? 'Flow Table Full drops' : 'peak overflow share (of active entries)', fontSize: 12, fontWeight: 'normal' },
     transform: [{ filter: `datum.variant === ${JSON.stringify(variant)}` }],
     layer: [
       {
@@ -592,7 +558,7 @@ export function summaryRows(input: ReportInput): SummaryRow[] {
   const rows: SummaryRow[] = [
     ['capture', 'capture', `${s.frames} frames over ${num(s.duration)} s`, `${input.timeline.length} intervals of ${num(interval, 3)} s`],
     ['table', 'flow table', `vr_flow_entries ${n}, vr_oflow_entries ${o}`, ''],
-    ['table-memory', 'table memory', formatBytes(tableBytes(n, o)), `(${n} + ${o}) × ${FE_SIZE} B = ${tableBytes(n, o)} B`],
+    ['table-memory', 'table memory', formatBytes(flowTableBytes(n, o)), `(${n} + ${o}) × ${FE_SIZE} B = ${flowTableBytes(n, o)} B`],
     ['peak-active', 'peak occupancy', `${s.peakActive} entries`, `${pct(s.peakActive, n + o)} of N + O, at ${num(s.peakActiveT)} s`],
     ['peak-overflow', 'peak overflow', `${s.peakOverflow} entries`, `${pct(s.peakOverflow, o)} of vr_oflow_entries, at ${num(s.peakOverflowT)} s`],
     ['table-full', 'Flow Table Full drops', String(s.tableFull), `${s.drops} frames dropped in all`],
@@ -605,7 +571,7 @@ export function summaryRows(input: ReportInput): SummaryRow[] {
     ],
   ];
   if (input.sweep && input.sweep.length > 0) {
-    const best = smallestNoDrop(input.sweep, input.maxOverflow);
+    const best = smallestTable(input.sweep, input.maxOverflow);
     const bound = input.maxOverflow !== undefined ? ` and at most ${(100 * input.maxOverflow).toFixed(1)} % overflow` : '';
     rows.push([
       'smallest-no-drop',
@@ -637,7 +603,7 @@ figure svg { display: block; max-width: 100%; height: auto; }
 function sweepTable(input: ReportInput): string {
   const sweep = input.sweep ?? [];
   if (sweep.length === 0) return '';
-  const best = smallestNoDrop(sweep, input.maxOverflow);
+  const best = smallestTable(sweep, input.maxOverflow);
   const sorted = sweep.slice().sort((a, b) => a.tableBytes - b.tableBytes || a.vr_flow_entries - b.vr_flow_entries || a.vr_oflow_entries - b.vr_oflow_entries);
   const head = ['vr_flow_entries', 'vr_oflow_entries', 'flow_cache_timeout', 'fat flow', 'peak active', 'peak overflow', 'overflow share', 'Flow Table Full', 'table memory', 'export/s mean', 'export/s peak'];
   const body = sorted

@@ -19,6 +19,7 @@ import { DEFAULT_SOCKET, controlCall } from './control';
 import { TESTBED_OPTS, TESTBED_USAGE, cmdTestbed, testbedSocket } from './testbed';
 import { vrouterInfo } from './vrouter-info';
 import { cmdVcenterDriver } from './vcenter-driver';
+import { PLAN_OPTS, PLAN_USAGE, cmdPlan } from './plan';
 
 const USAGE = `usage: vrouter-emu <verb> [options]
 
@@ -56,12 +57,15 @@ verbs:
   replay CAPTURE [options]     push a pcap/pcapng capture through the flow engine offline, then print the
                                figures, the non-zero drop statistics and the flow -l listing
   synth OUT [options]          write a seeded synthetic capture (flows, dns-storm, syn-flood, port-scan); --help
+  plan CAPTURE --sweep …       replay it under every combination of table sizes, timeouts, fat flow: the
+                               smallest table that drops nothing
 The tools take --socket PATH (default ${DEFAULT_SOCKET}), or --node NAME [--testbed P] for a node of a
 running testbed (P default vre: /run/vrouter-emu/testbed-P/NAME.sock).
 
   ${START_USAGE}
   ${TESTBED_USAGE}
   ${REPLAY_USAGE}
+  ${PLAN_USAGE}
   ${COLLECTOR_USAGE}
 `;
 
@@ -190,7 +194,7 @@ export function main(argv: string[]): number | Promise<number> {
   try {
     switch (verb) {
       case 'replay':
-        return cmdReplay(parseArgs(rest, REPLAY_OPTS, REPLAY_USAGE));
+        return cmdReplay(parseArgs(rest, REPLAY_OPTS, REPLAY_USAGE)).catch(userErrorExit);
       case 'synth':
         return cmdSynth(parseArgs(rest, SYNTH_OPTS, SYNTH_USAGE)).catch(userErrorExit);
       case 'start':
@@ -214,6 +218,8 @@ export function main(argv: string[]): number | Promise<number> {
         return cmdTool(verb, rest).catch(userErrorExit);
       case 'vm':
         return cmdVm(rest).catch(userErrorExit);
+      case 'plan':
+        return cmdPlan(parseArgs(rest, PLAN_OPTS, PLAN_USAGE)).catch(userErrorExit);
       case 'vcenter-driver':
         return cmdVcenterDriver(rest).catch(userErrorExit);
       case 'platform':

@@ -53,6 +53,8 @@ export interface ReplayOptions {
   fatFlow?: number[];
   /** flow_export_rate of the export sampler (default 1000, as global-vrouter-config's); 0 turns it off (disable_flow_collection). */
   exportRate?: number;
+  /** Stop at the first corrupt block and keep the results so far (the run's `problem` says where) instead of failing. */
+  keepGoing?: boolean;
   /** With a timeline: its interval of capture time (ms); the rows are in the run's `timeline`. */
   intervalMs?: number;
   /** Called after each frame (vrouter_dbg dumps, tests). */
@@ -72,6 +74,8 @@ export interface ReplayRun {
   exporter?: FlowExport;
   /** The timeline's rows, when asked for (intervalMs). */
   timeline?: TimelineRecorder;
+  /** With keepGoing: the corrupt block that ended the replay early ("FILE: frame N at byte B: …"). */
+  problem?: string;
 }
 
 /**
@@ -79,7 +83,8 @@ export interface ReplayRun {
  * flow engine. @throws UserError for unreadable captures.
  */
 export function replayCapture(file: string | FrameSource, o: ReplayOptions): ReplayRun {
-  const reader: FrameSource = typeof file === 'string' ? new CaptureReader(file) : file;
+  const capture = typeof file === 'string' ? new CaptureReader(file, { keepGoing: o.keepGoing }) : undefined;
+  const reader: FrameSource = capture ?? (file as FrameSource);
   // Replay never transmits (routing off): nothing to keep.
   const host = new ManualHost({ now: 0, seed: o.seed ?? 1, keepSent: false });
   const r = createDatapath(host, o.params, { eviction: o.eviction ?? true, routing: false, ...o.dp });
@@ -174,5 +179,5 @@ export function replayCapture(file: string | FrameSource, o: ReplayOptions): Rep
   } finally {
     reader.close();
   }
-  return { r, agent: agent ?? newAgent(), frames: n, firstTsMs: n > 0 ? first : 0, lastTsMs: last, exporter, timeline };
+  return { r, agent: agent ?? newAgent(), frames: n, firstTsMs: n > 0 ? first : 0, lastTsMs: last, exporter, timeline, problem: capture?.problem?.line };
 }

@@ -22,14 +22,17 @@ import { writeTimeline } from '../capacity/timeline';
 import { UserError } from '../errors';
 
 export const REPLAY_USAGE =
-  `vrouter-emu replay CAPTURE [--params FILE] [--param name=value]... ${AGENT_USAGE} [--agent-latency MS] [--datapath-eviction on|off] [--nh ID] [--timeline FILE.csv|FILE.json [--interval S]] [--json]`;
+  `vrouter-emu replay CAPTURE [--params FILE] [--param name=value]... ${AGENT_USAGE} [--agent-latency MS] [--datapath-eviction on|off] [--nh ID] [--timeline FILE.csv|FILE.json] [--interval S] [--report FILE.html] [--svg DIR] [--keep-going] [--json]`;
 
 export const REPLAY_OPTS = {
   '--params': { value: true },
   '--param': { value: true, repeat: true },
   ...AGENT_OPTS,
+  '--keep-going': {},
   '--timeline': { value: true },
   '--interval': { value: true },
+  '--report': { value: true },
+  '--svg': { value: true },
   '--agent-latency': { value: true },
   '--datapath-eviction': { value: true },
   '--nh': { value: true },
@@ -74,7 +77,7 @@ function frameLine(n: number, r: Router, before: Float64Array): string {
   return `frame ${n}${who}: ${verdict}\n`;
 }
 
-export function cmdReplay(p: Parsed): number {
+export async function cmdReplay(p: Parsed): Promise<number> {
   const file = p.positional[0];
   if (file === undefined || p.positional.length > 1) {
     process.stderr.write(`usage: ${REPLAY_USAGE}\n`);
@@ -90,9 +93,14 @@ export function cmdReplay(p: Parsed): number {
   const timelineFile = opt(p, '--timeline');
   const intervalS = opt(p, '--interval') === undefined ? 1 : Number(opt(p, '--interval'));
   if (!(intervalS >= 0.001 && intervalS <= 86400)) throw new UserError(`--interval ${opt(p, '--interval')}: expected seconds of capture time per timeline row, 0.001 to 86400`);
-  if (opt(p, '--interval') !== undefined && !timelineFile) throw new UserError('--interval is the timeline\'s: give --timeline FILE too');
+  const reportFile = opt(p, '--report');
+  const svgDir = opt(p, '--svg');
+  const rows = timelineFile !== undefined || reportFile !== undefined || svgDir !== undefined;
+  if (opt(p, '--interval') !== undefined && !rows) throw new UserError('--interval is the timeline\'s: give --timeline FILE, --report FILE or --svg DIR too');
   // Validate the whole capture first, so that a truncated or foreign file gets one line and no output.
-  const total = captureValidate(file);
+  // (--keep-going reads as far as it can instead: the results so far, then the problem.)
+  const keepGoing = p.flags.has('--keep-going');
+  const total = keepGoing ? Infinity : captureValidate(file);
   const out = new StdoutWriter();
   const dbg = params.vrouter_dbg !== 0 && !json;
   const tty = process.stderr.isTTY === true && total > 200000;
@@ -102,7 +110,8 @@ export function cmdReplay(p: Parsed): number {
     aging: agingFor(params, files),
     fatFlow: files.fatFlow,
     exportRate: files.exportRate,
-    intervalMs: timelineFile ? intervalS * 1000 : undefined,
+    intervalMs: rows ? intervalS * 1000 : undefined,
+    keepGoing,
     agentLatencyMs: optInt(p, '--agent-latency', 0),
     eviction: optOnOff(p, '--datapath-eviction', true),
     nh: optInt(p, '--nh', REPLAY_NH_DEFAULT),
@@ -122,6 +131,12 @@ export function cmdReplay(p: Parsed): number {
   });
   if (tty) process.stderr.write('\r' + ' '.repeat(50 + file.length) + '\r');
   if (timelineFile && run.timeline) writeTimeline(timelineFile, run.timeline.rows);
+  if ((reportFile || svgDir) && run.timeline) {
+    const { writeReport, writeSvgs } = await import('../capacity/report');
+    const input = { timeline: run.timeline.rows, table: { entries: params.vr_flow_entries, oentries: params.vr_oflow_entries }, exportRate: files.exportRate, title: `vrouter-emu replay: ${file}`, interval: intervalS };
+    if (reportFile) await writeReport(reportFile, input);
+    if (svgDir) await writeSvgs(svgDir, input);
+  }
   const secs = (run.lastTsMs - run.firstTsMs) / 1000;
   const r = run.r;
   const xs = run.exporter?.sampler.stats;
@@ -162,7 +177,7 @@ export function cmdReplay(p: Parsed): number {
       flows,
     }) + '\n');
     out.flush();
-    return 0;
+    return replayStatus(run.problem);
   }
   const w: Out = out.write;
   w(`Replay of ${file}: ${run.frames} frames over ${secs.toFixed(3)} s of capture time\n`);
@@ -180,5 +195,12 @@ export function cmdReplay(p: Parsed): number {
   w('\n');
   flowList(t, w, { showEvicted: p.flags.has('--show-evicted') });
   out.flush();
-  return 0;
+  return replayStatus(run.problem);
+}
+
+/** --keep-going: the results printed are those before the corrupt block; say where it was, exit 2. */
+function replayStatus(problem: string | undefined): number {
+  if (problem === undefined) return 0;
+  process.stderr.write(`vrouter-emu: ${problem}; the results above are those of the frames before it (--keep-going)\n`);
+  return 2;
 }

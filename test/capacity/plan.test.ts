@@ -4,6 +4,7 @@
  * timeline rows that add up to the replay's totals.
  */
 import test from 'ava';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,6 +19,7 @@ import { PlanJob, runPlan, smallestTable } from '../../src/capacity/plan';
 import { replayCapture } from '../../src/cli/replay-run';
 import { AGENT_CONF_DEFAULTS } from '../../src/agent/agent-conf';
 import type { AgentFiles } from '../../src/capacity/agent-options';
+import type { SweepResult } from '../../src/capacity/types';
 import { VP_DROP_FLOW_TABLE_FULL } from '../../src/dp/defs';
 import { flowCreatedCount, FTI_ADDED } from '../../src/dp/flow-table';
 
@@ -108,4 +110,35 @@ test('timeline rows tile the capture and add up to the totals', (t) => {
   t.is(sum((r) => r.held), run.r.results[1]);
   t.is(sum((r) => r.exportPerS * 0.25), run.exporter?.sampler.stats.exported ?? -1);
   t.is(rows[rows.length - 1].active, run.r.ft.info[4]);
+});
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'vrouter-emu.cjs');
+const cli = (...a: string[]) => spawnSync(process.execPath, [BIN, ...a], { encoding: 'utf8', timeout: 60000 });
+
+test('replay --keep-going: a corrupt block mid-file keeps the results so far, names the frame and byte, exit 2; without it one line', (t) => {
+  const file = capture();
+  const cut = `${file}.cut`;
+  fs.writeFileSync(cut, Buffer.concat([fs.readFileSync(file).subarray(0, 24 + 100 * 78), Buffer.from('garbage-garbage-garbage!')]));
+  const kept = cli('replay', cut, '--keep-going', '--params', path.join(__dirname, '..', '..', 'module-params', 'small.conf'), '--timeline', `${file}.csv`);
+  t.is(kept.status, 2);
+  t.regex(kept.stdout, /^Replay of .*: 100 frames over/);
+  t.regex(kept.stderr, /frame 101 at byte 7824: corrupt: .*; the results above are those of the frames before it \(--keep-going\)/);
+  t.regex(fs.readFileSync(`${file}.csv`, 'utf8'), /^t,frames,active,/);
+  const strict = cli('replay', cut);
+  t.is(strict.status, 2);
+  t.is(strict.stdout, '');
+  t.regex(strict.stderr, /^vrouter-emu: .*frame 101 at byte 7824: corrupt: /);
+});
+
+test('plan --json: the table of every combination and the answer smallestTable gives; a sweep value out of range is one line', (t) => {
+  const file = capture();
+  const r = cli('plan', file, '--sweep', 'vr_flow_entries=1024,8192', '--sweep', 'vr_oflow_entries=64,1024', '--max-overflow', '0.1', '--workers', '2', '--json');
+  t.is(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { combinations: number; results: (SweepResult & { overflowShare: number })[]; answer: { vr_flow_entries: number; vr_oflow_entries: number } | null };
+  t.is(o.combinations, 4);
+  const best = smallestTable(o.results.map((x) => ({ ...x, timeline: [] })), 0.1);
+  t.deepEqual(o.answer && [o.answer.vr_flow_entries, o.answer.vr_oflow_entries], best ? [best.vr_flow_entries, best.vr_oflow_entries] : null);
+  const bad = cli('plan', file, '--sweep', 'vr_flow_entries=abc');
+  t.is(bad.status, 2);
+  t.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
 });

@@ -16,12 +16,12 @@ import {
   renderCharts,
   reportHtml,
   reportInterval,
-  smallestNoDrop,
   summarizeTimeline,
   thinTimeline,
   writeReport,
   writeSvgs,
 } from '../../src/capacity/report';
+import { smallestTable } from '../../src/capacity/answer';
 import type { SweepResult, TimelineRow } from '../../src/capacity/types';
 import { isUserError } from '../../src/errors';
 import { userErrorOf } from '../helpers/user-error';
@@ -244,15 +244,15 @@ test('a long timeline is thinned for drawing with its peaks kept and its counts 
 
 test('the smallest table that drops nothing: fewest bytes, ties by entries, the overflow bound', (t) => {
   const r = (n: number, o: number, tableFull: number, peakOverflow = 0, timeout = 0): SweepResult => ({
-    vr_flow_entries: n, vr_oflow_entries: o, flow_cache_timeout: timeout, fatFlow: [], peakActive: 0, peakOverflow, tableFull,
+    vr_flow_entries: n, vr_oflow_entries: o, flow_cache_timeout: timeout, fatFlow: [], peakActive: 1000, peakOverflow, tableFull,
     tableBytes: (n + o) * 128, exportPerS: 0, exportPeakPerS: 0, timeline: [],
   });
   const sweep = [r(1024, 0, 5), r(2048, 1024, 0, 900), r(3072, 0, 0), r(2048, 2048, 0, 10), r(4096, 0, 0, 0, 30), r(4096, 0, 0, 0, 10)];
-  t.is(smallestNoDrop(sweep)?.vr_oflow_entries, 1024, '2048 + 1024 and 3072 + 0 tie on bytes: fewer vr_flow_entries wins');
-  t.is(smallestNoDrop(sweep, 0.5)?.vr_flow_entries, 3072, '2048 + 1024 uses 88 % of its overflow');
-  t.is(smallestNoDrop(sweep, 0)?.vr_flow_entries, 3072);
-  t.is(smallestNoDrop([r(4096, 0, 0, 0, 30), r(4096, 0, 0, 0, 10)])?.flow_cache_timeout, 10);
-  t.is(smallestNoDrop([r(1024, 0, 5)]), undefined);
+  t.is(smallestTable(sweep)?.vr_oflow_entries, 1024, '2048 + 1024 and 3072 + 0 tie on bytes: fewer vr_flow_entries wins');
+  t.is(smallestTable(sweep, 0.5)?.vr_flow_entries, 3072, '2048 + 1024 has 90 % of its active entries in overflow');
+  t.is(smallestTable(sweep, 0)?.vr_flow_entries, 3072);
+  t.is(smallestTable([r(4096, 0, 0, 0, 30), r(4096, 0, 0, 0, 10)])?.flow_cache_timeout, 10);
+  t.is(smallestTable([r(1024, 0, 5)]), undefined);
 });
 
 test('a sweep over flow_cache_timeout too: one pair of heat maps per setting; none drops nothing', async (t) => {
