@@ -458,6 +458,14 @@ export function topologyFrom(raw: unknown, file: string, baseDir = '.'): Topolog
 }
 
 /**
+ * One VM of network `nw` made at run time (vif --add, a vCenter port), validated as a topology file's VM
+ * is (its address a host of the subnet, the MAC's syntax). @throws UserError naming `where`.
+ */
+export function runtimeVm(nw: Network, vm: { name: string; ip: string; mac: string; attach: string }, where: string): VmSpec {
+  return topologyFrom({ networks: [{ name: nw.name, subnet: nw.subnet, gateway: nw.gatewayStr }], vms: [{ ...vm, network: nw.name }] }, where).vms[0];
+}
+
+/**
  * Read and validate a topology file; `from` validates the parsed JSON (the testbed adds its own checks
  * to topologyFrom's).
  */

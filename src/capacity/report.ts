@@ -26,6 +26,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { FE_SIZE, flowTableBytes } from '../dp/flow-table';
 import { overflowShare, smallestTable } from './answer';
 import { UserError } from '../errors';
+import { writeFileAtomic } from '../lib/atomic-file';
 import type { SweepResult, TimelineRow } from './types';
 
 /** What the report shows. */
@@ -648,22 +649,13 @@ ${sweepTable(input)}${figures}
 `;
 }
 
-/** Write `text` to `file` atomically (a temporary file beside it, then rename); the directory is created. */
+/** Write `text` to `file` atomically, its directory created. @throws UserError naming the option, the file and its directory. */
 function writeAtomic(file: string, text: string, what: string): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text, { mkdir: true });
   } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // no temporary file (its directory is not one)
-    }
     const err = e as NodeJS.ErrnoException;
-    throw new UserError(`${what}: cannot write ${file} in ${dir} (${err.code ?? err.message}): choose a directory you can write`);
+    throw new UserError(`${what}: cannot write ${file} in ${path.dirname(path.resolve(file))} (${err.code ?? err.message}): choose a directory you can write`);
   }
 }
 

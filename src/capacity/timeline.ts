@@ -8,12 +8,12 @@
  * Their counts add up to the replay's totals (tests check it).
  * @module
  */
-import * as fs from 'fs';
-import * as path from 'path';
+import { writeFileAtomic } from '../lib/atomic-file';
 import { FTI_ACTIVE, FTI_ADDED, FTI_OFLOW_USED, flowCreatedCount } from '../dp/flow-table';
 import { RES_HELD, Router } from '../dp/router';
 import { DROPSTATS_LINES } from '../cli/dropstats';
 import { UserError } from '../errors';
+import { Parsed, opt } from '../cli/args';
 import type { TimelineRow } from './types';
 
 /** What the recorder reads from the agent and the export sampler at each interval's end. */
@@ -119,12 +119,17 @@ export function timelineCsv(rows: TimelineRow[]): string {
 /** Write the rows to FILE: JSON when it ends in .json, else CSV; atomically. @throws UserError naming the file. */
 export function writeTimeline(file: string, rows: TimelineRow[]): void {
   const text = file.endsWith('.json') ? JSON.stringify(rows, null, 1) + '\n' : timelineCsv(rows);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
   try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
     throw new UserError(`--timeline ${file}: cannot write it (${(e as Error).message}); give a file in a writable directory`);
   }
+}
+
+/** `--interval S`: seconds of capture time per timeline row (default 1). @throws UserError out of 0.001..86400. */
+export function intervalOption(p: Parsed): number {
+  const s = opt(p, '--interval');
+  const v = s === undefined ? 1 : Number(s);
+  if (!(v >= 0.001 && v <= 86400)) throw new UserError(`--interval ${s}: expected seconds of capture time per timeline row, 0.001 to 86400`);
+  return v;
 }

@@ -8,7 +8,7 @@
 import type { DpProgrammer } from '../agent/dp-channel';
 import { UserError } from '../errors';
 import { ComputeNode, HostFd, VIF_FIRST_VM, VifInfo } from '../agent/compute-node';
-import { Topology, topologyFrom } from '../agent/topology';
+import { Topology, runtimeVm } from '../agent/topology';
 import type { VmSpec } from '../lib/topology-types';
 import type { DpThread } from '../io/dp-thread';
 import { Testbed, ifIndex, linkExists } from '../io/testbed';
@@ -81,11 +81,7 @@ export class Attachments {
     const n = nets.find((x) => x.name === nw);
     if (!n) throw new UserError(`vif --add: --network ${nw}: no such network (the networks are ${nets.map((x) => x.name).join(', ')})`);
     // Validated as a topology VM is (address in the subnet, MAC syntax), then checked against this node.
-    const t = topologyFrom(
-      { networks: [{ name: n.name, subnet: n.subnet, gateway: n.gatewayStr }], vms: [{ name, ip, mac, network: n.name, attach: ifname }] },
-      'vif --add',
-    );
-    return t.vms[0];
+    return runtimeVm(n, { name, ip, mac, attach: ifname }, 'vif --add');
   }
 
   /** `vif --delete N|vif0/N|IFNAME`: detach, leave the interface as it was. */

@@ -10,6 +10,7 @@ import { loadModuleParams } from '../params/module-params';
 import { defaultParamsFile } from '../lib/package-root';
 import { AGENT_OPTS, AGENT_USAGE, agentFiles, parseFatFlow } from '../capacity/agent-options';
 import { decodeShared } from '../capacity/frames';
+import { intervalOption } from '../capacity/timeline';
 import { PlanJob, overflowShare, runPlan, smallestTable } from '../capacity/plan';
 import type { SweepResult } from '../capacity/types';
 import { Parsed, opt, optInt } from './args';
@@ -82,8 +83,7 @@ export async function cmdPlan(p: Parsed): Promise<number> {
   const sweeps = parseSweeps(p.opts.get('--sweep') ?? []);
   const maxOverflow = opt(p, '--max-overflow') === undefined ? 0.5 : Number(opt(p, '--max-overflow'));
   if (!(maxOverflow >= 0 && maxOverflow <= 1)) throw new UserError(`--max-overflow ${opt(p, '--max-overflow')}: expected the largest share of active entries in overflow, 0 to 1`);
-  const intervalS = opt(p, '--interval') === undefined ? 1 : Number(opt(p, '--interval'));
-  if (!(intervalS >= 0.001 && intervalS <= 86400)) throw new UserError(`--interval ${opt(p, '--interval')}: expected seconds of capture time per timeline row, 0.001 to 86400`);
+  const intervalS = intervalOption(p);
   const jobs = jobsOf(p, sweeps, intervalS * 1000);
   const workers = opt(p, '--workers') === undefined ? Math.min(os.cpus().length, jobs.length) : optInt(p, '--workers', 1);
   if (workers < 1 || workers > 64) throw new UserError(`--workers ${workers}: expected 1 to 64 threads`);

@@ -18,7 +18,7 @@ import { Out, flowList, tcpLetters } from './flow-list';
 import { StdoutWriter } from './out';
 import { defaultParamsFile } from '../lib/package-root';
 import { AGENT_OPTS, AGENT_USAGE, agentFiles, agingFor } from '../capacity/agent-options';
-import { writeTimeline } from '../capacity/timeline';
+import { intervalOption, writeTimeline } from '../capacity/timeline';
 import { UserError } from '../errors';
 
 export const REPLAY_USAGE =
@@ -91,8 +91,7 @@ export async function cmdReplay(p: Parsed): Promise<number> {
   const json = p.flags.has('--json');
   const files = agentFiles(p);
   const timelineFile = opt(p, '--timeline');
-  const intervalS = opt(p, '--interval') === undefined ? 1 : Number(opt(p, '--interval'));
-  if (!(intervalS >= 0.001 && intervalS <= 86400)) throw new UserError(`--interval ${opt(p, '--interval')}: expected seconds of capture time per timeline row, 0.001 to 86400`);
+  const intervalS = intervalOption(p);
   const reportFile = opt(p, '--report');
   const svgDir = opt(p, '--svg');
   const rows = timelineFile !== undefined || reportFile !== undefined || svgDir !== undefined;

@@ -275,6 +275,16 @@ export async function cmdStart(p: Parsed): Promise<number> {
   let introspectUrl = '';
   let mirror = undefined as unknown as DpMirror; // made once the datapath thread runs
   const guests: Guest[] = [];
+  /** Boot a qemu guest (its console next to the socket, `vm console NAME`), recorded for teardown. */
+  const bootGuest = (vm: HostSpec, nw: Network, image: GuestImage): Guest => {
+    const g = Guest.start(vm, nw, image, path.join(path.dirname(socket), 'console', `${vm.name}.log`));
+    g.proc.once('exit', (code, sig) => {
+      if (!stopping) log(`vrouter-emu: guest ${g.name} (qemu pid ${g.pid}) exited (${sig ?? code}); see ${g.consoleLog}`);
+    });
+    guests.push(g);
+    bed.addGuest(g.pid);
+    return g;
+  };
 
   const shutdown = (why: string): Promise<void> => {
     if (stopping) return stopping;
@@ -387,9 +397,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
         start: (h: HostSpec, nw: Network): { pid: number; stop(): Promise<void> } => {
           guestCheck([h]);
           esxiImg ??= guestImage(log);
-          const g = Guest.start(h, nw, esxiImg, path.join(path.dirname(socket), 'console', `${h.name}.log`));
-          guests.push(g);
-          bed.addGuest(g.pid);
+          const g = bootGuest(h, nw, esxiImg);
           return {
             pid: g.pid,
             stop: async (): Promise<void> => {
@@ -448,12 +456,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     for (const vm of topo.vms) {
       if (vm.kind !== 'qemu' || !img) continue;
       const nw = topo.networks.find((n) => n.name === vm.network) as (typeof topo.networks)[number];
-      const g = Guest.start(vm, nw, img, path.join(path.dirname(socket), 'console', `${vm.name}.log`));
-      g.proc.once('exit', (code, sig) => {
-        if (!stopping) log(`vrouter-emu: guest ${g.name} (qemu pid ${g.pid}) exited (${sig ?? code}); see ${g.consoleLog}`);
-      });
-      guests.push(g);
-      bed.addGuest(g.pid);
+      bootGuest(vm, nw, img);
       checkSignal();
     }
     reloadHook = (): void => {

@@ -10,7 +10,7 @@
  */
 import type { DpProgrammer } from '../agent/dp-channel';
 import { ComputeNode, VifInfo } from '../agent/compute-node';
-import { Topology, topologyFrom } from '../agent/topology';
+import { Topology, runtimeVm } from '../agent/topology';
 import { EsxiHost } from '../esxi/host';
 import { VLAN_MAX, VLAN_MIN } from '../esxi/dvswitch';
 import type { DpThread } from '../io/dp-thread';
@@ -43,8 +43,7 @@ export class VcenterMode {
     if (!network || !ip || !mac) throw new UserError(`${what}: --network, --ip and --mac are required`);
     const n = this.topo.networks.find((x) => x.name === network);
     if (!n) throw new UserError(`${what}: --network ${network}: no such network (the networks are ${this.topo.networks.map((x) => x.name).join(', ')})`);
-    const t = topologyFrom({ networks: [{ name: n.name, subnet: n.subnet, gateway: n.gatewayStr }], vms: [{ name, ip, mac, network: n.name, attach: 'eth0' }] }, what);
-    return t.vms[0];
+    return runtimeVm(n, { name, ip, mac, attach: 'eth0' }, what);
   }
 
   /** `esxi vm-create|vm-delete|list`. @returns the text to print. */

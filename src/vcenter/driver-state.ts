@@ -9,8 +9,8 @@
  * @module
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { UserError } from '../errors';
+import { writeFileAtomic } from '../lib/atomic-file';
 import { VLAN_MAX, VLAN_MIN } from '../esxi/dvswitch';
 
 export interface DriverPort {
@@ -141,24 +141,8 @@ export class DriverState {
     this.save();
   }
 
-  /** Replace the file atomically: temporary file, fsync, rename, fsync of the directory. */
+  /** Replace the file atomically and durably (fsync of the file and of its directory). */
   private save(): void {
-    const dir = path.dirname(this.file);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp-${process.pid}`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(this.data, null, 1) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    writeFileAtomic(this.file, JSON.stringify(this.data, null, 1) + '\n', { mkdir: true, mode: 0o600, durable: true });
   }
 }
