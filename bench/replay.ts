@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const cap = path.join(dir, `synth-${FRAMES}-${FLOWS}.pcap`);
   if (!fs.existsSync(cap)) {
     process.stdout.write(`writing ${cap} (vrouter-emu synth) …\n`);
-    const r = spawnSync(process.execPath, [BIN, 'synth', cap, '--scenario', 'flows', '--flows', String(FLOWS), '--frames', String(FRAMES), '--seed', '1'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const r = spawnSync(process.execPath, [BIN, 'synth', cap, '--scenario', 'flows', '--flows', String(FLOWS), '--frames', String(FRAMES), '--frame-size', '64', '--seed', '1'], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0) throw new Error('synth failed');
   }
   const size = fs.statSync(cap).size;
