@@ -19,7 +19,7 @@ const buildInfo = {
 esbuild
   .build({
     absWorkingDir: root,
-    entryPoints: { 'vrouter-emu': 'src/cli/main.ts', 'dp-worker': 'src/io/dp-worker.ts', 'netns-worker': 'src/io/netns-worker.ts', 'plan-worker': 'src/capacity/plan-worker.ts' },
+    entryPoints: { 'vrouter-emu': 'src/cli/main.ts', 'dp-worker': 'src/io/dp-worker.ts', 'netns-worker': 'src/io/netns-worker.ts', 'plan-worker': 'src/capacity/plan-worker.ts', report: 'src/capacity/report.ts' },
     // rtnetlink's binding is a native module: loaded from node_modules at run time.
     external: ['netlink'],
     outdir: 'dist',

@@ -1,24 +1,47 @@
 /**
  * A capture decoded once into shared memory, for `plan`: every worker thread replays the same frames
  * without reading or parsing the file again. What the flow engine reads of a frame is its headers, so
- * each frame keeps its first HEAD_BYTES bytes (the rest is zero-filled on replay, as a capture cut by
- * its snaplen is) with its length on the wire and its timestamp: 16 + HEAD_BYTES bytes a frame.
+ * each frame keeps at most its first HEAD_BYTES bytes (the rest is zero-filled on replay, as a capture
+ * cut by its snaplen is), with its length on the wire and its timestamp.
+ *
+ * The frames are packed (a 64-byte frame takes 64 bytes, not HEAD_BYTES) into chunks of shared memory
+ * written in place as the file is read: no array is grown and copied, so decoding needs the decoded size
+ * once, and a replay streams half as many bytes through the caches the flow table needs for a capture
+ * of small frames. A frame takes its kept bytes + 16 (timestamp, wire length, offset).
  * @module
  */
+import * as os from 'os';
 import { CaptureReader } from '../io/pcap';
 import { UserError } from '../errors';
 
 /** Bytes kept of each frame: Ethernet + 802.1Q + IPv4 with options + TCP with options, with room. */
 export const HEAD_BYTES = 128;
+/** Frames per chunk, and the bytes a chunk holds (a chunk ends at whichever fills first). */
+const CHUNK_FRAMES = 1 << 20;
+const CHUNK_BYTES = 64 << 20;
 
-/** The shared buffers (what a worker is handed) and their views. */
-export interface SharedFrames {
+/** decodeShared's limits: what the frames may take (default: half of this machine's memory), a chunk's size (tests make them small). */
+export interface DecodeOptions {
+  maxBytes?: number;
+  chunkFrames?: number;
+  chunkBytes?: number;
+}
+
+/** One chunk: `count` frames; frame i's bytes are bytes[off[i], off[i + 1]). */
+export interface FrameChunk {
   count: number;
-  /** Timestamps (ms), wire lengths, kept lengths, and HEAD_BYTES per frame. */
   tsSab: SharedArrayBuffer;
   lenSab: SharedArrayBuffer;
-  capSab: SharedArrayBuffer;
+  offSab: SharedArrayBuffer;
   bytesSab: SharedArrayBuffer;
+}
+
+/** The shared chunks (what a worker is handed). */
+export interface SharedFrames {
+  count: number;
+  /** Shared bytes in use, for the message when a capture does not fit. */
+  bytes: number;
+  chunks: FrameChunk[];
 }
 
 /** What a replay reads frames from: the capture reader, or shared frames (the same fields). */
@@ -34,73 +57,88 @@ export interface FrameSource {
   close(): void;
 }
 
-/** Read every frame of `file` into shared memory. @throws UserError for unreadable captures or too many frames. */
-export function decodeShared(file: string, maxFrames = 50_000_000): SharedFrames {
+/**
+ * Read every frame of `file` into shared memory.
+ * @throws UserError for unreadable captures and captures that do not fit
+ */
+export function decodeShared(file: string, o: DecodeOptions = {}): SharedFrames {
+  const maxBytes = o.maxBytes ?? Math.floor(os.totalmem() / 2);
+  const chunkFrames = o.chunkFrames ?? CHUNK_FRAMES;
+  const chunkBytes = Math.max(o.chunkBytes ?? CHUNK_BYTES, HEAD_BYTES);
+  // A chunk's memory is only touched as it is written: the tail of the last one costs nothing.
+  const newChunk = (): FrameChunk => ({
+    count: 0,
+    tsSab: new SharedArrayBuffer(chunkFrames * 8),
+    lenSab: new SharedArrayBuffer(chunkFrames * 4),
+    offSab: new SharedArrayBuffer((chunkFrames + 1) * 4),
+    bytesSab: new SharedArrayBuffer(chunkBytes),
+  });
   const reader = new CaptureReader(file);
-  let cap = 1 << 16;
-  let ts = new Float64Array(cap);
-  let len = new Uint32Array(cap);
-  let kept = new Uint8Array(cap);
-  let bytes = new Uint8Array(cap * HEAD_BYTES);
+  const out: SharedFrames = { count: 0, bytes: 0, chunks: [] };
+  let c = newChunk();
+  let ts = new Float64Array(c.tsSab);
+  let len = new Uint32Array(c.lenSab);
+  let off = new Uint32Array(c.offSab);
+  let bytes = new Uint8Array(c.bytesSab);
   let n = 0;
+  let at = 0;
+  out.chunks.push(c);
   try {
     while (reader.next()) {
-      if (n === cap) {
-        if (cap >= maxFrames) throw new UserError(`${file}: more than ${maxFrames} frames: plan holds at most that many in memory (${HEAD_BYTES + 13} bytes each); cut the capture (editcap -r) or replay it whole`);
-        cap = Math.min(cap * 2, maxFrames);
-        ts = grow(ts, cap);
-        len = grow(len, cap);
-        kept = grow(kept, cap);
-        const b = new Uint8Array(cap * HEAD_BYTES);
-        b.set(bytes);
-        bytes = b;
+      const kept = Math.min(reader.caplen, HEAD_BYTES);
+      if (n === chunkFrames || at + kept > chunkBytes) {
+        c.count = n;
+        out.bytes += at + n * 16;
+        if (out.bytes + chunkBytes + chunkFrames * 16 > maxBytes) {
+          throw new UserError(`${file}: its frames need more than ${mib(maxBytes)} decoded (${out.count} frames read): plan holds a capture in memory; cut it (editcap -r ${file} OUT 1-${out.count}) or replay it whole`);
+        }
+        c = newChunk();
+        ts = new Float64Array(c.tsSab);
+        len = new Uint32Array(c.lenSab);
+        off = new Uint32Array(c.offSab);
+        bytes = new Uint8Array(c.bytesSab);
+        out.chunks.push(c);
+        n = 0;
+        at = 0;
       }
-      const c = Math.min(reader.caplen, HEAD_BYTES);
       ts[n] = reader.tsMs;
       len[n] = reader.origlen;
-      kept[n] = c;
-      bytes.set(reader.buf.subarray(reader.off, reader.off + c), n * HEAD_BYTES);
+      off[n] = at;
+      bytes.set(reader.buf.subarray(reader.off, reader.off + kept), at);
+      at += kept;
       n++;
+      off[n] = at;
+      out.count++;
     }
   } finally {
     reader.close();
   }
-  // Copied once into shared memory of the exact size.
-  const share = <T extends Float64Array | Uint32Array | Uint8Array>(a: T, per: number): SharedArrayBuffer => {
-    const sab = new SharedArrayBuffer(Math.max(1, n * per * a.BYTES_PER_ELEMENT));
-    new (a.constructor as new (b: SharedArrayBuffer) => T)(sab).set(a.subarray(0, n * per) as never);
-    return sab;
-  };
-  return { count: n, tsSab: share(ts, 1), lenSab: share(len, 1), capSab: share(kept, 1), bytesSab: share(bytes, HEAD_BYTES) };
+  c.count = n;
+  out.bytes += at + n * 16;
+  return out;
 }
 
-function grow<T extends Float64Array | Uint32Array | Uint8Array>(a: T, n: number): T {
-  const b = new (a.constructor as new (n: number) => T)(n);
-  b.set(a as never);
-  return b;
-}
+const mib = (b: number): string => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
 /** Reads shared frames as the capture reader reads a file (the replay's FrameSource). */
 export class SharedFrameReader implements FrameSource {
-  buf: Uint8Array;
+  buf: Uint8Array = new Uint8Array(0);
   off = 0;
   caplen = 0;
   origlen = 0;
   tsMs = 0;
-  private i = -1;
-  private readonly ts: Float64Array;
-  private readonly len: Uint32Array;
-  private readonly kept: Uint8Array;
+  private done = 0;
+  private chunk = -1;
+  private i = 0;
+  private count = 0;
+  private ts: Float64Array = new Float64Array(0);
+  private len: Uint32Array = new Uint32Array(0);
+  private offs: Uint32Array = new Uint32Array(1);
 
-  constructor(private readonly f: SharedFrames) {
-    this.buf = new Uint8Array(f.bytesSab);
-    this.ts = new Float64Array(f.tsSab);
-    this.len = new Uint32Array(f.lenSab);
-    this.kept = new Uint8Array(f.capSab);
-  }
+  constructor(private readonly f: SharedFrames) {}
 
   get position(): number {
-    return this.i + 1;
+    return this.done;
   }
 
   get size(): number {
@@ -108,12 +146,22 @@ export class SharedFrameReader implements FrameSource {
   }
 
   next(): boolean {
-    if (++this.i >= this.f.count) return false;
-    const i = this.i;
-    this.off = i * HEAD_BYTES;
-    this.caplen = this.kept[i];
+    while (this.i >= this.count) {
+      if (++this.chunk >= this.f.chunks.length) return false;
+      const c = this.f.chunks[this.chunk];
+      this.buf = new Uint8Array(c.bytesSab);
+      this.ts = new Float64Array(c.tsSab);
+      this.len = new Uint32Array(c.lenSab);
+      this.offs = new Uint32Array(c.offSab);
+      this.count = c.count;
+      this.i = 0;
+    }
+    const i = this.i++;
+    this.off = this.offs[i];
+    this.caplen = this.offs[i + 1] - this.off;
     this.origlen = this.len[i];
     this.tsMs = this.ts[i];
+    this.done++;
     return true;
   }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import * as os from 'os';
+import { loadReport } from '../capacity/load-report';
 import { UserError } from '../errors';
 import { loadModuleParams } from '../params/module-params';
 import { defaultParamsFile } from '../lib/package-root';
@@ -133,7 +134,7 @@ async function writePictures(p: Parsed, file: string, results: SweepResult[], be
   const report = opt(p, '--report');
   const svg = opt(p, '--svg');
   if (!report && !svg) return;
-  const { writeReport, writeSvgs } = await import('../capacity/report');
+  const { writeReport, writeSvgs } = loadReport();
   const focus = best ?? results[results.length - 1];
   const input = {
     timeline: focus.timeline, sweep: results, table: { entries: focus.vr_flow_entries, oentries: focus.vr_oflow_entries },

@@ -4,6 +4,7 @@
  * `flow -l` listing of the final table (or all of it as one JSON object with --json).
  * @module
  */
+import { loadReport } from '../capacity/load-report';
 import { FTI_ACTIVE, FTI_ACTIVE_PEAK, FTI_ADDED, FTI_ACTION_COUNT, FTI_OFLOW_PEAK, FTI_OFLOW_USED, FlowTable, feAction, feBytes, feDropReason, feFlags, feKeyWord, fePackets, feProto, feRflow, feTcpFlags, feUdpSport, feVrf } from '../dp/flow-table';
 import { VP_DROP_FLOW_TABLE_FULL, VR_FLOW_DR_NAMES, VR_FLOW_FLAG_ACTIVE, VR_FLOW_FLAG_EVICTED, flowActionLetter } from '../dp/defs';
 import { RES_DROPPED, RES_FORWARDED, RES_HELD, RES_NO_FLOW, RES_TRAPPED, Router } from '../dp/router';
@@ -131,7 +132,7 @@ export async function cmdReplay(p: Parsed): Promise<number> {
   if (tty) process.stderr.write('\r' + ' '.repeat(50 + file.length) + '\r');
   if (timelineFile && run.timeline) writeTimeline(timelineFile, run.timeline.rows);
   if ((reportFile || svgDir) && run.timeline) {
-    const { writeReport, writeSvgs } = await import('../capacity/report');
+    const { writeReport, writeSvgs } = loadReport();
     const input = { timeline: run.timeline.rows, table: { entries: params.vr_flow_entries, oentries: params.vr_oflow_entries }, exportRate: files.exportRate, title: `vrouter-emu replay: ${file}`, interval: intervalS };
     if (reportFile) await writeReport(reportFile, input);
     if (svgDir) await writeSvgs(svgDir, input);
