@@ -26,6 +26,8 @@ export interface BannerInfo {
   params: ModuleParams;
   /** The CPU the datapath thread runs on, and the one asked for (−1: not pinned). */
   dpCpu: number;
+  /** Threads moved off the datapath's CPU (--cpu). */
+  movedOff?: number;
   cpu: number;
   eviction: boolean;
   conf: AgentConf;
@@ -48,8 +50,9 @@ export interface BannerInfo {
 /** The banner: the instance, its table and aging, the configuration's notes, the VMs, guests and floating IPs. */
 export function startBanner(b: BannerInfo, log: (s: string) => void): void {
   const { socket, params, dpCpu, cpu, eviction, topo, node, guests } = b;
+  const alone = cpu >= 0 && (b.movedOff ?? 0) > 0 ? ', the other threads off it' : '';
   log(`vrouter-emu: vRouter running (pid ${process.pid}), control socket ${socket}`);
-  log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ' (pinned)' : ''}`);
+  log(`  flow table ${params.vr_flow_entries} + ${params.vr_oflow_entries} entries, datapath thread on CPU ${dpCpu}${cpu >= 0 ? ` (pinned${alone})` : ''}`);
   if (b.introspect) log(`  introspect ${b.introspect} (the live page; Snh_* requests, /metrics for Prometheus)`);
   log(`  datapath eviction ${eviction ? 'on' : 'off'}, flow_cache_timeout ${b.aging.ageMs / 1000} s${b.conf.file ? ` (${b.conf.file})` : ''}, ${b.policies} network policies`);
   for (const n of b.notes) log(`vrouter-emu: ${n}`);

@@ -34,7 +34,7 @@ import { RouterShared, routerSharedCreate } from '../dp/router';
 import { DpThread } from '../io/dp-thread';
 import { Testbed, cleanLeftovers } from '../io/testbed';
 import { Guest, GuestImage, guestCheck, guestImage } from '../io/guest';
-import { PACKET_IOS, type PacketIo } from '../io/native';
+import { PACKET_IOS, type PacketIo, loadNative } from '../io/native';
 import { readOsRelease } from '../platform/release';
 import { loadProfiles, verdictFor } from '../platform/profiles';
 import { Attachments } from './attachments';
@@ -343,6 +343,10 @@ export async function cmdStart(p: Parsed): Promise<number> {
     let attachments: Attachments | undefined;
     const offload: number[] = [];
     const clock = (): number => performance.now();
+    // --cpu N gives the datapath thread CPU N to itself, as a DPDK vRouter's forwarding cores are its
+    // own: the agent's thread and Node's helper threads move off it first (threads started later,
+    // the datapath's among them, inherit that; the datapath thread then pins itself to N).
+    const movedOff = cpu >= 0 && os.cpus().length > 1 ? loadNative().avoidCpu(cpu) : 0;
     dp = new DpThread({
       params,
       cfg: { eviction },
@@ -468,7 +472,7 @@ export async function cmdStart(p: Parsed): Promise<number> {
     };
 
     const now = current();
-    startBanner({ socket, params, dpCpu, cpu, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive() ?? bgp?.routes(), bgp: bgp && topo.bgp ? { as: topo.bgp.as, reflectors: topo.bgp.reflectorsStr } : undefined, introspect: introspectUrl }, log);
+    startBanner({ socket, params, dpCpu, cpu, movedOff, eviction, conf: now.conf, aging: now.aging, topo, policies: now.topo.policies.size, notes: now.notes, node, guests, remote: routes?.derive() ?? bgp?.routes(), bgp: bgp && topo.bgp ? { as: topo.bgp.as, reflectors: topo.bgp.reflectorsStr } : undefined, introspect: introspectUrl }, log);
     if (!topoFile && !vcenter && !p.flags.has('--no-demo-traffic')) await startDemo(topo, table, log, checkSignal);
     startHelp(topo, socket, log);
   } catch (e) {

@@ -75,6 +75,8 @@ export interface Native {
   close(fd: number): void;
   /** Pin the calling thread (not the process) to one CPU. */
   setAffinity(cpu: number): void;
+  /** Take `cpu` out of the affinity of every thread of the process that has another CPU; how many moved. */
+  avoidCpu(cpu: number): number;
   /** sched_getcpu(): the CPU the calling thread runs on now. */
   getCpu(): number;
   /**
@@ -143,7 +145,6 @@ const ADDON = path.join('build', 'Release', 'vrouter_native.node');
 
 let cached: Native | undefined;
 
-/** The package's root: the nearest directory above this file with the package.json of vrouter-emu. */
 /** Where loadNative looks for the addon. */
 export function nativeAddonPath(): string {
   return path.join(packageRoot(), ADDON);

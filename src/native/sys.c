@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -190,6 +191,55 @@ napi_value js_set_affinity(napi_env env, napi_callback_info info)
     return NULL;
   }
   return make_undefined(env);
+}
+
+/*
+ * avoidCpu(cpu): number -- takes `cpu` out of the affinity of every thread of this process that has
+ * another CPU to run on (the datapath thread then pins itself there: --cpu gives it that CPU alone).
+ * Returns how many threads were moved. Threads created later inherit their creator's affinity.
+ */
+napi_value js_avoid_cpu(napi_env env, napi_callback_info info)
+{
+  napi_value argv[1], out;
+  int64_t cpu;
+  cpu_set_t *set;
+  size_t size;
+  DIR *d;
+  struct dirent *de;
+  int moved = 0, ncpu;
+
+  if (get_args(env, info, 1, argv, "avoidCpu") ||
+      arg_int(env, argv[0], "cpu", 0, 65535, &cpu))
+    return NULL;
+  ncpu = (int)cpu + 1 > CPU_SETSIZE ? (int)cpu + 1 : CPU_SETSIZE;
+  set = CPU_ALLOC(ncpu);
+  if (set == NULL) {
+    throw_errno(env, ENOMEM, "sched_getaffinity", NULL);
+    return NULL;
+  }
+  size = CPU_ALLOC_SIZE(ncpu);
+  d = opendir("/proc/self/task");
+  if (d == NULL) {
+    int e = errno;
+    CPU_FREE(set);
+    throw_errno(env, e, "opendir", "/proc/self/task");
+    return NULL;
+  }
+  while ((de = readdir(d)) != NULL) {
+    pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
+    if (tid <= 0 || sched_getaffinity(tid, size, set) < 0)
+      continue; /* "." and "..", or a thread that has just exited */
+    if (!CPU_ISSET_S((size_t)cpu, size, set) || CPU_COUNT_S(size, set) < 2)
+      continue;
+    CPU_CLR_S((size_t)cpu, size, set);
+    if (sched_setaffinity(tid, size, set) == 0)
+      moved++;
+  }
+  closedir(d);
+  CPU_FREE(set);
+  if (napi_create_int32(env, moved, &out) != napi_ok)
+    return NULL;
+  return out;
 }
 
 /* getCpu(): number */

@@ -13,6 +13,7 @@ napi_value js_eventfd_signal(napi_env env, napi_callback_info info); /* eventfdS
 napi_value js_eventfd_drain(napi_env env, napi_callback_info info);  /* eventfdDrain(fd) */
 napi_value js_close(napi_env env, napi_callback_info info);          /* close(fd) */
 napi_value js_set_affinity(napi_env env, napi_callback_info info);   /* setAffinity(cpu) */
+napi_value js_avoid_cpu(napi_env env, napi_callback_info info);      /* avoidCpu(cpu): number */
 napi_value js_get_cpu(napi_env env, napi_callback_info info);        /* getCpu() */
 napi_value js_setns(napi_env env, napi_callback_info info);          /* setns(path, nstype) */
 

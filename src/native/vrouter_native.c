@@ -90,6 +90,7 @@ NAPI_MODULE_INIT()
     METHOD("eventfdDrain", js_eventfd_drain),
     METHOD("close", js_close),
     METHOD("setAffinity", js_set_affinity),
+    METHOD("avoidCpu", js_avoid_cpu),
     METHOD("getCpu", js_get_cpu),
     METHOD("setns", js_setns),
     METHOD("packetOpen", js_packet_open),

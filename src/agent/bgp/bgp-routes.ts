@@ -7,7 +7,14 @@
  *
  * Why a gobgpd per node rather than the agent peering with the reflector itself: the agent would then
  * need a BGP implementation of its own (a home-made control plane); gobgpd's API lets the agent add and
- * withdraw its paths and watch the best paths and the sessions, as the agent's XMPP channel does.
+ * withdraw its paths and watch what its peers send and the sessions, as the agent's XMPP channel does.
+ *
+ * The speaker keeps no table of the routes it learns: an import policy rejects every iBGP path, and the
+ * agent reads what the reflectors sent from gobgpd's Adj-RIB-In (WatchEvent, pre-policy). The agent is
+ * what chooses and installs routes (as 2.22's agent chooses among its XMPP peers' routes), so a RIB in
+ * the speaker was only a cost — and a large one: gobgpd 3.10 checks every EVPN MAC/IP path it imports
+ * for MAC mobility against its whole EVPN table (TableManager.handleMacMobility), O(table) per route
+ * (bench:bgp, BENCHMARKS.md). A rejected path never reaches that check.
  *
  * What goes out (contrail-bgp.ts): per local VM an EVPN type-2 MAC/IP and an inet-vpn route, per
  * network an EVPN type-3; withdrawn when the VM goes. What comes in: best paths, checked, merged per
@@ -17,8 +24,8 @@
  *
  * A session that drops: the agent keeps the routes learned over it (stale) for up to
  * `graceful_restart_time` seconds, so established flows keep forwarding — 2.22's headless mode — and
- * withdraws those the reflector does not re-advertise once it is back (onEvent says how). gobgpd's own
- * graceful restart is off in the speaker: gobgpd 3.10 crashes with it (see start()).
+ * withdraws those the reflector does not re-advertise once it is back (peerState says how). gobgpd's
+ * own graceful restart is off in the speaker: gobgpd 3.10 crashes with it (see start()).
  * @module
  */
 import * as fs from 'fs';
@@ -27,7 +34,7 @@ import { UserError } from '../../errors';
 import type { BgpSpec, Encap } from '../../lib/topology-types';
 import { macParse, macString } from '../../dp/interface';
 import type { Overlay, RemoteRoute, RouteSink, RouteSource } from '../overlay';
-import { FAMILY_EVPN, FAMILY_VPNV4, GobgpClient, Msg, SESSION_ESTABLISHED, SESSION_STATES, TABLE_GLOBAL } from './gobgp-api';
+import { FAMILY_EVPN, FAMILY_VPNV4, GobgpClient, Msg, POLICY_IMPORT, ROUTE_ACCEPT, ROUTE_REJECT, ROUTE_TYPE_INTERNAL, SESSION_ESTABLISHED, SESSION_STATES, TABLE_GLOBAL, WATCH_ADJIN } from './gobgp-api';
 import { Fabric, Learned, LocalVm, Reject, SpeakerIdentity, fabricOf, imetPath, macIpPath, readPath, routeTarget, vpnPath } from './contrail-bgp';
 
 /** A VM of this node as the route source sees it (ComputeNode's VifInfo has these). */
@@ -116,9 +123,6 @@ export class BgpRoutes implements RouteSource {
   installs = 0;
   /** Sessions by neighbour address: state, since when, when it last went down (0: never). */
   private readonly peers = new Map<string, { state: string; since: number; downAt: number }>();
-  /** Withdrawals waiting for the answer to "is the session they came over still up?". */
-  private held: string[] = [];
-  private checking = false;
   /** When the datapath's remote routes last changed (ms since the epoch, for the bench). */
   private lastChange = 0;
 
@@ -166,6 +170,10 @@ export class BgpRoutes implements RouteSource {
       throw new UserError(`gobgpd did not answer on ${target} within 10 s; see ${logFile}`);
     }
     await c.call('StartBgp', { global: { asn: this.spec.as, router_id: this.me.ip, listen_port: -1, listen_addresses: [this.me.ip] } });
+    // Paths from the reflectors stay in the Adj-RIB-In, where the agent reads them; the agent's own
+    // (local) paths are imported as before and advertised.
+    await c.call('AddPolicy', { policy: { name: 'vrouter-agent-learns', statements: [{ name: 'ibgp-to-agent', conditions: { route_type: ROUTE_TYPE_INTERNAL }, actions: { route_action: ROUTE_REJECT } }] } });
+    await c.call('AddPolicyAssignment', { assignment: { name: 'global', direction: POLICY_IMPORT, policies: [{ name: 'vrouter-agent-learns' }], default_action: ROUTE_ACCEPT } });
     for (const rr of this.spec.reflectorsStr) {
       await c.call('AddPeer', {
         peer: {
@@ -179,7 +187,7 @@ export class BgpRoutes implements RouteSource {
         },
       });
     }
-    this.watcher = c.watch('WatchEvent', { peer: {}, table: { filters: [{ type: 0, init: true }] } }, (ev) => this.onEvent(ev), (e) => {
+    this.watcher = c.watch('WatchEvent', { peer: {}, table: { filters: [{ type: WATCH_ADJIN, init: true }] } }, (ev) => this.onEvent(ev), (e) => {
       if (!this.stopping) this.host.log(`vrouter-emu: gobgpd's event stream ended${e ? ` (${e.message})` : ''}; routes stay as they are`);
     });
     for (const v of this.host.vifs()) await this.vmChanged(v, true);
@@ -245,15 +253,9 @@ export class BgpRoutes implements RouteSource {
   labelOf: (vifIdx: number) => number = () => -1;
 
   /**
-   * gobgpd's events: a session's state, or best paths added and withdrawn.
-   *
-   * Stale routes (2.22's headless_mode): when the session to the reflector drops, gobgpd withdraws what it
-   * learned over it. With graceful_restart_time > 0 those withdrawals do not reach the datapath: the routes
-   * stay, marked stale, while no session is up (at most graceful_restart_time seconds), so established
-   * flows keep forwarding; once a session is back, the routes it re-advertises replace them and those
-   * still stale STALE_FLUSH_MS later are withdrawn. Whether a withdrawal is the session's loss is asked of
-   * gobgpd (ListPeer) when the burst arrives: its peer-state event may come after the withdrawals it
-   * caused. With 0, routes go with the session (2.22's default, headless_mode off).
+   * gobgpd's events: a session's state, or the paths a peer sent (its UPDATE messages, as received:
+   * advertisements and withdrawals). A session's loss withdraws nothing here: peerState decides what
+   * happens to its routes.
    */
   private onEvent(ev: Msg): void {
     if (ev.peer) {
@@ -262,7 +264,6 @@ export class BgpRoutes implements RouteSource {
       if (addr && ev.peer.type === 3) this.peerState(addr, SESSION_STATES[p?.state?.session_state ?? 0] ?? '?');
       return;
     }
-    const holdWithdrawals = this.spec.restartTime > 0;
     for (const p of ev.table?.paths ?? []) {
       const l = readPath(p, this.fab);
       if (typeof l === 'string') {
@@ -271,38 +272,10 @@ export class BgpRoutes implements RouteSource {
       }
       // Our own paths (local, or reflected back) are not remote routes.
       if (p.neighbor_ip === '<nil>' || p.neighbor_ip === '' || l.nexthopStr === this.me.ip) continue;
-      if (!p.is_withdraw) this.setLearned(l);
-      else if (!holdWithdrawals) this.deleteLearned(l.key);
-      else this.held.push(l.key);
+      if (p.is_withdraw) this.deleteLearned(l.key);
+      else this.setLearned(l);
     }
-    if (this.held.length > 0 && !this.checking) void this.applyWithdrawals();
     this.queueFlush();
-  }
-
-  /** Held withdrawals: applied, unless the session they came over is down now (the route goes stale). */
-  private async applyWithdrawals(): Promise<void> {
-    this.checking = true;
-    try {
-      while (this.held.length > 0 && !this.stopping) {
-        const batch = this.held;
-        this.held = [];
-        let up = new Set<string>();
-        try {
-          up = established(await (this.client as GobgpClient).list('ListPeer', { address: '' }));
-        } catch {
-          // gobgpd gone: nothing is up
-        }
-        for (const key of batch) {
-          const l = this.learned.get(key);
-          if (!l) continue;
-          if (up.has(l.neighbor)) this.deleteLearned(key);
-          else l.stale = true;
-        }
-        this.queueFlush();
-      }
-    } finally {
-      this.checking = false;
-    }
   }
 
   private peerState(addr: string, state: string): void {
@@ -318,6 +291,9 @@ export class BgpRoutes implements RouteSource {
       p.downAt = now;
       const keep = this.spec.restartTime;
       this.host.log(`vrouter-emu: BGP peer ${addr}: session down (${state.toLowerCase()})${keep > 0 ? `; the routes learned from it stay (stale) for up to ${keep} s` : '; the routes learned from it are withdrawn'}`);
+      // The routes from this peer: stale (2.22's headless mode), or gone with the session (its default).
+      for (const l of this.learned.values()) if (l.neighbor === addr) l.stale = true;
+      if (keep === 0) this.dropStale(addr, `no session to ${addr}`);
       if (keep > 0) {
         // Only for this outage: a later one has its own timer.
         const t = setTimeout(() => {
@@ -466,20 +442,23 @@ export class BgpRoutes implements RouteSource {
     if (c) {
       for (const r of await c.list('ListPeer', { address: '', enableAdvertised: true })) {
         const p = r.peer;
+        // Received and advertised: gobgpd's counts for the session. Accepted: what the agent holds
+        // from this peer after its checks (gobgpd itself imports none of them).
         let received = 0;
-        let accepted = 0;
         let advertised = 0;
         for (const a of p.afi_safis ?? []) {
           received += Number(a.state?.received ?? 0);
-          accepted += Number(a.state?.accepted ?? 0);
           advertised += Number(a.state?.advertised ?? 0);
         }
+        const address: string = p.state?.neighbor_address || p.conf?.neighbor_address;
+        let accepted = 0;
+        for (const l of this.learned.values()) if (l.neighbor === address && !l.stale) accepted++;
         const up = p.timers?.state?.uptime?.seconds;
         const down = p.timers?.state?.downtime?.seconds;
         const est = p.state?.session_state === SESSION_ESTABLISHED;
         const t = Number((est ? up : down ?? up) ?? 0);
         peers.push({
-          address: p.state?.neighbor_address || p.conf?.neighbor_address, as: p.conf?.peer_asn ?? this.spec.as, state: SESSION_STATES[p.state?.session_state ?? 0] ?? '?',
+          address, as: p.conf?.peer_asn ?? this.spec.as, state: SESSION_STATES[p.state?.session_state ?? 0] ?? '?',
           since: t > 0 ? Math.max(0, Math.round(Date.now() / 1000 - t)) : 0, received, accepted, advertised,
         });
       }

@@ -110,7 +110,7 @@ export function imetPath(me: SpeakerIdentity, vrf: number, vni: number, vn: numb
 /** A route from a peer, checked. */
 export interface Learned {
   kind: 'mac-ip' | 'imet' | 'vpn';
-  /** The identity of the NLRI (withdrawals carry the same). */
+  /** The identity of the path: the peer it came from and its NLRI (withdrawals carry the same). */
   key: string;
   /** Index of the network its route target names. */
   vn: number;
@@ -217,6 +217,8 @@ export function readPath(p: Msg, fab: Fabric): Learned | Reject {
   } else {
     return 'unsupported';
   }
+  // Each peer's path is held apart: with two reflectors, one's withdrawal leaves the other's path.
+  key = `${base.neighbor} ${key}`;
   if (p.is_withdraw) {
     // A withdrawal names the NLRI only; the caller drops what it holds under the key.
     return { kind, key, vn, nexthop: 0, nexthopStr: nhStr, ip: 0, ipStr, mac, label, rd: rdS, ...base };

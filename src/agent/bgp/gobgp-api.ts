@@ -12,9 +12,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as grpc from '@grpc/grpc-js';
-import * as protobuf from 'protobufjs';
+import type * as Grpc from '@grpc/grpc-js';
+import type * as protobuf from 'protobufjs';
 import { UserError } from '../../errors';
+
+// grpc-js and protobufjs are loaded on first use (route_source "bgp" only): evaluated at start-up they
+// would add ~10 MB to every command.
+let grpcMod: typeof Grpc | undefined;
+const grpcLib = (): typeof Grpc => (grpcMod ??= require('@grpc/grpc-js') as typeof Grpc);
 
 /** Where Debian's golang-github-osrg-gobgp-dev puts the API definitions (gobgp 3.10 in Debian 12). */
 export const GOBGP_PROTO_DIRS = ['/usr/share/gocode/src/github.com/osrg/gobgp/api', '/usr/share/gocode/src/github.com/osrg/gobgp/v3/api'];
@@ -34,6 +39,13 @@ export const FAMILY_EVPN = { afi: 25, safi: 70 };
 export const FAMILY_VPNV4 = { afi: 1, safi: 128 };
 export const TABLE_GLOBAL = 0;
 export const SESSION_ESTABLISHED = 6;
+/** WatchEventRequest.Table.Filter.Type: what peers sent, before import policy (the Adj-RIB-In). */
+export const WATCH_ADJIN = 1;
+/** Policy enums: RouteAction, PolicyDirection, Conditions.RouteType. */
+export const ROUTE_ACCEPT = 1;
+export const ROUTE_REJECT = 2;
+export const POLICY_IMPORT = 1;
+export const ROUTE_TYPE_INTERNAL = 1;
 export const SESSION_STATES = ['UNKNOWN', 'IDLE', 'CONNECT', 'ACTIVE', 'OPENSENT', 'OPENCONFIRM', 'ESTABLISHED'];
 
 let apiRoot: protobuf.Root | undefined;
@@ -45,7 +57,7 @@ export function gobgpApi(dirs = GOBGP_PROTO_DIRS): protobuf.Root {
   if (!dir) {
     throw new UserError(`gobgp's API definitions (gobgp.proto) are not in ${dirs[0]}: install them with: apt-get install -y ${GOBGP_PROTO_PACKAGE}`);
   }
-  const root = new protobuf.Root();
+  const root = new (require('protobufjs') as typeof protobuf).Root();
   // gobgp.proto and attribute.proto import each other by bare name; google/protobuf/* are protobufjs's own.
   root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : path.join(dir, path.basename(target)));
   root.loadSync(['gobgp.proto', 'attribute.proto', 'capability.proto'].map((f) => path.join(dir, f)), { keepCase: true });
@@ -98,6 +110,8 @@ for (const [name, req, resp, stream] of [
   ['StopBgp', 'StopBgpRequest', 'google.protobuf.Empty', 'unary'],
   ['GetBgp', 'GetBgpRequest', 'GetBgpResponse', 'unary'],
   ['AddPeer', 'AddPeerRequest', 'google.protobuf.Empty', 'unary'],
+  ['AddPolicy', 'AddPolicyRequest', 'google.protobuf.Empty', 'unary'],
+  ['AddPolicyAssignment', 'AddPolicyAssignmentRequest', 'google.protobuf.Empty', 'unary'],
   ['ListPeer', 'ListPeerRequest', 'ListPeerResponse', 'server'],
   ['AddPath', 'AddPathRequest', 'AddPathResponse', 'unary'],
   ['DeletePath', 'DeletePathRequest', 'google.protobuf.Empty', 'unary'],
@@ -114,11 +128,12 @@ function lookup(name: string): protobuf.Type {
 
 /** One connection to a gobgpd's API (`--api-hosts ADDR:PORT`). */
 export class GobgpClient {
-  private readonly client: grpc.Client;
+  private readonly client: Grpc.Client;
 
   constructor(readonly target: string) {
     // No limit on what gobgpd sends: a WatchEvent message carries a whole burst of paths (megabytes for
     // 10 000 routes), and grpc-js's default 4 MiB would end the stream.
+    const grpc = grpcLib();
     this.client = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
   }
 
@@ -140,7 +155,7 @@ export class GobgpClient {
     const m = METHODS[name];
     const { ser, de } = this.codec(m);
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(m.path, ser, de, req, new grpc.Metadata(), { deadline: Date.now() + ms }, (e, r) => (e ? reject(e) : resolve(r as Msg)));
+      this.client.makeUnaryRequest(m.path, ser, de, req, new (grpcLib().Metadata)(), { deadline: Date.now() + ms }, (e, r) => (e ? reject(e) : resolve(r as Msg)));
     });
   }
 
@@ -150,7 +165,7 @@ export class GobgpClient {
     const { ser, de } = this.codec(m);
     return new Promise((resolve, reject) => {
       const out: Msg[] = [];
-      const s = this.client.makeServerStreamRequest(m.path, ser, de, req, new grpc.Metadata(), { deadline: Date.now() + ms });
+      const s = this.client.makeServerStreamRequest(m.path, ser, de, req, new (grpcLib().Metadata)(), { deadline: Date.now() + ms });
       s.on('data', (r: Msg) => out.push(r));
       s.on('error', reject);
       s.on('end', () => resolve(out));
@@ -161,7 +176,7 @@ export class GobgpClient {
   watch(name: string, req: Msg, onData: (r: Msg) => void, onEnd: (e?: Error) => void): { cancel(): void } {
     const m = METHODS[name];
     const { ser, de } = this.codec(m);
-    const s = this.client.makeServerStreamRequest(m.path, ser, de, req, new grpc.Metadata(), {});
+    const s = this.client.makeServerStreamRequest(m.path, ser, de, req, new (grpcLib().Metadata)(), {});
     let ended = false;
     const end = (e?: Error): void => {
       if (ended) return;
@@ -169,7 +184,7 @@ export class GobgpClient {
       onEnd(e);
     };
     s.on('data', onData);
-    s.on('error', (e: grpc.ServiceError) => end(e.code === grpc.status.CANCELLED ? undefined : e));
+    s.on('error', (e: Grpc.ServiceError) => end(e.code === grpcLib().status.CANCELLED ? undefined : e));
     s.on('end', () => end());
     return { cancel: () => s.cancel() };
   }
@@ -179,7 +194,7 @@ export class GobgpClient {
     const m = METHODS[name];
     const { ser, de } = this.codec(m);
     return new Promise((resolve, reject) => {
-      const s = this.client.makeClientStreamRequest(m.path, ser, de, new grpc.Metadata(), { deadline: Date.now() + ms }, (e, r) => (e ? reject(e) : resolve(r as Msg)));
+      const s = this.client.makeClientStreamRequest(m.path, ser, de, new (grpcLib().Metadata)(), { deadline: Date.now() + ms }, (e, r) => (e ? reject(e) : resolve(r as Msg)));
       for (const r of reqs) s.write(r);
       s.end();
     });
