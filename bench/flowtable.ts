@@ -11,11 +11,22 @@
  * V8), i.e. the Map's probe alone. Ratios are against "Map".
  *
  * Median of 5 rounds after a warm-up round. The last line is one JSON object with every figure.
- * Run: npm run bench:flowtable   (bundled like the CLI, node --expose-gc, single thread)
+ *
+ * The C baseline (issue 11): bench/tools/flowlookup.c, built here with gcc -O2, does the same 50 %-hit
+ * lookups (jhash, 4-slot bucket, tags, overflow chain) over the very bytes of the table (written out
+ * with the keys after the last round), in the same run; its hits must equal ours. Both also run
+ * "batched": per burst of BURST keys, hash them all and load each bucket's tag word first, then look
+ * them up — whether the misses of a burst can overlap (memory-level parallelism) from JavaScript.
+ *
+ * Run: npm run bench:flowtable   (bundled like the CLI, node --expose-gc, single thread; gcc for the C figure)
  */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { flowReqNew, flowSet, FlowResp } from '../src/dp/flow';
-import { FE_SIZE, FlowTable, flowFind } from '../src/dp/flow-table';
+import { FE_BUCKET_TAGS, FE_SIZE, FlowTable, flowBucketOf, flowFind, flowFindHashed, flowHash } from '../src/dp/flow-table';
 import { createDatapath } from '../src/dp/datapath';
 import { MODULE_PARAM_DEFAULTS } from '../src/params/module-params';
 import { VR_FLOW_ACTION_FORWARD, VR_FLOW_FLAG_ACTIVE } from '../src/dp/defs';
@@ -92,6 +103,51 @@ function lookTable(t: FlowTable, s: Keys): number {
   return h;
 }
 
+const BURST = 16;
+let touched = 0;
+
+/** The same lookups per burst: hash the burst's keys, load each bucket's tag word, then look them up. */
+function lookTableBatched(t: FlowTable, s: Keys): number {
+  let h = 0;
+  const w = s.w;
+  const p = s.p;
+  const i32 = t.i32;
+  const hs = new Int32Array(BURST);
+  let touch = 0;
+  for (let i = 0; i < LOOKUPS; i += BURST) {
+    const e = Math.min(LOOKUPS, i + BURST);
+    // Hash first, then touch: a loop of bare loads keeps all of the burst's misses in flight at once.
+    for (let j = i; j < e; j++) hs[j - i] = flowHash(w[j * 4], w[j * 4 + 1], w[j * 4 + 2], w[j * 4 + 3], p[j]);
+    for (let j = 0; j < e - i; j++) touch |= i32[(flowBucketOf(t, hs[j]) << 5) + (FE_BUCKET_TAGS >> 2)];
+    for (let j = i; j < e; j++) if (flowFindHashed(t, hs[j - i], w[j * 4], w[j * 4 + 1], w[j * 4 + 2], w[j * 4 + 3], p[j]) >= 0) h++;
+  }
+  touched ^= touch;
+  return h;
+}
+
+/** bench/tools/flowlookup.c over the table's bytes and the mix keys: its lookups/s, plain and batched. */
+function cBaseline(t: FlowTable, s: Keys): { plain: number; batched: number; hits: number } | string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vre-flowlookup-'));
+  try {
+    const bin = path.join(dir, 'flowlookup');
+    const src = path.join(__dirname, '..', '..', 'bench', 'tools', 'flowlookup.c');
+    const cc = spawnSync('gcc', ['-std=c99', '-O2', '-Wall', '-o', bin, src], { encoding: 'utf8' });
+    if (cc.status !== 0) return `gcc failed: ${cc.error?.message ?? cc.stderr}`;
+    fs.writeFileSync(path.join(dir, 'table'), new Uint8Array(t.sab, 0, t.total * FE_SIZE));
+    const keys = new Int32Array(LOOKUPS * 5);
+    for (let i = 0; i < LOOKUPS; i++) {
+      keys.set(s.w.subarray(i * 4, i * 4 + 4), i * 5);
+      keys[i * 5 + 4] = s.p[i];
+    }
+    fs.writeFileSync(path.join(dir, 'keys'), new Uint8Array(keys.buffer));
+    const r = spawnSync(bin, [path.join(dir, 'table'), String(t.entries), String(t.total), path.join(dir, 'keys'), String(LOOKUPS), String(ROUNDS), String(BURST)], { encoding: 'utf8' });
+    if (r.status !== 0) return `flowlookup failed: ${r.stderr}`;
+    return JSON.parse(r.stdout) as { plain: number; batched: number; hits: number };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function lookMap(m: Map<string, number>, s: Keys): number {
   let h = 0;
   for (let i = 0; i < LOOKUPS; i++) if (m.get(keyString(s.w, i, s.p[i])) !== undefined) h++;
@@ -132,6 +188,8 @@ function main(): void {
   let tableBytes = 0;
   let mapBytes = 0;
   let hitsMix = 0;
+  let hitsBatched = 0;
+  let c: ReturnType<typeof cBaseline> = 'not run';
 
   for (let round = 0; round <= ROUNDS; round++) {
     const keep = round > 0; // round 0 warms the JIT up
@@ -171,11 +229,15 @@ function main(): void {
       ['miss', rate(LOOKUPS, () => lookTable(t, seqs.miss))],
       ['mapMiss', rate(LOOKUPS, () => lookMap(m, seqs.miss))],
       ['mix', rate(LOOKUPS, () => (hitsMix = lookTable(t, seqs.mix)))],
+      ['mixBatched', rate(LOOKUPS, () => (hitsBatched = lookTableBatched(t, seqs.mix)))],
       ['mapMix', rate(LOOKUPS, () => lookMap(m, seqs.mix))],
       ['mapMixPrebuilt', rate(LOOKUPS, () => lookMapPrebuilt(m, mixStrings))],
     ];
     if (keep) for (const [k, v] of res) push(k, v);
+    if (round === ROUNDS) c = cBaseline(t, seqs.mix);
   }
+  if (hitsBatched !== hitsMix) throw new Error(`batched lookups found ${hitsBatched} hits, one at a time ${hitsMix}`);
+  if (typeof c !== 'string' && c.hits !== hitsMix) throw new Error(`the C lookups found ${c.hits} hits, ours ${hitsMix}: not the same lookups`);
 
   const md = (k: string): number => median(R[k]);
   const M = (x: number): string => `${(x / 1e6).toFixed(2).padStart(6)} M/s`;
@@ -189,6 +251,14 @@ function main(): void {
   row('inserts (FLOW_SET add)', 'add', 'mapAdd');
   console.log(`  bytes per entry           ${tableBytes.toFixed(0)}   Map ${mapBytes.toFixed(0)} (heap growth per key)`);
   console.log(`  (50 % mix: ${hitsMix} hits of ${LOOKUPS})`);
+  if (typeof c === 'string') {
+    console.log(`  C baseline: ${c}`);
+  } else {
+    console.log(`  C (bench/tools/flowlookup.c, gcc -O2), the same 50 % lookups over the table's bytes, ${c.hits} hits:`);
+    console.log(`    one at a time             ${M(c.plain)}   ours ${M(md('mix'))}   ratio ${(md('mix') / c.plain).toFixed(2)}`);
+    console.log(`    batched by ${BURST}             ${M(c.batched)}   ours ${M(md('mixBatched'))}   ratio ${(md('mixBatched') / c.batched).toFixed(2)}`);
+    console.log(`    batching gains: C ${(c.batched / c.plain).toFixed(2)}x, ours ${(md('mixBatched') / md('mix')).toFixed(2)}x`);
+  }
   console.log(
     JSON.stringify({
       bench: 'flowtable',
@@ -203,8 +273,11 @@ function main(): void {
       baselineMapInsertsPerSec: Math.round(md('mapAdd')),
       insertRatio: +(md('add') / md('mapAdd')).toFixed(2),
       bytesPerEntry: tableBytes,
+      mixBatchedLookupsPerSec: Math.round(md('mixBatched')),
+      cLookupsPerSec: typeof c === 'string' ? null : { plain: Math.round(c.plain), batched: Math.round(c.batched) },
+      ratioToC: typeof c === 'string' ? null : { plain: +(md('mix') / c.plain).toFixed(2), batched: +(md('mixBatched') / c.batched).toFixed(2) },
       baselineMapBytesPerEntry: Math.round(mapBytes),
-      goals: { lookupsPerSec: 10e6, lookupRatio: 3, bytesPerEntry: 128 },
+      goals: { lookupRatioToC: 0.8, lookupRatio: 3, bytesPerEntry: 128 },
     }),
   );
 }

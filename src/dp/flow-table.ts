@@ -120,6 +120,8 @@ export interface FlowTable {
   readonly oentries: number;
   /** N + O. */
   readonly total: number;
+  /** N − 1 when N is a power of two (hash mod N is then hash & (N − 1)), else −1. */
+  readonly pow2Mask: number;
   readonly sab: SharedArrayBuffer;
   readonly infoSab: SharedArrayBuffer;
   readonly u8: Uint8Array;
@@ -176,6 +178,7 @@ export function flowTableAttach(
     entries,
     oentries,
     total: entries + oentries,
+    pow2Mask: (entries & (entries - 1)) === 0 ? entries - 1 : -1,
     sab: sab as SharedArrayBuffer,
     infoSab: infoSab as SharedArrayBuffer,
     u8: new Uint8Array(sab),
@@ -192,9 +195,19 @@ export function flowHash(k0: number, k1: number, k2: number, k3: number, proto: 
   return jhashFlowKeyI32(k0, k1, k2, k3, proto);
 }
 
+/**
+ * (hash mod N, unsigned) with the low two bits cleared. The default sizes are powers of two, where the
+ * mod is a mask: the unsigned mod of a hash above 2^31 otherwise costs a division V8 does not always
+ * keep in integers.
+ */
+function bucketStart(t: FlowTable, h: number): number {
+  const m = t.pow2Mask;
+  return (m >= 0 ? h & m : (h >>> 0) % t.entries) & ~3;
+}
+
 /** First slot of the bucket of a hash: (hash mod N, unsigned) with the low two bits cleared. */
 export function flowBucketOf(t: FlowTable, h: number): number {
-  return ((h >>> 0) % t.entries) & ~(VR_FLOW_ENTRIES_PER_BUCKET - 1);
+  return bucketStart(t, h);
 }
 
 /** First slot of the bucket a key hashes to. */
@@ -230,7 +243,7 @@ export function flowFind(t: FlowTable, k0: number, k1: number, k2: number, k3: n
 
 /** flowFind with the key's hash (flowHash) already computed. Key words may be given as u32 or int32. */
 export function flowFindHashed(t: FlowTable, h: number, k0: number, k1: number, k2: number, k3: number, proto: number): number {
-  const start = ((h >>> 0) % t.entries) & ~3;
+  const start = bucketStart(t, h);
   const tag = h | 1;
   const i32 = t.i32;
   const m = start << 5;
@@ -259,7 +272,7 @@ export function flowFindHashed(t: FlowTable, h: number, k0: number, k1: number, 
  * @returns the index, or −1 when the bucket and the overflow are full.
  */
 export function htAlloc(t: FlowTable, h: number): number {
-  const start = ((h >>> 0) % t.entries) & ~3;
+  const start = bucketStart(t, h);
   const i32 = t.i32;
   const info = t.info;
   const m = start << 5;

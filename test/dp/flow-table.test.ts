@@ -4,7 +4,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { flowReqNew, flowSet, routerDrainWork, EEXIST, ENOSPC, FlowResp } from '../../src/dp/flow';
-import { FTI_ACTIVE, FTI_OFLOW_USED, flowBucket, flowFind, htNext, htValid } from '../../src/dp/flow-table';
+import { FTI_ACTIVE, FTI_OFLOW_USED, flowBucket, flowBucketOf, flowFind, flowTableAttach, htNext, htValid } from '../../src/dp/flow-table';
 import { VR_FLOW_ACTION_FORWARD, VR_FLOW_FLAG_ACTIVE, VR_HENTRY_FLAG_IN_FREE_LIST } from '../../src/dp/defs';
 import { keyPorts } from '../../src/dp/proto-ip';
 import { testRouter } from '../helpers/test-host';
@@ -17,13 +17,24 @@ function keyOf(n: number): Key {
   return [keyPorts(1000 + n, 53), 0x0301010a, 0x0401010a, 16, 17];
 }
 
+test('the bucket of a hash is (hash mod N, unsigned) with the low two bits cleared, for N a power of two or not', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.constantFrom(4, 16, 20, 1024, 524288, 524292, 1048576, 3 * 2 ** 20), (h, n) => {
+      const ft = flowTableAttach(new ArrayBuffer(0), new ArrayBuffer(0), n, 0);
+      return flowBucketOf(ft, h) === (((h >>> 0) % n) & ~3);
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass();
+});
+
 test('a fresh table links the overflow free list in ascending order', (t) => {
   const { r } = testRouter({ vr_flow_entries: 16, vr_oflow_entries: 4 });
   t.deepEqual(freeList(r.ft), [16, 17, 18, 19]);
   for (const i of [16, 17, 18, 19]) t.truthy(r.ft.i32[(i * 128) >> 2] & VR_HENTRY_FLAG_IN_FREE_LIST);
 });
 
-for (const [n, o] of [[16, 4], [16, 0], [64, 8]] as const) {
+for (const [n, o] of [[16, 4], [16, 0], [64, 8], [20, 4]] as const) {
   test(`random add/delete sequences keep the htable invariants (${n} + ${o})`, (t) => {
     fc.assert(
       fc.property(
