@@ -6,8 +6,7 @@
  *     port) pairs from vm ia to vm ib, each set up by the agent as a pair — as bench:aging fills);
  *  2. 64-byte UDP frames ia → ib over one established flow, generator on CPU 0: packets per second
  *     received in ib, with a scraper fetching /metrics and / every second (what Prometheus and the open
- *     live page do) and with neither, alternating, median of ROUNDS each; the ratio with/without
- *     (the scraper, like the emulator's agent, off the datapath's CPU);
+ *     live page do) and with neither, alternating, median of ROUNDS each; the ratio with/without;
  *  3. the scrape time: every /metrics fetch of the scraper timed end to end over HTTP (request to last
  *     byte) on the 512K-flow node, median and max, and that its vrouter_flow_entries is the table's.
  * Last line: one JSON object.
@@ -17,7 +16,6 @@
 import * as http from 'http';
 import * as net from 'net';
 import { ChildProcess, spawn } from 'child_process';
-import { loadNative } from '../src/io/native';
 import { GEN, buildUdpgen, median, needRoot, sh, sink, sleep, startEmulator } from './lib/emulator';
 
 const SECS = 3;
@@ -101,9 +99,6 @@ async function blast(): Promise<number> {
 async function main(): Promise<void> {
   needRoot('bench:introspect');
   buildUdpgen();
-  // The scraper (this process) stands for Prometheus and a browser, which run off the compute node's
-  // datapath CPU: the emulator's own threads are off it too (start --cpu 1).
-  loadNative().avoidCpu(1);
   const port = await freePort();
   const emu = await startEmulator({
     networks: [{ name: 'ibench', subnet: '10.69.1.0/24', gateway: '10.69.1.1' }],

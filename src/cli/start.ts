@@ -50,7 +50,7 @@ import { IntrospectServer, parseListen } from '../introspect/server';
 import { startBanner, startDemo, startHelp } from './start-banner';
 
 export const START_USAGE =
-  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N] [--packet-io ring|ring-v3|recvmmsg] [--introspect-listen ADDR[:PORT]] [--introspect-allow-writes] [--allow-unsupported-platform] [--mode kvm|vcenter --vcenter URL [--dvs NAME] [--esxi-prefix P]]';
+  'sudo vrouter-emu start [--topology FILE [--node NAME]] [--agent-conf FILE] [--global-config FILE] [--params FILE] [--param name=value]... [--socket PATH] [--flow-cache-timeout S] [--datapath-eviction on|off] [--cpu N [--isolate-cpu]] [--packet-io ring|ring-v3|recvmmsg] [--introspect-listen ADDR[:PORT]] [--introspect-allow-writes] [--allow-unsupported-platform] [--mode kvm|vcenter --vcenter URL [--dvs NAME] [--esxi-prefix P]]';
 
 export const START_OPTS = {
   '--topology': { value: true },
@@ -67,6 +67,7 @@ export const START_OPTS = {
   '--flow-cache-timeout': { value: true },
   '--datapath-eviction': { value: true },
   '--cpu': { value: true },
+  '--isolate-cpu': {},
   '--packet-io': { value: true },
   '--introspect-listen': { value: true },
   '--introspect-allow-writes': {},
@@ -247,6 +248,8 @@ export async function cmdStart(p: Parsed): Promise<number> {
   const cpu = opt(p, '--cpu') === undefined ? -1 : optInt(p, '--cpu', 0);
   const ncpu = os.cpus().length;
   if (cpu >= ncpu) throw new UserError(`--cpu ${cpu}: this host has CPUs 0 to ${ncpu - 1}`);
+  const isolate = p.flags.has('--isolate-cpu');
+  if (isolate && cpu < 0) throw new UserError('--isolate-cpu: give the datapath thread its CPU with --cpu N');
 
   if (await controlAlive(socket)) throw new UserError(`an instance is already running at ${socket}; stop it, or give another --socket PATH`);
   for (const line of cleanLeftovers(socket)) log(`vrouter-emu: ${line}`);
@@ -343,10 +346,12 @@ export async function cmdStart(p: Parsed): Promise<number> {
     let attachments: Attachments | undefined;
     const offload: number[] = [];
     const clock = (): number => performance.now();
-    // --cpu N gives the datapath thread CPU N to itself, as a DPDK vRouter's forwarding cores are its
-    // own: the agent's thread and Node's helper threads move off it first (threads started later,
-    // the datapath's among them, inherit that; the datapath thread then pins itself to N).
-    const movedOff = cpu >= 0 && os.cpus().length > 1 ? loadNative().avoidCpu(cpu) : 0;
+    // --isolate-cpu gives the datapath thread CPU N to itself, as a DPDK vRouter's forwarding cores are
+    // its own: the agent's thread and Node's helper threads move off it first (threads started later,
+    // the datapath's among them, inherit that; the datapath thread then pins itself to N). Not the
+    // default: on a 2-CPU host the agent then shares the one other CPU with the VMs, and flow setup
+    // loses more than forwarding gains (BENCHMARKS.md, bench:forward 2026-12-08).
+    const movedOff = isolate && ncpu > 1 ? loadNative().avoidCpu(cpu) : 0;
     dp = new DpThread({
       params,
       cfg: { eviction },
