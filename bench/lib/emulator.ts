@@ -56,7 +56,9 @@ export async function startEmulator(topology: object, args: string[]): Promise<E
   const topo = path.join(dir, 'topology.json');
   fs.writeFileSync(topo, JSON.stringify(topology));
   const socket = path.join(dir, 'vrouter.sock');
-  const emu = spawn(process.execPath, [BIN, 'start', '--topology', topo, '--socket', socket, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // EMU_NODE_ARGS: node options for the emulator, e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile a bench's run.
+  const nodeArgs = (process.env.EMU_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const emu = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--topology', topo, '--socket', socket, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   emu.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   for (let k = 0; k < 120 && !out.includes('Stop with Ctrl-C') && emu.exitCode === null; k++) await sleep(250);
