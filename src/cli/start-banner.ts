@@ -26,7 +26,7 @@ export interface BannerInfo {
   params: ModuleParams;
   /** The CPU the datapath thread runs on, and the one asked for (−1: not pinned). */
   dpCpu: number;
-  /** Threads moved off the datapath's CPU (--cpu). */
+  /** Threads moved off the datapath's CPU (--isolate-cpu). */
   movedOff?: number;
   cpu: number;
   eviction: boolean;

@@ -195,7 +195,8 @@ napi_value js_set_affinity(napi_env env, napi_callback_info info)
 
 /*
  * avoidCpu(cpu): number -- takes `cpu` out of the affinity of every thread of this process that has
- * another CPU to run on (the datapath thread then pins itself there: --cpu gives it that CPU alone).
+ * another CPU to run on (the datapath thread then pins itself there: --isolate-cpu gives it that CPU
+ * alone).
  * Returns how many threads were moved. Threads created later inherit their creator's affinity.
  */
 napi_value js_avoid_cpu(napi_env env, napi_callback_info info)
