@@ -106,9 +106,11 @@ e2e({ root: true, tools: ['ip', 'iperf3', 'python3'] }).serial('a UDP port scan 
     let json = '';
     cl.stdout.on('data', (d: Buffer) => (json += d.toString()));
     await waitFor(() => parseFlowList(i.tool('flow', '-l').stdout).some((f) => f.proto === 6 && f.dport === 5201 && /TCP:SSrEEr, /.test(f.detail)), { what: 'the iperf3 transfer to be established' });
+    // 20 000 new flows for 1 152 entries: the VM's TAP queue drops part of a burst sent next to the
+    // iperf3 stream (a CI run of 4 000 ports once had too few reach the datapath to fill the table).
     const scan = i.inVm('vm-f1a', [
       'python3', '-c',
-      "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor p in range(1, 4001):\n  try: s.sendto(b'x', ('10.14.1.4', p))\n  except OSError: pass",
+      "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor p in range(1, 20001):\n  try: s.sendto(b'x', ('10.14.1.4', p))\n  except OSError: pass",
     ]);
     t.is(scan.status, 0, scan.stderr);
     await clDone;
@@ -116,8 +118,8 @@ e2e({ root: true, tools: ['ip', 'iperf3', 'python3'] }).serial('a UDP port scan 
     const res = JSON.parse(json) as { end: { sum_received: { bytes: number } } };
     t.true(res.end.sum_received.bytes > 1e6, 'the established transfer kept going');
     const ds = i.tool('dropstats').stdout;
-    t.true(dropstat(ds, 'Flow Table Full') > 0, ds);
     const fl = i.tool('flow', '-l').stdout;
+    t.true(dropstat(ds, 'Flow Table Full') > 0, `${/^Entries: .*$/m.exec(fl)?.[0]}\n${ds}`);
     t.regex(fl, /^Flow table\(size 147456, entries 1152\)$/m);
     const used = /Used Overflow entries (\d+)/.exec(fl);
     t.true(used !== null && Number(used[1]) > 100, 'the overflow entries are in use');
