@@ -116,17 +116,21 @@ async function main(): Promise<void> {
   const fps = FRAMES / median(ours);
   const tdFps = FRAMES / median(tcpdump);
   const tsFps = FRAMES / median(tshark);
-  if (PARTS.has(1)) process.stdout.write(`replay, one core, 524288 + 8192, agent in the loop: ${(fps / 1e6).toFixed(2)} M frames/s (median ${median(ours).toFixed(2)} s)\n`);
-  if (PARTS.has(1)) process.stdout.write(`  tcpdump -r … -w /dev/null:           ${(tdFps / 1e6).toFixed(2)} M frames/s → ratio ${(fps / tdFps).toFixed(2)}x\n`);
-  if (PARTS.has(1)) process.stdout.write(`  tshark -r … -T fields -e frame.number: ${(tsFps / 1e6).toFixed(2)} M frames/s → ratio ${(fps / tsFps).toFixed(2)}x\n\n`);
+  if (PARTS.has(1)) {
+    process.stdout.write(`replay, one core, 524288 + 8192, agent in the loop: ${(fps / 1e6).toFixed(2)} M frames/s (median ${median(ours).toFixed(2)} s)\n`);
+    process.stdout.write(`  tcpdump -r … -w /dev/null:           ${(tdFps / 1e6).toFixed(2)} M frames/s → ratio ${(fps / tdFps).toFixed(2)}x\n`);
+    process.stdout.write(`  tshark -r … -T fields -e frame.number: ${(tsFps / 1e6).toFixed(2)} M frames/s → ratio ${(fps / tsFps).toFixed(2)}x\n\n`);
+  }
 
   // 2. memory, in processes of their own.
   const rssSmall = PARTS.has(2) ? replayRss(small) : NaN;
   const rssBig = PARTS.has(2) ? replayRss(cap) : NaN;
   const fixed = rssBig - sized.total;
-  if (PARTS.has(2)) process.stdout.write(`memory of \`vrouter-emu replay\` (its own process, peak RSS): ${Math.min(1_000_000, FRAMES)} frames ${rssSmall.toFixed(0)} MiB, ${FRAMES} frames ${rssBig.toFixed(0)} MiB\n`);
-  if (PARTS.has(2)) process.stdout.write(`  sized by the table: ${sized.total.toFixed(0)} MiB (datapath flow table ${sized.datapath.toFixed(0)} MiB = flowTableBytes ${(flowTableBytes(MODULE_PARAM_DEFAULTS.vr_flow_entries, MODULE_PARAM_DEFAULTS.vr_oflow_entries) / 1048576).toFixed(0)} MiB, agent flow state + export sampler ${sized.agent.toFixed(0)} MiB)\n`);
-  if (PARTS.has(2)) process.stdout.write(`  the rest (Node, the code, reader, listing): ${fixed.toFixed(0)} MiB; growth from 1 M to ${FRAMES} frames: ${(rssBig - rssSmall).toFixed(0)} MiB\n\n`);
+  if (PARTS.has(2)) {
+    process.stdout.write(`memory of \`vrouter-emu replay\` (its own process, peak RSS): ${Math.min(1_000_000, FRAMES)} frames ${rssSmall.toFixed(0)} MiB, ${FRAMES} frames ${rssBig.toFixed(0)} MiB\n`);
+    process.stdout.write(`  sized by the table: ${sized.total.toFixed(0)} MiB (datapath flow table ${sized.datapath.toFixed(0)} MiB = flowTableBytes ${(flowTableBytes(MODULE_PARAM_DEFAULTS.vr_flow_entries, MODULE_PARAM_DEFAULTS.vr_oflow_entries) / 1048576).toFixed(0)} MiB, agent flow state + export sampler ${sized.agent.toFixed(0)} MiB)\n`);
+    process.stdout.write(`  the rest (Node, the code, reader, listing): ${fixed.toFixed(0)} MiB; growth from 1 M to ${FRAMES} frames: ${(rssBig - rssSmall).toFixed(0)} MiB\n\n`);
+  }
 
   // 3. the sweep on 2 threads vs the same combinations on one thread, alternating.
   const frames = decodeShared(cap);

@@ -19,6 +19,8 @@ export const HEAD_BYTES = 128;
 /** Frames per chunk, and the bytes a chunk holds (a chunk ends at whichever fills first). */
 const CHUNK_FRAMES = 1 << 20;
 const CHUNK_BYTES = 64 << 20;
+/** What a frame takes besides its bytes: its timestamp (f64), wire length and offset (u32 each). */
+const FRAME_META_BYTES = 16;
 
 /** decodeShared's limits: what the frames may take (default: half of this machine's memory), a chunk's size (tests make them small). */
 export interface DecodeOptions {
@@ -34,6 +36,18 @@ export interface FrameChunk {
   lenSab: SharedArrayBuffer;
   offSab: SharedArrayBuffer;
   bytesSab: SharedArrayBuffer;
+}
+
+/** The typed views of one chunk: what the decoder writes and the reader reads. */
+interface ChunkViews {
+  ts: Float64Array;
+  len: Uint32Array;
+  off: Uint32Array;
+  bytes: Uint8Array;
+}
+
+function viewsOf(c: FrameChunk): ChunkViews {
+  return { ts: new Float64Array(c.tsSab), len: new Uint32Array(c.lenSab), off: new Uint32Array(c.offSab), bytes: new Uint8Array(c.bytesSab) };
 }
 
 /** The shared chunks (what a worker is handed). */
@@ -76,45 +90,42 @@ export function decodeShared(file: string, o: DecodeOptions = {}): SharedFrames 
   const reader = new CaptureReader(file);
   const out: SharedFrames = { count: 0, bytes: 0, chunks: [] };
   let c = newChunk();
-  let ts = new Float64Array(c.tsSab);
-  let len = new Uint32Array(c.lenSab);
-  let off = new Uint32Array(c.offSab);
-  let bytes = new Uint8Array(c.bytesSab);
+  let v = viewsOf(c);
+  out.chunks.push(c);
+  // Frames in the current chunk, and the bytes they use.
   let n = 0;
   let at = 0;
-  out.chunks.push(c);
+  const closeChunk = (): void => {
+    c.count = n;
+    out.bytes += at + n * FRAME_META_BYTES;
+  };
   try {
     while (reader.next()) {
       const kept = Math.min(reader.caplen, HEAD_BYTES);
       if (n === chunkFrames || at + kept > chunkBytes) {
-        c.count = n;
-        out.bytes += at + n * 16;
-        if (out.bytes + chunkBytes + chunkFrames * 16 > maxBytes) {
+        closeChunk();
+        if (out.bytes + chunkBytes + chunkFrames * FRAME_META_BYTES > maxBytes) {
           throw new UserError(`${file}: its frames need more than ${mib(maxBytes)} decoded (${out.count} frames read): plan holds a capture in memory; cut it (editcap -r ${file} OUT 1-${out.count}) or replay it whole`);
         }
         c = newChunk();
-        ts = new Float64Array(c.tsSab);
-        len = new Uint32Array(c.lenSab);
-        off = new Uint32Array(c.offSab);
-        bytes = new Uint8Array(c.bytesSab);
+        v = viewsOf(c);
         out.chunks.push(c);
         n = 0;
         at = 0;
       }
-      ts[n] = reader.tsMs;
-      len[n] = reader.origlen;
-      off[n] = at;
-      bytes.set(reader.buf.subarray(reader.off, reader.off + kept), at);
+      v.ts[n] = reader.tsMs;
+      v.len[n] = reader.origlen;
+      v.off[n] = at;
+      v.bytes.set(reader.buf.subarray(reader.off, reader.off + kept), at);
       at += kept;
       n++;
-      off[n] = at;
+      v.off[n] = at;
       out.count++;
     }
   } finally {
     reader.close();
   }
-  c.count = n;
-  out.bytes += at + n * 16;
+  closeChunk();
   return out;
 }
 
@@ -149,10 +160,7 @@ export class SharedFrameReader implements FrameSource {
     while (this.i >= this.count) {
       if (++this.chunk >= this.f.chunks.length) return false;
       const c = this.f.chunks[this.chunk];
-      this.buf = new Uint8Array(c.bytesSab);
-      this.ts = new Float64Array(c.tsSab);
-      this.len = new Uint32Array(c.lenSab);
-      this.offs = new Uint32Array(c.offSab);
+      ({ bytes: this.buf, ts: this.ts, len: this.len, off: this.offs } = viewsOf(c));
       this.count = c.count;
       this.i = 0;
     }

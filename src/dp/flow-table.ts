@@ -196,18 +196,13 @@ export function flowHash(k0: number, k1: number, k2: number, k3: number, proto: 
 }
 
 /**
- * (hash mod N, unsigned) with the low two bits cleared. The default sizes are powers of two, where the
- * mod is a mask: the unsigned mod of a hash above 2^31 otherwise costs a division V8 does not always
- * keep in integers.
+ * First slot of the bucket of a hash: (hash mod N, unsigned) with the low two bits cleared. The default
+ * sizes are powers of two, where the mod is a mask: the unsigned mod of a hash above 2^31 otherwise
+ * costs a division V8 does not always keep in integers.
  */
-function bucketStart(t: FlowTable, h: number): number {
-  const m = t.pow2Mask;
-  return (m >= 0 ? h & m : (h >>> 0) % t.entries) & ~3;
-}
-
-/** First slot of the bucket of a hash: (hash mod N, unsigned) with the low two bits cleared. */
 export function flowBucketOf(t: FlowTable, h: number): number {
-  return bucketStart(t, h);
+  const m = t.pow2Mask;
+  return (m >= 0 ? h & m : (h >>> 0) % t.entries) & ~(VR_FLOW_ENTRIES_PER_BUCKET - 1);
 }
 
 /** First slot of the bucket a key hashes to. */
@@ -243,7 +238,7 @@ export function flowFind(t: FlowTable, k0: number, k1: number, k2: number, k3: n
 
 /** flowFind with the key's hash (flowHash) already computed. Key words may be given as u32 or int32. */
 export function flowFindHashed(t: FlowTable, h: number, k0: number, k1: number, k2: number, k3: number, proto: number): number {
-  const start = bucketStart(t, h);
+  const start = flowBucketOf(t, h);
   const tag = h | 1;
   const i32 = t.i32;
   const m = start << 5;
@@ -272,7 +267,7 @@ export function flowFindHashed(t: FlowTable, h: number, k0: number, k1: number, 
  * @returns the index, or −1 when the bucket and the overflow are full.
  */
 export function htAlloc(t: FlowTable, h: number): number {
-  const start = bucketStart(t, h);
+  const start = flowBucketOf(t, h);
   const i32 = t.i32;
   const info = t.info;
   const m = start << 5;
